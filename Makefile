@@ -1,0 +1,86 @@
+# Two commands matter: `make up` (the local stack on 127.0.0.1:8080) and `make test` (the whole suite).
+# Each installs what is missing first: Debian's ffmpeg, a .venv with requirements.txt, a .venv-sam with the SAM CLI.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VENV_SAM := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(VENV_SAM)/bin/sam
+PORT ?= 8080
+# Function:module pairs that the built artifacts must import on python3.12.
+LAMBDA_HANDLERS := ApiFunction:api.app
+# `sam build` and the Lambda runtime want python3.12: take it from PATH or from pyenv.
+PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null) $(HOME)/.pyenv/versions/3.12*/bin /usr/local/bin /usr/bin; do \
+	if [ -x "$$d/python3.12" ] && "$$d/python3.12" -V >/dev/null 2>&1; then echo "$$d"; break; fi; done)
+SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+	SAM_CLI_TELEMETRY=0 PATH="$(PY312_DIR):$(CURDIR)/$(VENV_SAM)/bin:$$PATH"
+
+.PHONY: help setup up test lint unit integration e2e sam-validate sam-build bench drill validate clean
+
+help:
+	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
+	@echo "make test    ruff + sam validate --lint + sam build + the whole pytest suite"
+	@echo "make bench   print the benchmark figures as JSON lines"
+	@echo "make validate  check the configuration in the environment"
+
+setup: $(VENV)/.installed $(VENV_SAM)/.installed system-deps
+
+system-deps:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  echo ">> installing ffmpeg from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+$(VENV)/.installed: requirements.txt functions/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV_SAM)/.installed: requirements-sam.txt
+	@test -x $(VENV_SAM)/bin/python || $(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/python -m pip install -q -r requirements-sam.txt
+	@touch $@
+
+up: setup
+	PORT=$(PORT) $(PY) -m local up
+
+validate: $(VENV)/.installed
+	$(PY) -m local validate
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+sam-validate: $(VENV_SAM)/.installed
+	$(SAM_ENV) $(SAM) validate --lint
+
+# Builds every function with python3.12 (the Lambda runtime) and imports each handler from the build output.
+sam-build: $(VENV_SAM)/.installed
+	@if [ -z "$(PY312_DIR)" ]; then echo "SKIP sam build: no python3.12 on PATH or in pyenv (Lambda runs python3.12)"; exit 0; fi; \
+	$(SAM_ENV) $(SAM) build --cached --parallel >/dev/null && \
+	for fm in $(LAMBDA_HANDLERS); do fn=$${fm%%:*}; mod=$${fm#*:}; \
+	  env -i PATH="$(PY312_DIR):/usr/bin:/bin" PYTHONPATH=.aws-sam/build/$$fn AWS_DEFAULT_REGION=us-east-1 \
+	    python3.12 -c "import $$mod; print('sam build: $$fn imports $$mod on python3.12')" || exit 1; done
+
+test: setup lint sam-validate sam-build
+	$(VENV)/bin/pytest
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/unit
+
+integration: $(VENV)/.installed
+	$(VENV)/bin/pytest tests/integration
+
+e2e: setup
+	$(VENV)/bin/pytest tests/e2e
+
+bench: setup
+	$(PY) -m bench
+
+drill: setup
+	$(PY) -m local drill $(ARGS)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,103 @@
+"""The API Lambda: builds the resolver from injected dependencies; `lambda_handler` is its entry point.
+
+Tests and the local runtime build their own app with `build_app`; Lambda uses the one
+made at import from the environment (clients created once per container).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from api.middleware import basic_auth, body_limit
+from api.replies import describe_validation, error_reply, json_reply
+from api.sessions import add_session_routes
+from hacore import aws
+from hacore.auth import CredentialSource
+from hacore.errors import DomainError
+from hacore.settings import Settings, get_settings
+from hacore.store import SessionStore
+
+logger = Logger(service="recorder-ha-controller")
+
+API_TITLE = "OpenVidu HA recorder controller"
+API_VERSION = "1.0.0"
+
+
+@dataclass
+class ApiDeps:
+    settings: Settings
+    store: SessionStore
+    credentials: CredentialSource
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiDeps:
+        dynamodb = aws.client("dynamodb", settings.region)
+        return cls(
+            settings, SessionStore(dynamodb, settings.sessions_table, settings), CredentialSource(settings)
+        )
+
+
+def build_app(deps: ApiDeps) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[body_limit(deps.settings.max_body_bytes), basic_auth(deps.credentials)])
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(error: RequestValidationError) -> Response:
+        message, details = describe_validation(list(error.errors()))
+        return error_reply(400, message, details=details)
+
+    @app.exception_handler(DomainError)
+    def refused(error: DomainError) -> Response:
+        return error_reply(error.status_code, error.message, **error.extra)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response:
+        event = app.current_event
+        return error_reply(404, f"no route for {event.http_method} {event.path}")
+
+    @app.get("/actuator/health", tags=["health"], summary="Liveness and store reachability (no auth)")
+    def actuator_health() -> Response[dict[str, Any]]:
+        try:
+            deps.store.find("__actuator_probe__")
+        except Exception as error:
+            logger.exception("session store unreachable")
+            return json_reply(
+                503,
+                {
+                    "status": "DOWN",
+                    "components": {"dynamodb": {"status": "DOWN", "error": type(error).__name__}},
+                },
+            )
+        return json_reply(200, {"status": "UP", "components": {"dynamodb": {"status": "UP"}}})
+
+    add_session_routes(app, deps.store, deps.clock)
+
+    if deps.settings.swagger_enabled:
+        app.enable_swagger(path="/swagger-ui.html", title=API_TITLE, version=API_VERSION)
+
+        @app.get("/v3/api-docs", include_in_schema=False)
+        def openapi_document() -> Response[str]:
+            return Response(
+                200, "application/json", app.get_openapi_json_schema(title=API_TITLE, version=API_VERSION)
+            )
+
+    return app
+
+
+# Built at import: Lambda's init phase runs with a full CPU, so that is where the work belongs.
+app = build_app(ApiDeps.from_settings(get_settings()))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,151 @@
+"""`/api/sessions` routes, exactly as the original controller answered them.
+
+Each route parses (powertools + pydantic do that), calls the store, shapes the reply.
+Static paths are registered before `/<sessionId>` so that `all`, `inactive`, `health`
+and `cleanup` are never taken for session ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from api.replies import json_reply
+from hacore.models import (
+    ActiveReply,
+    AllSessions,
+    CleanupReply,
+    HealthReply,
+    HeartbeatReply,
+    HeartbeatRequest,
+    MessageReply,
+    RecordingPathRequest,
+    RegisterRequest,
+    SessionList,
+    SessionView,
+    Status,
+    StatusReply,
+    StatusRequest,
+    iso,
+    parse_status,
+)
+from hacore.store import SessionStore
+
+SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
+TAGS = ["sessions"]
+
+
+def add_session_routes(app: APIGatewayHttpResolver, store: SessionStore, clock: Callable[[], float]) -> None:
+    def stamp() -> str:
+        return iso(clock()) or ""
+
+    @app.post("/api/sessions", tags=TAGS, summary="Register a recording session")
+    def register(request: Annotated[RegisterRequest, Body()]) -> Response[SessionView]:
+        record = store.register(request)
+        return Response(201, "application/json", SessionView.of(record))
+
+    @app.get("/api/sessions", tags=TAGS, summary="List the active sessions")
+    def list_active() -> SessionList:
+        sessions = [SessionView.of(r) for r in store.list(active=True)]
+        return SessionList(sessions=sessions, count=len(sessions), type="active", timestamp=stamp())
+
+    @app.get("/api/sessions/all", tags=TAGS, summary="List every session")
+    def list_all() -> AllSessions:
+        records = store.list_all()
+        active = sum(1 for r in records if r.active)
+        return AllSessions(
+            sessions=[SessionView.of(r) for r in records],
+            totalCount=len(records),
+            activeCount=active,
+            inactiveCount=len(records) - active,
+            timestamp=stamp(),
+        )
+
+    @app.get("/api/sessions/inactive", tags=TAGS, summary="List the inactive sessions")
+    def list_inactive() -> SessionList:
+        sessions = [SessionView.of(r) for r in store.list(active=False)]
+        return SessionList(sessions=sessions, count=len(sessions), type="inactive", timestamp=stamp())
+
+    @app.get("/api/sessions/health", tags=TAGS, summary="Health of the session store (no auth)")
+    def health() -> HealthReply:
+        try:
+            active, inactive = store.counts()
+        except Exception as error:  # the contract answers 500 "unhealthy", never a stack trace
+            return json_reply(
+                500,
+                {
+                    "status": "unhealthy",
+                    "error": type(error).__name__,
+                    "timestamp": stamp(),
+                    "service": "recorder-ha-controller",
+                },
+            )
+        return HealthReply(
+            status="healthy",
+            activeSessions=active,
+            inactiveSessions=inactive,
+            totalSessions=active + inactive,
+            timestamp=stamp(),
+        )
+
+    @app.post("/api/sessions/cleanup", tags=TAGS, summary="Remove the sessions past their TTL now")
+    def cleanup() -> CleanupReply:
+        return CleanupReply(removedSessions=store.cleanup(), timestamp=stamp())
+
+    @app.get("/api/sessions/<sessionId>", tags=TAGS, summary="One session")
+    def get_session(sessionId: SessionId) -> SessionView:
+        return SessionView.of(store.get(sessionId))
+
+    @app.get("/api/sessions/<sessionId>/active", tags=TAGS, summary="Whether a session is active")
+    def is_active(sessionId: SessionId) -> ActiveReply:
+        record = store.find(sessionId)
+        return ActiveReply(sessionId=sessionId, active=bool(record and record.active), timestamp=stamp())
+
+    @app.put(
+        "/api/sessions/<sessionId>/heartbeat", tags=TAGS, summary="Heartbeat, with the newest stored chunk"
+    )
+    def heartbeat(
+        sessionId: SessionId, beat: Annotated[HeartbeatRequest | None, Body()] = None
+    ) -> HeartbeatReply:
+        record = store.heartbeat(sessionId, beat or HeartbeatRequest())
+        return HeartbeatReply(
+            sessionId=sessionId,
+            lastChunk=record.lastChunk,
+            epoch=record.epoch,
+            status=record.status,
+            timestamp=stamp(),
+        )
+
+    @app.put("/api/sessions/<sessionId>/deactivate", tags=TAGS, summary="Mark a session inactive")
+    def deactivate(sessionId: SessionId) -> StatusReply:
+        record = store.set_status(sessionId, Status.INACTIVE)
+        return StatusReply(
+            message="Session deactivated", sessionId=sessionId, status=record.status, timestamp=stamp()
+        )
+
+    @app.put("/api/sessions/<sessionId>/status", tags=TAGS, summary="Set a session's status")
+    def set_status(sessionId: SessionId, request: Annotated[StatusRequest, Body()]) -> StatusReply:
+        record = store.set_status(sessionId, parse_status(request.status or ""))
+        return StatusReply(
+            message="Session status updated", sessionId=sessionId, status=record.status, timestamp=stamp()
+        )
+
+    @app.put("/api/sessions/<sessionId>/recording-path", tags=TAGS, summary="Set where the recording goes")
+    def set_recording_path(
+        sessionId: SessionId, request: Annotated[RecordingPathRequest, Body()]
+    ) -> MessageReply:
+        store.set_recording_path(sessionId, request.recordingPath or "")
+        return MessageReply(message="Recording path updated", sessionId=sessionId, timestamp=stamp())
+
+    @app.put("/api/sessions/<sessionId>/stop", tags=TAGS, summary="Stop a session (it goes to STOPPING)")
+    def stop(sessionId: SessionId) -> MessageReply:
+        store.set_status(sessionId, Status.STOPPING)
+        return MessageReply(message="Session stopped", sessionId=sessionId, timestamp=stamp())
+
+    @app.delete("/api/sessions/<sessionId>", tags=TAGS, summary="Deregister a session (its chunks stay)")
+    def deregister(sessionId: SessionId) -> MessageReply:
+        store.delete(sessionId)
+        return MessageReply(message="Session deregistered", sessionId=sessionId, timestamp=stamp())

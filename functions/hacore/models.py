@@ -1,0 +1,328 @@
+"""The session record and the shapes of the sessions API.
+
+`SessionRecord` is what DynamoDB holds (times as epoch seconds, so conditions can
+compare them); `SessionView` is what the HTTP contract returns (camelCase, ISO-8601).
+Request models forbid unknown fields so that a typo is a 400 naming it, not a field
+quietly ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-~.:@+=]{1,128}$"
+CHUNK_NAME = re.compile(r"^(\d{1,6})\.([A-Za-z0-9]{1,5})$")
+
+
+class Status(StrEnum):
+    STARTING = "STARTING"
+    RECORDING = "RECORDING"
+    PAUSED = "PAUSED"
+    STOPPING = "STOPPING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    INACTIVE = "INACTIVE"
+    FAILING_OVER = "FAILING_OVER"
+
+    @property
+    def active(self) -> bool:
+        return self in ACTIVE_STATUSES
+
+    @property
+    def watched(self) -> bool:
+        """Whether the failover detector looks after a session in this status."""
+        return self in WATCHED_STATUSES
+
+
+ACTIVE_STATUSES = frozenset(
+    {Status.STARTING, Status.RECORDING, Status.PAUSED, Status.FAILING_OVER, Status.STOPPING}
+)
+WATCHED_STATUSES = frozenset({Status.STARTING, Status.RECORDING, Status.FAILING_OVER})
+
+# The recorder scripts and operators send lower-case words; these are the ones the original accepted.
+STATUS_WORDS = {
+    "started": Status.STARTING,
+    "starting": Status.STARTING,
+    "recording": Status.RECORDING,
+    "paused": Status.PAUSED,
+    "stopped": Status.STOPPING,
+    "stopping": Status.STOPPING,
+    "completed": Status.COMPLETED,
+    "failed": Status.FAILED,
+    "inactive": Status.INACTIVE,
+}
+
+
+def parse_status(word: str) -> Status:
+    status = STATUS_WORDS.get(word.strip().lower())
+    if status is None:
+        raise PydanticCustomError(
+            "ha_status_word",
+            "status '{word}' is not one of: {allowed}",
+            {"word": word, "allowed": ", ".join(sorted(STATUS_WORDS))},
+        )
+    return status
+
+
+def chunk_index(name: str) -> int:
+    """`0005.mp4` -> 5; the number is what orders chunks across recorders."""
+    match = CHUNK_NAME.match(name)
+    if not match:
+        raise PydanticCustomError(
+            "ha_chunk_name", "lastChunk '{name}' is not a chunk name like 0005.mp4", {"name": name}
+        )
+    return int(match.group(1))
+
+
+def iso(epoch_seconds: float | None) -> str | None:
+    if epoch_seconds is None:
+        return None
+    moment = datetime.fromtimestamp(float(epoch_seconds), tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _chunk_name(value: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        chunk_index(value)
+    return value
+
+
+ChunkName = Annotated[str | None, BeforeValidator(_chunk_name)]
+
+
+class FailoverEvent(BaseModel):
+    """One takeover: who claimed it, why, where the backup starts, how it went."""
+
+    epoch: int
+    at: float
+    reason: str
+    startChunk: str
+    launcherRef: str | None = None
+    outcome: str = "claimed"
+    detail: str | None = None
+
+
+class SessionRecord(BaseModel):
+    """One recording, as stored: key `sessionId` (OpenVidu's recording id, the recorder's VIDEO_ID)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sessionId: str
+    clientId: str
+    clientHost: str | None = None
+    uniqueSessionId: str | None = None
+    originalSessionId: str | None = None
+    status: Status = Status.STARTING
+    createdAt: float
+    updatedAt: float
+    lastHeartbeatAt: float
+    lastChunk: str | None = None
+    lastChunkIndex: int | None = None
+    lastChunkChangedAt: float
+    recordingPath: str | None = None
+    recordingJson: Any = None
+    environment: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    epoch: int = 1
+    launcherRef: str | None = None
+    backupContainerName: str | None = None
+    claimedAt: float | None = None
+    failovers: list[FailoverEvent] = Field(default_factory=list)
+    expiresAt: int
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status.active
+
+    def expired(self, now: float) -> bool:
+        """DynamoDB deletes expired items lazily; every read treats them as gone already."""
+        return self.expiresAt <= now
+
+
+class SessionView(BaseModel):
+    """A session as the HTTP contract shows it."""
+
+    sessionId: str
+    clientId: str
+    clientHost: str | None = None
+    status: Status
+    active: bool
+    createdAt: str
+    lastHeartbeat: str
+    recordingPath: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    lastChunk: str | None = None
+    lastChunkChangedAt: str
+    backupContainerId: str | None = None
+    backupContainerName: str | None = None
+    environment: dict[str, Any] = Field(default_factory=dict)
+    uniqueSessionId: str | None = None
+    originalSessionId: str | None = None
+    recordingJson: Any = None
+    epoch: int
+    failovers: list[FailoverEvent] = Field(default_factory=list)
+    expiresAt: str
+
+    @classmethod
+    def of(cls, record: SessionRecord) -> SessionView:
+        return cls(
+            sessionId=record.sessionId,
+            clientId=record.clientId,
+            clientHost=record.clientHost,
+            status=record.status,
+            active=record.active,
+            createdAt=iso(record.createdAt),
+            lastHeartbeat=iso(record.lastHeartbeatAt),
+            recordingPath=record.recordingPath,
+            metadata=record.metadata,
+            lastChunk=record.lastChunk,
+            lastChunkChangedAt=iso(record.lastChunkChangedAt),
+            backupContainerId=record.launcherRef,
+            backupContainerName=record.backupContainerName,
+            environment=record.environment,
+            uniqueSessionId=record.uniqueSessionId,
+            originalSessionId=record.originalSessionId,
+            recordingJson=record.recordingJson,
+            epoch=record.epoch,
+            failovers=record.failovers,
+            expiresAt=iso(record.expiresAt),
+        )
+
+
+# --- requests -------------------------------------------------------------------------
+
+
+class StrictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterRequest(StrictRequest):
+    """POST /api/sessions, as the original recorder scripts send it."""
+
+    sessionId: str | None = Field(None, max_length=128)
+    clientId: str | None = Field(None, max_length=256)
+    clientHost: str | None = Field(None, max_length=256)
+    uniqueSessionId: str | None = Field(None, max_length=256)
+    originalSessionId: str | None = Field(None, max_length=256)
+    status: str | None = None
+    recordingJson: Any = None
+    environment: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _ids_present(self) -> RegisterRequest:
+        if not self.sessionId or not self.clientId:
+            raise PydanticCustomError("ha_ids_required", "sessionId and clientId are required")
+        if not re.match(SESSION_ID_PATTERN, self.sessionId):
+            raise PydanticCustomError(
+                "ha_session_id_format",
+                "sessionId '{value}' may only hold letters, digits and _-~.:@+= (at most 128)",
+                {"value": self.sessionId},
+            )
+        if self.status is not None:
+            parse_status(self.status)
+        return self
+
+    @property
+    def initial_status(self) -> Status:
+        return parse_status(self.status) if self.status else Status.STARTING
+
+
+class HeartbeatRequest(StrictRequest):
+    """PUT /api/sessions/{id}/heartbeat: `{}` or `{"lastChunk": "0005.mp4"}`, plus our `epoch`."""
+
+    lastChunk: ChunkName = Field(None, description="newest chunk durably stored, e.g. 0005.mp4")
+    epoch: int | None = Field(
+        None, ge=1, description="the recorder's generation; older than the session's: 409"
+    )
+    captureRestarts: int | None = Field(None, ge=0, description="capture restarts inside the recorder")
+
+
+class StatusRequest(StrictRequest):
+    status: str | None = None
+
+    @model_validator(mode="after")
+    def _status_present(self) -> StatusRequest:
+        if not self.status:
+            raise PydanticCustomError("ha_status_required", "status field is required")
+        parse_status(self.status)
+        return self
+
+
+class RecordingPathRequest(StrictRequest):
+    recordingPath: str | None = Field(None, max_length=1024)
+
+    @model_validator(mode="after")
+    def _path_present(self) -> RecordingPathRequest:
+        if not self.recordingPath:
+            raise PydanticCustomError("ha_path_required", "recordingPath field is required")
+        return self
+
+
+# --- replies --------------------------------------------------------------------------
+
+
+class Stamped(BaseModel):
+    timestamp: str
+
+
+class HeartbeatReply(Stamped):
+    message: str = "Heartbeat updated"
+    sessionId: str
+    lastChunk: str | None = None
+    epoch: int
+    status: Status
+
+
+class MessageReply(Stamped):
+    message: str
+    sessionId: str
+
+
+class StatusReply(MessageReply):
+    status: Status
+
+
+class SessionList(Stamped):
+    sessions: list[SessionView]
+    count: int
+    type: str
+
+
+class AllSessions(Stamped):
+    sessions: list[SessionView]
+    totalCount: int
+    activeCount: int
+    inactiveCount: int
+    type: str = "all"
+
+
+class ActiveReply(Stamped):
+    sessionId: str
+    active: bool
+
+
+class HealthReply(Stamped):
+    status: str
+    activeSessions: int
+    totalSessions: int
+    inactiveSessions: int
+    service: str = "recorder-ha-controller"
+
+
+class CleanupReply(Stamped):
+    message: str = "Cleanup completed"
+    removedSessions: int
+
+
+class ErrorReply(BaseModel):
+    error: str

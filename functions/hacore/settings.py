@@ -1,0 +1,161 @@
+"""One settings model, read once from the environment.
+
+Field aliases are the environment variable names, the original product's names
+where it had one, so an existing `.env` keeps working. Timing defaults suit a
+10 s chunk; `HA_TIMING=fast` selects the 2 s profile used by the drill in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+# Defaults per timing profile; an explicit environment variable always wins.
+TIMING_PROFILES: dict[str, dict[str, float]] = {
+    "default": {
+        "CHUNK_TIME_SIZE": 10,
+        "HEARTBEAT_INTERVAL": 10,
+        "APP_FAILOVER_HEARTBEAT_TIMEOUT": 30,
+        "APP_FAILOVER_STUCK_CHUNK_TIMEOUT": 60,
+        "APP_FAILOVER_CHECK_INTERVAL": 10,
+        "APP_FAILOVER_START_GRACE": 60,
+        "APP_FAILOVER_BACKUP_START_TIMEOUT": 60,
+    },
+    "fast": {
+        "CHUNK_TIME_SIZE": 2,
+        "HEARTBEAT_INTERVAL": 2,
+        "APP_FAILOVER_HEARTBEAT_TIMEOUT": 6,
+        "APP_FAILOVER_STUCK_CHUNK_TIMEOUT": 12,
+        "APP_FAILOVER_CHECK_INTERVAL": 2,
+        "APP_FAILOVER_START_GRACE": 20,
+        "APP_FAILOVER_BACKUP_START_TIMEOUT": 20,
+    },
+}
+
+
+def _seconds_or_millis(value: Any) -> Any:
+    """The original configured the check interval in milliseconds (60000); accept both.
+
+    A bare number of 1000 or more is read as milliseconds, a smaller one as seconds;
+    an explicit `ms` or `s` suffix settles it.
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text.endswith("ms"):
+            return float(text[:-2]) / 1000
+        if text.endswith("s"):
+            return float(text[:-1])
+        value = text
+    number = float(value)
+    return number / 1000 if number >= 1000 else number
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _bool_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds_or_millis), Field(gt=0)]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+Flag = Annotated[bool, BeforeValidator(_bool_text)]
+
+
+class Settings(BaseModel):
+    """Everything the controller reads from its environment."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    profile: Literal["dev", "test", "prod"] = Field("dev", alias="APP_PROFILE")
+    timing: Literal["default", "fast"] = Field("default", alias="HA_TIMING")
+    region: str = Field("us-east-1", alias="AWS_REGION")
+
+    sessions_table: str = Field("ha-sessions", alias="SESSIONS_TABLE", min_length=3)
+
+    username: OptionalText = Field(None, alias="HA_CONTROLLER_USERNAME")
+    password: SecretStr | None = Field(None, alias="HA_CONTROLLER_PASSWORD")
+    credentials_secret: OptionalText = Field(None, alias="HA_CONTROLLER_CREDENTIALS_SECRET")
+
+    chunk_time_size_s: int = Field(10, alias="CHUNK_TIME_SIZE", ge=1, le=600)
+    heartbeat_interval_s: int = Field(10, alias="HEARTBEAT_INTERVAL", ge=1, le=600)
+    heartbeat_timeout_s: int = Field(30, alias="APP_FAILOVER_HEARTBEAT_TIMEOUT", ge=2)
+    stuck_chunk_timeout_s: int = Field(60, alias="APP_FAILOVER_STUCK_CHUNK_TIMEOUT", ge=2)
+    check_interval_s: Seconds = Field(10, alias="APP_FAILOVER_CHECK_INTERVAL")
+    start_grace_s: int = Field(60, alias="APP_FAILOVER_START_GRACE", ge=1)
+    backup_start_timeout_s: int = Field(60, alias="APP_FAILOVER_BACKUP_START_TIMEOUT", ge=1)
+    failover_enabled: Flag = Field(True, alias="APP_FAILOVER_ENABLED")
+    max_failover_attempts: int = Field(3, alias="APP_FAILOVER_MAX_ATTEMPTS", ge=1, le=20)
+
+    session_max_inactive_s: int = Field(600, alias="HA_SESSION_MAX_INACTIVE_TIME", ge=60)
+    session_retention_s: int = Field(7 * 86400, alias="HA_SESSION_RETENTION", ge=60)
+    max_body_bytes: int = Field(256 * 1024, alias="HA_MAX_BODY_BYTES", ge=1024, le=6 * 1024 * 1024)
+
+    s3_bucket: OptionalText = Field(None, alias="HA_AWS_S3_BUCKET")
+    s3_endpoint: OptionalText = Field(None, alias="HA_AWS_S3_SERVICE_ENDPOINT")
+
+    @property
+    def swagger_enabled(self) -> bool:
+        return self.profile != "prod"
+
+    @property
+    def check_interval_ms(self) -> int:
+        return int(self.check_interval_s * 1000)
+
+    @model_validator(mode="after")
+    def _timings_agree(self) -> Settings:
+        # The original let these drift apart (30 s heartbeats, timeouts set elsewhere):
+        # a timeout under two heartbeat intervals fails over healthy recorders.
+        if self.heartbeat_timeout_s < 2 * self.heartbeat_interval_s:
+            raise ValueError(
+                f"APP_FAILOVER_HEARTBEAT_TIMEOUT ({self.heartbeat_timeout_s}s) must be at least twice "
+                f"HEARTBEAT_INTERVAL ({self.heartbeat_interval_s}s), or healthy recorders get failed over"
+            )
+        if self.stuck_chunk_timeout_s < 2 * self.chunk_time_size_s:
+            raise ValueError(
+                f"APP_FAILOVER_STUCK_CHUNK_TIMEOUT ({self.stuck_chunk_timeout_s}s) must be at least twice "
+                f"CHUNK_TIME_SIZE ({self.chunk_time_size_s}s): a chunk only advances once per chunk"
+            )
+        if self.username is not None and not (self.password and self.password.get_secret_value()):
+            raise ValueError("HA_CONTROLLER_USERNAME is set but HA_CONTROLLER_PASSWORD is empty")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Reads the environment with the timing profile's defaults underneath it."""
+        env = dict(os.environ if environ is None else environ)
+        profile = env.get("HA_TIMING", "default").strip().lower() or "default"
+        merged: dict[str, Any] = {k: v for k, v in TIMING_PROFILES.get(profile, {}).items()}
+        merged.update(env)
+        return cls.model_validate(merged)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One plain sentence per problem, naming the variable: what `validate` prints."""
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]) or "configuration"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if item["loc"] else message)
+    return lines
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once (a Lambda container keeps them warm)."""
+    return Settings.from_env()

@@ -1,0 +1,369 @@
+"""The session store: one DynamoDB item per recording.
+
+Every change is read, modify, then one conditional put on `version`: of two writers
+that read the same item, exactly one wins, and the loser re-reads. That is what makes
+takeovers exactly-once and heartbeats safe against a concurrent claim.
+
+Three sparse, sharded, keys-only indexes keep reads proportional to what is asked:
+`ByList` (active / inactive listings and counts), `WatchByHeartbeat` and
+`WatchByChunk` (the detector's candidates: only watched sessions carry `watchShard`).
+Items past their TTL are treated as absent by every read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from hacore.errors import ConcurrentUpdate, SessionExists, SessionNotFound, StaleEpoch
+from hacore.models import (
+    FailoverEvent,
+    HeartbeatRequest,
+    RegisterRequest,
+    SessionRecord,
+    Status,
+    chunk_index,
+)
+from hacore.settings import Settings
+
+SHARDS = 4
+LIST_INDEX = "ByList"
+WATCH_HEARTBEAT_INDEX = "WatchByHeartbeat"
+WATCH_CHUNK_INDEX = "WatchByChunk"
+JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata")
+MAX_WRITE_ATTEMPTS = 8
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def shard_of(session_id: str) -> int:
+    return zlib.crc32(session_id.encode()) % SHARDS
+
+
+def list_key(active: bool, shard: int) -> str:
+    return f"{'A' if active else 'I'}#{shard}"
+
+
+def watch_key(shard: int) -> str:
+    return f"W#{shard}"
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(round(value, 3)))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def to_item(record: SessionRecord) -> dict[str, Any]:
+    """The DynamoDB item: JSON-valued fields as text, index keys derived from the status."""
+    data = record.model_dump(mode="python", exclude_none=True)
+    data["status"] = record.status.value
+    for field in JSON_TEXT_FIELDS:
+        if field in data:
+            data[field] = json.dumps(data[field], separators=(",", ":"))
+    shard = shard_of(record.sessionId)
+    data["listKey"] = list_key(record.active, shard)
+    if record.status.watched:
+        data["watchShard"] = watch_key(shard)
+    return {k: _serializer.serialize(v) for k, v in _to_dynamo(data).items()}
+
+
+def from_item(item: dict[str, Any]) -> SessionRecord:
+    data = {k: _deserializer.deserialize(v) for k, v in item.items()}
+    for field in JSON_TEXT_FIELDS:
+        if isinstance(data.get(field), str):
+            data[field] = json.loads(data[field])
+    return SessionRecord.model_validate(data)
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class SessionStore:
+    """Sessions in DynamoDB. The client is created once by the caller and passed in."""
+
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = client
+        self._table = table
+        self._settings = settings
+        self._clock = clock
+
+    # --- reads --------------------------------------------------------------------
+
+    def get(self, session_id: str) -> SessionRecord:
+        record = self.find(session_id)
+        if record is None:
+            raise SessionNotFound(session_id)
+        return record
+
+    def find(self, session_id: str) -> SessionRecord | None:
+        reply = self._db.get_item(
+            TableName=self._table, Key={"sessionId": {"S": session_id}}, ConsistentRead=True
+        )
+        item = reply.get("Item")
+        if item is None:
+            return None
+        record = from_item(item)
+        return None if record.expired(self._clock()) else record
+
+    def list(self, active: bool) -> list[SessionRecord]:
+        keys = [key for shard in range(SHARDS) for key in self._list_keys(list_key(active, shard))]
+        return self._fetch(keys)
+
+    def list_all(self) -> list[SessionRecord]:
+        records = self.list(True) + self.list(False)
+        return sorted(records, key=lambda r: r.createdAt)
+
+    def counts(self) -> tuple[int, int]:
+        """(active, inactive), from the listing index alone."""
+        now = self._clock()
+        totals = []
+        for active in (True, False):
+            total = 0
+            for shard in range(SHARDS):
+                for page in self._query_pages(
+                    IndexName=LIST_INDEX,
+                    KeyConditionExpression="listKey = :k",
+                    FilterExpression="expiresAt > :now",
+                    ExpressionAttributeValues={":k": {"S": list_key(active, shard)}, ":now": {"N": str(now)}},
+                    Select="COUNT",
+                ):
+                    total += page["Count"]
+            totals.append(total)
+        return totals[0], totals[1]
+
+    def watch_candidates(self, index: str, cutoff: float) -> list[str]:
+        """Ids of watched sessions whose heartbeat (or chunk) time is at or before `cutoff`.
+
+        The reads grow with the sessions returned, not with the sessions watched.
+        """
+        attribute = "lastHeartbeatAt" if index == WATCH_HEARTBEAT_INDEX else "lastChunkChangedAt"
+        ids = []
+        for shard in range(SHARDS):
+            for page in self._query_pages(
+                IndexName=index,
+                KeyConditionExpression="watchShard = :w AND #t <= :cutoff",
+                ExpressionAttributeNames={"#t": attribute},
+                ExpressionAttributeValues={":w": {"S": watch_key(shard)}, ":cutoff": {"N": str(cutoff)}},
+            ):
+                ids.extend(item["sessionId"]["S"] for item in page["Items"])
+        return ids
+
+    def _list_keys(self, key: str) -> Iterator[str]:
+        for page in self._query_pages(
+            IndexName=LIST_INDEX,
+            KeyConditionExpression="listKey = :k",
+            ExpressionAttributeValues={":k": {"S": key}},
+        ):
+            yield from (item["sessionId"]["S"] for item in page["Items"])
+
+    def _query_pages(self, **query: Any) -> Iterator[dict[str, Any]]:
+        paginator = self._db.get_paginator("query")
+        yield from paginator.paginate(TableName=self._table, **query)
+
+    def _fetch(self, session_ids: list[str]) -> list[SessionRecord]:
+        """Consistent batch reads of the items an index named (indexes lag; items do not)."""
+        now = self._clock()
+        records = []
+        for start in range(0, len(session_ids), 100):
+            pending: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"sessionId": {"S": sid}} for sid in session_ids[start : start + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while pending:
+                reply = self._db.batch_get_item(RequestItems=pending)
+                records.extend(from_item(item) for item in reply["Responses"].get(self._table, []))
+                pending = reply.get("UnprocessedKeys") or {}
+        live = [r for r in records if not r.expired(now)]
+        return sorted(live, key=lambda r: r.createdAt)
+
+    # --- writes -------------------------------------------------------------------
+
+    def register(self, request: RegisterRequest) -> SessionRecord:
+        now = self._clock()
+        record = SessionRecord(
+            sessionId=request.sessionId or "",
+            clientId=request.clientId or "",
+            clientHost=request.clientHost,
+            uniqueSessionId=request.uniqueSessionId,
+            originalSessionId=request.originalSessionId,
+            status=request.initial_status,
+            createdAt=now,
+            updatedAt=now,
+            lastHeartbeatAt=now,
+            lastChunkChangedAt=now,
+            recordingJson=request.recordingJson,
+            environment=request.environment or {},
+            metadata=request.metadata or {},
+            expiresAt=self._expiry(request.initial_status, now),
+        )
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item(record),
+                # An item past its TTL that DynamoDB has not deleted yet does not count.
+                ConditionExpression="attribute_not_exists(sessionId) OR expiresAt <= :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise SessionExists(record.sessionId) from None
+            raise
+        return record
+
+    def heartbeat(self, session_id: str, beat: HeartbeatRequest) -> SessionRecord:
+        def change(record: SessionRecord, now: float) -> SessionRecord:
+            if beat.epoch is not None and beat.epoch != record.epoch:
+                raise StaleEpoch(session_id, beat.epoch, record.epoch)
+            updates: dict[str, Any] = {"lastHeartbeatAt": now}
+            advanced = False
+            if beat.lastChunk is not None:
+                index = chunk_index(beat.lastChunk)
+                if record.lastChunkIndex is None or index > record.lastChunkIndex:
+                    updates |= {
+                        "lastChunk": beat.lastChunk,
+                        "lastChunkIndex": index,
+                        "lastChunkChangedAt": now,
+                    }
+                    advanced = True
+            if record.status is Status.STARTING and advanced:
+                updates["status"] = Status.RECORDING
+            elif record.status is Status.FAILING_OVER and self._backup_is_beating(record, beat):
+                updates |= {"status": Status.RECORDING, "failovers": _mark_last(record.failovers, "running")}
+            return record.model_copy(update=updates)
+
+        return self.mutate(session_id, change)
+
+    @staticmethod
+    def _backup_is_beating(record: SessionRecord, beat: HeartbeatRequest) -> bool:
+        """During a takeover, only the backup may end FAILING_OVER.
+
+        An epoch-aware backup says so with the current epoch; a legacy backup (no epoch)
+        shows it by reporting a chunk at or past the start chunk it was given.
+        """
+        if beat.epoch is not None:
+            return beat.epoch == record.epoch
+        if beat.lastChunk is None or not record.failovers:
+            return False
+        return chunk_index(beat.lastChunk) >= chunk_index(record.failovers[-1].startChunk)
+
+    def set_status(self, session_id: str, status: Status) -> SessionRecord:
+        return self.mutate(session_id, lambda record, now: record.model_copy(update={"status": status}))
+
+    def set_recording_path(self, session_id: str, path: str) -> SessionRecord:
+        return self.mutate(session_id, lambda record, now: record.model_copy(update={"recordingPath": path}))
+
+    def delete(self, session_id: str) -> SessionRecord:
+        record = self.get(session_id)
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"sessionId": {"S": session_id}},
+                ConditionExpression="attribute_exists(sessionId)",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise SessionNotFound(session_id) from None
+            raise
+        return record
+
+    def cleanup(self) -> int:
+        """Deletes the items whose TTL has passed (DynamoDB would, within a day or two)."""
+        now = self._clock()
+        removed = 0
+        for active in (True, False):
+            for shard in range(SHARDS):
+                for page in self._query_pages(
+                    IndexName=LIST_INDEX,
+                    KeyConditionExpression="listKey = :k",
+                    FilterExpression="expiresAt <= :now",
+                    ExpressionAttributeValues={":k": {"S": list_key(active, shard)}, ":now": {"N": str(now)}},
+                ):
+                    for item in page["Items"]:
+                        removed += self._delete_if_expired(item["sessionId"]["S"], now)
+        return removed
+
+    def _delete_if_expired(self, session_id: str, now: float) -> int:
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key={"sessionId": {"S": session_id}},
+                ConditionExpression="expiresAt <= :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):  # a heartbeat revived it meanwhile
+                return 0
+            raise
+        return 1
+
+    def mutate(
+        self, session_id: str, change: Callable[[SessionRecord, float], SessionRecord]
+    ) -> SessionRecord:
+        """Applies `change` to the current record with optimistic concurrency (see module doc).
+
+        `change` gets the record and the time, and returns the record unchanged (nothing is
+        written) or a modified copy; it may raise a DomainError to refuse.
+        """
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            current = self.get(session_id)
+            now = self._clock()
+            updated = change(current, now)
+            if updated is current:
+                return current
+            updated = updated.model_copy(
+                update={
+                    "updatedAt": now,
+                    "version": current.version + 1,
+                    "expiresAt": self._expiry(updated.status, now),
+                }
+            )
+            if self._put_if_unchanged(updated, current.version):
+                return updated
+        raise ConcurrentUpdate(session_id)
+
+    def _put_if_unchanged(self, record: SessionRecord, version: int) -> bool:
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item(record),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def _expiry(self, status: Status, now: float) -> int:
+        """Activity pushes the TTL forward: a live session lives while it is heard from."""
+        keep = self._settings.session_max_inactive_s if status.active else self._settings.session_retention_s
+        return int(now + keep)
+
+
+def _mark_last(failovers: list[FailoverEvent], outcome: str) -> list[FailoverEvent]:
+    if not failovers:
+        return failovers
+    return [*failovers[:-1], failovers[-1].model_copy(update={"outcome": outcome})]

@@ -1,0 +1,52 @@
+"""Creates the template's resources in moto (or wherever AWS_ENDPOINT_URL points).
+
+Names are deterministic, `<stack>-<LogicalId>`, so a restart finds what it made before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local.template import Template
+
+LOCAL_STACK = "ovha-local"
+
+
+def physical_name(logical_id: str, stack: str = LOCAL_STACK) -> str:
+    return f"{stack}-{logical_id}"
+
+
+def table_arguments(properties: dict[str, Any], name: str) -> dict[str, Any]:
+    """CreateTable arguments from an AWS::DynamoDB::Table's properties (the keys match the API's)."""
+    arguments: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return arguments
+
+
+def create_tables(dynamodb: Any, template: Template, stack: str = LOCAL_STACK) -> dict[str, str]:
+    """Creates each table (TTL and point-in-time recovery as declared); returns logical id -> name."""
+    names = {}
+    for logical_id, resource in template.resources("AWS::DynamoDB::Table").items():
+        properties = resource["Properties"]
+        name = physical_name(logical_id, stack)
+        try:
+            dynamodb.create_table(**table_arguments(properties, name))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        pitr = properties.get("PointInTimeRecoverySpecification")
+        if pitr:
+            dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification=pitr)
+        names[logical_id] = name
+    return names

@@ -1,0 +1,81 @@
+"""Reads template.yaml, the one description of the resources, for the local runtime and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from local import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A YAML loader that keeps CloudFormation's short tags (!Ref, !Sub, ...) as their long form."""
+
+
+def _tag(name: str):
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+            if name == "Fn::GetAtt":
+                value = value.split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    return construct
+
+
+for _short in ("Ref", "Condition"):
+    _CfnLoader.add_constructor(f"!{_short}", _tag(_short))
+for _short in (
+    "Sub",
+    "GetAtt",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "Join",
+    "Select",
+    "Split",
+    "FindInMap",
+    "ImportValue",
+    "Base64",
+    "GetAZs",
+):
+    _CfnLoader.add_constructor(f"!{_short}", _tag(f"Fn::{_short}"))
+
+
+@dataclass(frozen=True)
+class Template:
+    body: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path = TEMPLATE) -> Template:
+        return cls(yaml.load(path.read_text(), Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.body["Resources"].items() if r["Type"] == kind}
+
+    def parameter_default(self, name: str) -> Any:
+        return self.body.get("Parameters", {}).get(name, {}).get("Default")
+
+    def http_routes(self) -> list[tuple[str, str, str]]:
+        """(function logical id, method, path) for every HttpApi event, as API Gateway routes them."""
+        routes = []
+        for name, resource in self.resources("AWS::Serverless::Function").items():
+            for event in (resource["Properties"].get("Events") or {}).values():
+                if event["Type"] == "HttpApi":
+                    props = event["Properties"]
+                    routes.append((name, props.get("Method", "ANY").upper(), props["Path"]))
+        return routes
+
+    def handler(self, function: str) -> str:
+        return self.body["Resources"][function]["Properties"]["Handler"]

@@ -1,0 +1,50 @@
+"""Unit fixtures: moto in-process, the table created from template.yaml, a clock the test controls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from api.app import ApiDeps, build_app
+from hacore.auth import CredentialSource
+from hacore.settings import Settings
+from hacore.store import SessionStore
+from local.provision import create_tables, physical_name
+from local.template import Template
+from tests.helpers import PASSWORD, USER, ApiClient, FakeClock
+
+TABLE = physical_name("SessionsTable")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env(
+        {"HA_CONTROLLER_USERNAME": USER, "HA_CONTROLLER_PASSWORD": PASSWORD, "SESSIONS_TABLE": TABLE}
+    )
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_tables(client, Template.load())
+        yield client
+
+
+@pytest.fixture
+def store(dynamodb: Any, settings: Settings, clock: FakeClock) -> SessionStore:
+    return SessionStore(dynamodb, TABLE, settings, clock)
+
+
+@pytest.fixture
+def api(store: SessionStore, settings: Settings, clock: FakeClock) -> ApiClient:
+    return ApiClient(build_app(ApiDeps(settings, store, CredentialSource(settings), clock)))
