@@ -39,7 +39,7 @@ class Reply:
 
 
 class ApiClient:
-    """Calls a powertools resolver with the same events API Gateway would send."""
+    """Calls a handler (event, context) with the same events API Gateway would send."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -64,7 +64,7 @@ class ApiClient:
             sent.setdefault("Content-Type", "application/json")
         path, _, query = path.partition("?")
         event = http_api_event(method, path, query, sent.items(), data)
-        status, header_list, payload = response_parts(self.app.resolve(event, LocalContext("test")))
+        status, header_list, payload = response_parts(self.app(event, LocalContext("test")))
         return Reply(status, {k.lower(): v for k, v in header_list}, payload)
 
     def get(self, path: str, **kw: Any) -> Reply:

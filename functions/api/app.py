@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api.middleware import basic_auth, body_limit
+from api.middleware import gate
 from api.replies import describe_validation, error_reply, json_reply
 from api.sessions import add_session_routes
 from hacore import aws
@@ -47,9 +47,20 @@ class ApiDeps:
         )
 
 
-def build_app(deps: ApiDeps) -> APIGatewayHttpResolver:
+class Api:
+    """The resolver behind its gate (size, auth, JSON): what Lambda and the tests call."""
+
+    def __init__(self, deps: ApiDeps) -> None:
+        self.deps = deps
+        self.resolver = build_resolver(deps)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        refusal = gate(event, self.deps.credentials, self.deps.settings.max_body_bytes)
+        return refusal or self.resolver.resolve(event, context)
+
+
+def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[body_limit(deps.settings.max_body_bytes), basic_auth(deps.credentials)])
 
     @app.exception_handler(RequestValidationError)
     def bad_request(error: RequestValidationError) -> Response:
@@ -95,9 +106,9 @@ def build_app(deps: ApiDeps) -> APIGatewayHttpResolver:
 
 
 # Built at import: Lambda's init phase runs with a full CPU, so that is where the work belongs.
-app = build_app(ApiDeps.from_settings(get_settings()))
+api = Api(ApiDeps.from_settings(get_settings()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return api(event, context)

@@ -1,43 +1,53 @@
-"""Global middlewares: the body size limit and HTTP Basic auth on /api/** (health excepted)."""
+"""The gate in front of the resolver: body size, HTTP Basic auth on /api/** (health excepted), JSON.
+
+It runs before `resolve` because powertools validates the body before any middleware it
+runs: a stranger's malformed request must get 401, not a 400 describing our schema.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-
-from api.replies import error_reply, unauthorized
+from api.replies import REALM
 from hacore.auth import CredentialSource, verify_basic
 
 PUBLIC_API_PATHS = frozenset({"/api/sessions/health"})
-
-Middleware = Callable[[APIGatewayHttpResolver, NextMiddleware], Response]
 
 
 def requires_auth(path: str) -> bool:
     return path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API_PATHS
 
 
-def body_limit(max_bytes: int) -> Middleware:
-    def limit(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-        event = app.current_event
-        body = event.body or ""
-        size = len(base64.b64decode(body)) if event.is_base64_encoded else len(body.encode())
-        if size > max_bytes:
-            return error_reply(413, f"request body is {size} bytes; the limit is {max_bytes} bytes")
-        return next_middleware(app)
-
-    return limit
+def _reply(status: int, body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": body,
+        "isBase64Encoded": False,
+    }
 
 
-def basic_auth(credentials: CredentialSource) -> Middleware:
-    def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-        if requires_auth(app.current_event.path):
-            header = app.current_event.headers.get("authorization")
-            if not verify_basic(header, credentials.get()):
-                return unauthorized()
-        return next_middleware(app)
+def _header(event: dict[str, Any], name: str) -> str | None:
+    return next((v for k, v in (event.get("headers") or {}).items() if k.lower() == name), None)
 
-    return authenticate
+
+def gate(event: dict[str, Any], credentials: CredentialSource, max_body_bytes: int) -> dict[str, Any] | None:
+    """A refusal (413 or 401) as a v2 response, or None to let the request through."""
+    path = event.get("rawPath") or ""
+    body = event.get("body") or ""
+    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode())
+    if size > max_body_bytes:
+        return _reply(413, f'{{"error":"request body is {size} bytes; the limit is {max_body_bytes} bytes"}}')
+    if requires_auth(path) and not verify_basic(_header(event, "authorization"), credentials.get()):
+        return _reply(
+            401,
+            '{"error":"authentication required: HTTP Basic with the controller\'s credentials"}',
+            {"WWW-Authenticate": REALM},
+        )
+    if body and requires_auth(path):
+        # The API speaks JSON whatever Content-Type says: `curl -d` sends form encoding and
+        # recorders in the field may send text/plain; the original read JSON regardless.
+        headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+        event["headers"] = headers | {"content-type": "application/json"}
+    return None

@@ -23,14 +23,6 @@ def error_reply(status: int, message: str, **extra: Any) -> Response:
     return json_reply(status, {"error": message, **extra})
 
 
-def unauthorized() -> Response:
-    return json_reply(
-        401,
-        {"error": "authentication required: HTTP Basic with the controller's credentials"},
-        headers={"WWW-Authenticate": REALM},
-    )
-
-
 def describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
     """Turns pydantic's error list into one sentence naming each problem, plus the details.
 

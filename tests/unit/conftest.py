@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from api.app import ApiDeps, build_app
+from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
 from hacore.settings import Settings
 from hacore.store import SessionStore
@@ -47,4 +47,4 @@ def store(dynamodb: Any, settings: Settings, clock: FakeClock) -> SessionStore:
 
 @pytest.fixture
 def api(store: SessionStore, settings: Settings, clock: FakeClock) -> ApiClient:
-    return ApiClient(build_app(ApiDeps(settings, store, CredentialSource(settings), clock)))
+    return ApiClient(Api(ApiDeps(settings, store, CredentialSource(settings), clock)))

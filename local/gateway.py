@@ -1,0 +1,137 @@
+"""An HTTP server that plays API Gateway's part: routes from template.yaml, v2.0 events, real handlers.
+
+Routing follows the template's HttpApi events (exact paths before `{param}` paths before
+`{proxy+}`), so a route missing from the template is missing locally too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.apigw import LocalContext, http_api_event, response_parts
+from local.template import Template
+
+log = logging.getLogger("local.gateway")
+
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP API's own payload limit
+
+Handler = Callable[[dict, Any], dict]
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        greedy = "+}" in self.path
+        params = self.path.count("{")
+        return (0 if not params else 2 if greedy else 1, -len(self.path), 0 if self.method != "ANY" else 1)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("ANY", method) and bool(self.pattern.fullmatch(path))
+
+
+def compile_path(path: str) -> re.Pattern[str]:
+    regex = ""
+    for part in re.split(r"(\{[^}]+\})", path):
+        if part.startswith("{") and part.endswith("+}"):
+            regex += ".+"
+        elif part.startswith("{"):
+            regex += "[^/]+"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex)
+
+
+class Router:
+    """The template's routes, each bound to its function's handler (imported on first use)."""
+
+    def __init__(self, template: Template) -> None:
+        self._template = template
+        self.routes = sorted(
+            (Route(fn, method, path, compile_path(path)) for fn, method, path in template.http_routes()),
+            key=lambda r: r.specificity,
+        )
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+
+    def match(self, method: str, path: str) -> Route | None:
+        return next((r for r in self.routes if r.matches(method, path)), None)
+
+    def handler(self, function: str) -> Handler:
+        with self._lock:
+            if function not in self._handlers:
+                module_name, _, attribute = self._template.handler(function).rpartition(".")
+                self._handlers[function] = getattr(importlib.import_module(module_name), attribute)
+            return self._handlers[function]
+
+
+def make_server(router: Router, host: str, port: int) -> ThreadingHTTPServer:
+    class GatewayRequest(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "ovha-local-gateway"
+
+        def do_any(self) -> None:
+            raw_path, _, raw_query = self.path.partition("?")
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > API_GATEWAY_MAX_BODY:
+                self._reply(
+                    413, [("content-type", "application/json")], b'{"message":"Request Entity Too Large"}'
+                )
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            route = router.match(self.command, raw_path)
+            if route is None:
+                self._reply(404, [("content-type", "application/json")], b'{"message":"Not Found"}')
+                return
+            event = http_api_event(
+                self.command,
+                raw_path,
+                raw_query,
+                self.headers.items(),
+                body,
+                self.client_address[0],
+                route_key=f"{route.method} {route.path}",
+            )
+            try:
+                result = router.handler(route.function)(event, LocalContext(route.function))
+                status, headers, payload = response_parts(result)
+            except Exception:  # what API Gateway says when the integration fails
+                log.exception("handler %s failed", route.function)
+                status, headers, payload = (
+                    500,
+                    [("content-type", "application/json")],
+                    (b'{"message":"Internal Server Error"}'),
+                )
+            self._reply(status, headers, payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
+
+        def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("%s - %s", self.address_string(), format % args)
+
+    server = ThreadingHTTPServer((host, port), GatewayRequest)
+    server.daemon_threads = True
+    return server
