@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -20,10 +21,8 @@ def up(_: argparse.Namespace) -> int:
     print(stack.banner(), flush=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopping.wait()
-    except KeyboardInterrupt:
-        pass
     stack.stop()
     return 0
 

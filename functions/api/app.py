@@ -60,7 +60,8 @@ class Api:
 
 
 def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver(enable_validation=True)
+    # A reply that breaks its own schema is our bug: 500, never a 4xx blaming the client.
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 
     @app.exception_handler(RequestValidationError)
     def bad_request(error: RequestValidationError) -> Response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -14,7 +13,7 @@ def json_reply(status: int, payload: dict[str, Any], headers: dict[str, str] | N
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(payload, separators=(",", ":")),
+        body=payload,
         headers=headers,
     )
 

@@ -13,7 +13,6 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from api.replies import json_reply
 from hacore.models import (
     ActiveReply,
     AllSessions,
@@ -70,26 +69,20 @@ def add_session_routes(app: APIGatewayHttpResolver, store: SessionStore, clock: 
         return SessionList(sessions=sessions, count=len(sessions), type="inactive", timestamp=stamp())
 
     @app.get("/api/sessions/health", tags=TAGS, summary="Health of the session store (no auth)")
-    def health() -> HealthReply:
+    def health() -> Response[HealthReply]:
         try:
             active, inactive = store.counts()
         except Exception as error:  # the contract answers 500 "unhealthy", never a stack trace
-            return json_reply(
-                500,
-                {
-                    "status": "unhealthy",
-                    "error": type(error).__name__,
-                    "timestamp": stamp(),
-                    "service": "recorder-ha-controller",
-                },
-            )
-        return HealthReply(
+            unhealthy = HealthReply(status="unhealthy", error=type(error).__name__, timestamp=stamp())
+            return Response(500, "application/json", unhealthy)
+        healthy = HealthReply(
             status="healthy",
             activeSessions=active,
             inactiveSessions=inactive,
             totalSessions=active + inactive,
             timestamp=stamp(),
         )
+        return Response(200, "application/json", healthy)
 
     @app.post("/api/sessions/cleanup", tags=TAGS, summary="Remove the sessions past their TTL now")
     def cleanup() -> CleanupReply:

@@ -313,10 +313,11 @@ class ActiveReply(Stamped):
 
 class HealthReply(Stamped):
     status: str
-    activeSessions: int
-    totalSessions: int
-    inactiveSessions: int
+    activeSessions: int | None = None
+    totalSessions: int | None = None
+    inactiveSessions: int | None = None
     service: str = "recorder-ha-controller"
+    error: str | None = None
 
 
 class CleanupReply(Stamped):

@@ -266,7 +266,7 @@ class SessionStore:
             return beat.epoch == record.epoch
         if beat.lastChunk is None or not record.failovers:
             return False
-        return chunk_index(beat.lastChunk) >= chunk_index(record.failovers[-1].startChunk)
+        return chunk_index(beat.lastChunk) >= int(record.failovers[-1].startChunk)
 
     def set_status(self, session_id: str, status: Status) -> SessionRecord:
         return self.mutate(session_id, lambda record, now: record.model_copy(update={"status": status}))

@@ -1,0 +1,74 @@
+"""The local runtime follows template.yaml: routes, environment, provisioning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from local.apigw import http_api_event, response_parts
+from local.environment import function_environment
+from local.gateway import Router
+from local.provision import physical_name
+from local.template import Template
+
+
+def test_routes_come_from_the_template_most_specific_first() -> None:
+    router = Router(Template.load())
+    assert router.match("GET", "/actuator/health").function == "ApiFunction"
+    assert router.match("PUT", "/api/sessions/x/heartbeat").path == "/api/{proxy+}"
+    assert router.match("POST", "/actuator/health") is None
+    assert router.match("GET", "/nothing") is None
+
+
+def test_function_environment_resolves_refs_to_local_names() -> None:
+    names = {"SessionsTable": physical_name("SessionsTable")}
+    env = function_environment(Template.load(), names, {"Profile": "dev"})
+    assert env["SESSIONS_TABLE"] == "ovha-local-SessionsTable"
+    assert env["APP_PROFILE"] == "dev"
+    assert env["HA_SESSION_MAX_INACTIVE_TIME"] == "600"
+    # The credentials secret is not made locally: that variable is left out, env credentials apply.
+    assert "HA_CONTROLLER_CREDENTIALS_SECRET" not in env
+
+
+def test_the_table_is_created_as_the_template_declares(dynamodb: Any) -> None:
+    name = physical_name("SessionsTable")
+    table = dynamodb.describe_table(TableName=name)["Table"]
+    declared = Template.load().resources("AWS::DynamoDB::Table")["SessionsTable"]["Properties"]
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {
+        i["IndexName"] for i in declared["GlobalSecondaryIndexes"]
+    }
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    assert (ttl["AttributeName"], ttl["TimeToLiveStatus"]) == ("expiresAt", "ENABLED")
+    backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_v2_events_carry_what_api_gateway_sends() -> None:
+    event = http_api_event(
+        "put",
+        "/api/sessions/a/heartbeat",
+        "x=1&x=2",
+        [("Content-Type", "application/json"), ("Cookie", "a=1; b=2"), ("X-Many", "1"), ("x-many", "2")],
+        b'{"lastChunk":"0001.mp4"}',
+    )
+    assert event["version"] == "2.0"
+    assert event["requestContext"]["http"]["method"] == "PUT"
+    assert event["headers"]["x-many"] == "1,2"
+    assert event["cookies"] == ["a=1", "b=2"]
+    assert event["queryStringParameters"] == {"x": "1,2"}
+    assert event["isBase64Encoded"] is False
+    binary = http_api_event("POST", "/x", "", [("Content-Type", "video/mp4")], b"\x00\xff")
+    assert binary["isBase64Encoded"] is True
+
+
+def test_response_parts_reads_v2_replies() -> None:
+    status, headers, body = response_parts(
+        {
+            "statusCode": 201,
+            "headers": {"a": "b"},
+            "cookies": ["c=d"],
+            "body": "aGk=",
+            "isBase64Encoded": True,
+        }
+    )
+    assert (status, body) == (201, b"hi")
+    assert ("set-cookie", "c=d") in headers

@@ -1,0 +1,161 @@
+"""The session store's guarantees: chunk bookkeeping, optimistic concurrency, index-bounded reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from hacore.errors import ConcurrentUpdate, SessionExists, StaleEpoch
+from hacore.models import FailoverEvent, HeartbeatRequest, RegisterRequest, SessionRecord, Status
+from hacore.store import SessionStore, from_item, to_item
+from tests.helpers import FakeClock, register_body
+
+
+def register(store: SessionStore, sid: str = "s1") -> SessionRecord:
+    return store.register(RegisterRequest.model_validate(register_body(sid)))
+
+
+def test_chunk_change_time_moves_only_when_the_chunk_advances(store: SessionStore, clock: FakeClock) -> None:
+    register(store)
+    clock.advance(10)
+    first = store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))
+    assert first.lastChunkChangedAt == clock.now
+    changed_at = clock.now
+    clock.advance(10)
+    same = store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))
+    assert (same.lastChunkChangedAt, same.lastHeartbeatAt) == (changed_at, clock.now)
+    clock.advance(10)
+    silent = store.heartbeat("s1", HeartbeatRequest())
+    assert silent.lastChunkChangedAt == changed_at
+    older = store.heartbeat("s1", HeartbeatRequest(lastChunk="0000.mp4"))
+    assert (older.lastChunk, older.lastChunkIndex) == ("0001.mp4", 1)  # never goes backwards
+    clock.advance(10)
+    advanced = store.heartbeat("s1", HeartbeatRequest(lastChunk="0002.mp4"))
+    assert (advanced.lastChunkIndex, advanced.lastChunkChangedAt) == (2, clock.now)
+
+
+def test_register_is_conditional(store: SessionStore) -> None:
+    register(store)
+    with pytest.raises(SessionExists):
+        register(store)
+
+
+def test_items_round_trip(store: SessionStore) -> None:
+    record = register(store).model_copy(
+        update={"failovers": [FailoverEvent(epoch=2, at=1.5, reason="heartbeat", startChunk="0004")]}
+    )
+    again = from_item(to_item(record))
+    assert again == record
+
+
+def test_index_keys_follow_the_status(store: SessionStore) -> None:
+    record = register(store)
+    item = to_item(record)
+    assert item["listKey"]["S"].startswith("A#")
+    assert item["watchShard"]["S"].startswith("W#")
+    stopping = to_item(record.model_copy(update={"status": Status.STOPPING}))
+    assert stopping["listKey"]["S"].startswith("A#")
+    assert "watchShard" not in stopping  # active, but the detector has nothing to do with it
+    done = to_item(record.model_copy(update={"status": Status.COMPLETED}))
+    assert done["listKey"]["S"].startswith("I#")
+    assert "watchShard" not in done
+
+
+def test_a_concurrent_write_makes_the_loser_reread(store: SessionStore) -> None:
+    register(store)
+    calls = []
+
+    def change(record: SessionRecord, now: float) -> SessionRecord:
+        calls.append(record.version)
+        if len(calls) == 1:  # someone else writes between our read and our put
+            store.heartbeat("s1", HeartbeatRequest(lastChunk="0007.mp4"))
+        return record.model_copy(update={"recordingPath": "/x"})
+
+    result = store.mutate("s1", change)
+    assert calls == [0, 1]
+    assert (result.recordingPath, result.lastChunk, result.version) == ("/x", "0007.mp4", 2)
+
+
+def test_endless_contention_ends_in_a_409(store: SessionStore) -> None:
+    register(store)
+
+    def change(record: SessionRecord, now: float) -> SessionRecord:
+        store.heartbeat("s1", HeartbeatRequest())
+        return record.model_copy(update={"recordingPath": "/x"})
+
+    with pytest.raises(ConcurrentUpdate):
+        store.mutate("s1", change)
+
+
+def test_stale_epoch_is_refused_before_anything_is_written(store: SessionStore) -> None:
+    register(store)
+    store.mutate("s1", lambda r, now: r.model_copy(update={"epoch": 2}))
+    with pytest.raises(StaleEpoch) as refused:
+        store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0003.mp4"))
+    assert refused.value.status_code == 409
+    assert store.get("s1").lastChunk is None
+
+
+def _failing_over(store: SessionStore) -> None:
+    register(store)
+    store.heartbeat("s1", HeartbeatRequest(lastChunk="0003.mp4"))
+    event = FailoverEvent(epoch=2, at=0, reason="heartbeat", startChunk="0004")
+    store.mutate(
+        "s1",
+        lambda r, now: r.model_copy(update={"status": Status.FAILING_OVER, "epoch": 2, "failovers": [event]}),
+    )
+
+
+def test_the_backups_first_heartbeat_ends_the_takeover(store: SessionStore) -> None:
+    _failing_over(store)
+    record = store.heartbeat("s1", HeartbeatRequest(epoch=2))
+    assert record.status is Status.RECORDING
+    assert record.failovers[-1].outcome == "running"
+
+
+def test_a_legacy_backup_is_recognised_by_its_chunk(store: SessionStore) -> None:
+    _failing_over(store)
+    assert store.heartbeat("s1", HeartbeatRequest(lastChunk="0003.mp4")).status is Status.FAILING_OVER
+    assert store.heartbeat("s1", HeartbeatRequest()).status is Status.FAILING_OVER
+    assert store.heartbeat("s1", HeartbeatRequest(lastChunk="0004.mp4")).status is Status.RECORDING
+
+
+class CountingClient:
+    """Wraps the DynamoDB client to count what each call reads."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.keys_fetched = 0
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name == "batch_get_item":
+
+            def counted(**kw: Any) -> Any:
+                self.keys_fetched += sum(len(t["Keys"]) for t in kw["RequestItems"].values())
+                self.calls.append(name)
+                return attribute(**kw)
+
+            return counted
+        if callable(attribute):
+            self.calls.append(name)
+        return attribute
+
+
+def test_listing_reads_grow_with_what_is_listed(dynamodb: Any, settings: Any, clock: FakeClock) -> None:
+    counting = CountingClient(dynamodb)
+    store = SessionStore(counting, settings.sessions_table, settings, clock)
+    for n in range(40):
+        register(store, f"old{n}")
+        store.set_status(f"old{n}", Status.COMPLETED)
+    register(store, "live1")
+    register(store, "live2")
+    counting.keys_fetched, counting.calls = 0, []
+    assert {r.sessionId for r in store.list(active=True)} == {"live1", "live2"}
+    assert counting.keys_fetched == 2
+    assert "scan" not in counting.calls
+    counting.calls = []
+    assert store.get("live1").sessionId == "live1"
+    assert counting.calls == ["get_item"]
