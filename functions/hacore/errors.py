@@ -40,7 +40,9 @@ class StaleEpoch(DomainError):
 
 
 class ConcurrentUpdate(DomainError):
-    status_code = 409
+    """Retryable: never 409, which tells a recorder it has been fenced off and must stop."""
+
+    status_code = 503
 
     def __init__(self, session_id: str) -> None:
-        super().__init__(f"Session {session_id} kept changing under this request; try again")
+        super().__init__(f"Session {session_id} kept changing under this request; try again", retryable=True)

@@ -13,6 +13,7 @@ Items past their TTL are treated as absent by every read.
 from __future__ import annotations
 
 import json
+import random
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -38,7 +39,7 @@ LIST_INDEX = "ByList"
 WATCH_HEARTBEAT_INDEX = "WatchByHeartbeat"
 WATCH_CHUNK_INDEX = "WatchByChunk"
 JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata")
-MAX_WRITE_ATTEMPTS = 8
+MAX_WRITE_ATTEMPTS = 10
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -326,7 +327,9 @@ class SessionStore:
         `change` gets the record and the time, and returns the record unchanged (nothing is
         written) or a modified copy; it may raise a DomainError to refuse.
         """
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            if attempt:  # lost a race: back off a little, with jitter, so that racers spread out
+                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
             current = self.get(session_id)
             now = self._clock()
             updated = change(current, now)

@@ -84,8 +84,9 @@ def test_endless_contention_ends_in_a_409(store: SessionStore) -> None:
         store.heartbeat("s1", HeartbeatRequest())
         return record.model_copy(update={"recordingPath": "/x"})
 
-    with pytest.raises(ConcurrentUpdate):
+    with pytest.raises(ConcurrentUpdate) as gave_up:
         store.mutate("s1", change)
+    assert gave_up.value.status_code == 503  # retryable; 409 would tell a recorder to stop
 
 
 def test_stale_epoch_is_refused_before_anything_is_written(store: SessionStore) -> None:
