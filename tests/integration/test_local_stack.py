@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-import pytest
 import requests
 
 from tests.helpers import register_body
