@@ -5,10 +5,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,12 +37,19 @@ LOCAL_DEFAULTS = {
     "POWERTOOLS_METRICS_NAMESPACE": "OpenViduHA",
 }
 LOCAL_PARAMETERS = {"Profile": "dev"}
+PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: the kernel sends it SIGTERM when this process dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -80,15 +92,29 @@ class LocalStack:
             self._server.shutdown()
             self._server.server_close()
         if self._moto is not None:
-            self._moto.stop()
+            self._moto.terminate()
+            self._moto.wait(timeout=10)
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
-
+        """moto's server in a process of its own: the gateway and the handlers keep this one's GIL."""
         port = int(self.environ.get("MOTO_PORT") or free_port())
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._moto.start()
-        self.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        self._moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
+        endpoint = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if self._moto.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start on port {port}") from None
+                time.sleep(0.1)
+        self.environ["AWS_ENDPOINT_URL"] = endpoint
 
     def _provision(self) -> None:
         import boto3

@@ -98,7 +98,14 @@ def _chunk_name(value: Any) -> Any:
 ChunkName = Annotated[str | None, BeforeValidator(_chunk_name)]
 
 
-class FailoverEvent(BaseModel):
+class Model(BaseModel):
+    """Base of every model here: the schema is built on first use, so a cold start only pays
+    for the models its route touches (the heartbeat route needs four of them)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class FailoverEvent(Model):
     """One takeover: who claimed it, why, where the backup starts, how it went."""
 
     epoch: int
@@ -110,10 +117,10 @@ class FailoverEvent(BaseModel):
     detail: str | None = None
 
 
-class SessionRecord(BaseModel):
+class SessionRecord(Model):
     """One recording, as stored: key `sessionId` (OpenVidu's recording id, the recorder's VIDEO_ID)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     sessionId: str
     clientId: str
@@ -148,7 +155,7 @@ class SessionRecord(BaseModel):
         return self.expiresAt <= now
 
 
-class SessionView(BaseModel):
+class SessionView(Model):
     """A session as the HTTP contract shows it."""
 
     sessionId: str
@@ -201,8 +208,8 @@ class SessionView(BaseModel):
 # --- requests -------------------------------------------------------------------------
 
 
-class StrictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class StrictRequest(Model):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class RegisterRequest(StrictRequest):
@@ -271,7 +278,7 @@ class RecordingPathRequest(StrictRequest):
 # --- replies --------------------------------------------------------------------------
 
 
-class Stamped(BaseModel):
+class Stamped(Model):
     timestamp: str
 
 
@@ -325,5 +332,5 @@ class CleanupReply(Stamped):
     removedSessions: int
 
 
-class ErrorReply(BaseModel):
+class ErrorReply(Model):
     error: str

@@ -1,0 +1,24 @@
+"""`python -m bench [api]`: runs the benchmarks and prints one JSON line per figure."""
+
+from __future__ import annotations
+
+import sys
+
+import local  # noqa: F401 - puts functions/ on the path
+from bench import api_bench
+
+SUITES = {"api": api_bench.run}
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(SUITES)
+    for name in chosen:
+        if name not in SUITES:
+            print(f"unknown benchmark {name!r}; choose from {', '.join(SUITES)}", file=sys.stderr)
+            return 2
+        SUITES[name]()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
