@@ -265,7 +265,8 @@ def cold_import_breakdown(rounds: int = 5) -> dict[str, Any]:
         )
         samples.append([float(x) for x in out.stdout.split()])
     medians = {
-        name: round(statistics.median(col) * 1000, 1) for name, col in zip(STAGES, zip(*samples), strict=True)
+        name: round(statistics.median(col) * 1000, 1)
+        for name, col in zip(STAGES, zip(*samples, strict=True), strict=True)
     }
     return emit("cold_import_breakdown_ms", **medians)
 
