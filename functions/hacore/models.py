@@ -36,14 +36,14 @@ class Status(StrEnum):
 
     @property
     def watched(self) -> bool:
-        """Whether the failover detector looks after a session in this status."""
+        """Whether the detector watches this session's heartbeats and chunks."""
         return self in WATCHED_STATUSES
 
 
 ACTIVE_STATUSES = frozenset(
     {Status.STARTING, Status.RECORDING, Status.PAUSED, Status.FAILING_OVER, Status.STOPPING}
 )
-WATCHED_STATUSES = frozenset({Status.STARTING, Status.RECORDING, Status.FAILING_OVER})
+WATCHED_STATUSES = frozenset({Status.STARTING, Status.RECORDING})
 
 # The recorder scripts and operators send lower-case words; these are the ones the original accepted.
 STATUS_WORDS = {
@@ -106,7 +106,11 @@ class Model(BaseModel):
 
 
 class FailoverEvent(Model):
-    """One takeover: who claimed it, why, where the backup starts, how it went."""
+    """One takeover: when it was claimed and why, where the backup starts, how it went.
+
+    outcome: claimed -> launched -> running (the backup heartbeated), or launch-failed,
+    start-timeout (the backup never heartbeated), gave-up (the attempts ran out), manual.
+    """
 
     epoch: int
     at: float
@@ -114,6 +118,7 @@ class FailoverEvent(Model):
     startChunk: str
     launcherRef: str | None = None
     outcome: str = "claimed"
+    launchedAt: float | None = None
     detail: str | None = None
 
 
@@ -142,6 +147,9 @@ class SessionRecord(Model):
     launcherRef: str | None = None
     backupContainerName: str | None = None
     claimedAt: float | None = None
+    claimExpiresAt: float | None = None
+    failoverAttempts: int = 0
+    captureRestarts: int = 0
     failovers: list[FailoverEvent] = Field(default_factory=list)
     expiresAt: int
     version: int = 0
@@ -177,6 +185,8 @@ class SessionView(Model):
     recordingJson: Any = None
     epoch: int
     failovers: list[FailoverEvent] = Field(default_factory=list)
+    failoverAttempts: int = 0
+    captureRestarts: int = 0
     expiresAt: str
 
     @classmethod
@@ -201,6 +211,8 @@ class SessionView(Model):
             recordingJson=record.recordingJson,
             epoch=record.epoch,
             failovers=record.failovers,
+            failoverAttempts=record.failoverAttempts,
+            captureRestarts=record.captureRestarts,
             expiresAt=iso(record.expiresAt),
         )
 

@@ -72,7 +72,14 @@ def _bool_text(value: Any) -> Any:
     return value
 
 
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 Seconds = Annotated[float, BeforeValidator(_seconds_or_millis), Field(gt=0)]
+CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
 Flag = Annotated[bool, BeforeValidator(_bool_text)]
 
@@ -102,6 +109,23 @@ class Settings(BaseModel):
     failover_enabled: Flag = Field(True, alias="APP_FAILOVER_ENABLED")
     max_failover_attempts: int = Field(3, alias="APP_FAILOVER_MAX_ATTEMPTS", ge=1, le=20)
 
+    detector_budget_s: float = Field(55, alias="APP_DETECTOR_BUDGET_SECONDS", gt=0, le=840)
+
+    launcher: Literal["ecs", "docker", "process"] = Field("process", alias="APP_FAILOVER_LAUNCHER")
+    controller_url: OptionalText = Field(None, alias="HA_CONTROLLER_URL")
+    ecs_cluster: OptionalText = Field(None, alias="APP_ECS_CLUSTER")
+    ecs_task_definition: OptionalText = Field(None, alias="APP_ECS_TASK_DEFINITION")
+    ecs_container: str = Field("recorder", alias="APP_ECS_CONTAINER_NAME")
+    ecs_subnets: CommaList = Field(default_factory=list, alias="APP_ECS_SUBNETS")
+    ecs_security_groups: CommaList = Field(default_factory=list, alias="APP_ECS_SECURITY_GROUPS")
+    ecs_assign_public_ip: Flag = Field(False, alias="APP_ECS_ASSIGN_PUBLIC_IP")
+    docker_image: str = Field("openvidu/openvidu-recording", alias="APP_DOCKER_OPENVIDU_IMAGE")
+    docker_image_tag: str = Field("2.31.0", alias="APP_DOCKER_IMAGE_TAG")
+    docker_network: OptionalText = Field(None, alias="APP_DOCKER_NETWORK")
+    docker_socket: str = Field("/var/run/docker.sock", alias="APP_DOCKER_SOCKET_PATH")
+    process_command: OptionalText = Field(None, alias="APP_PROCESS_BACKUP_COMMAND")
+    process_state_dir: str = Field(".local-data/backups", alias="APP_PROCESS_STATE_DIR")
+
     session_max_inactive_s: int = Field(600, alias="HA_SESSION_MAX_INACTIVE_TIME", ge=60)
     session_retention_s: int = Field(7 * 86400, alias="HA_SESSION_RETENTION", ge=60)
     max_body_bytes: int = Field(256 * 1024, alias="HA_MAX_BODY_BYTES", ge=1024, le=6 * 1024 * 1024)
@@ -130,6 +154,12 @@ class Settings(BaseModel):
             raise ValueError(
                 f"APP_FAILOVER_STUCK_CHUNK_TIMEOUT ({self.stuck_chunk_timeout_s}s) must be at least twice "
                 f"CHUNK_TIME_SIZE ({self.chunk_time_size_s}s): a chunk only advances once per chunk"
+            )
+        if self.launcher == "ecs" and not (
+            self.ecs_cluster and self.ecs_task_definition and self.ecs_subnets
+        ):
+            raise ValueError(
+                "APP_FAILOVER_LAUNCHER=ecs needs APP_ECS_CLUSTER, APP_ECS_TASK_DEFINITION and APP_ECS_SUBNETS"
             )
         if self.username is not None and not (self.password and self.password.get_secret_value()):
             raise ValueError("HA_CONTROLLER_USERNAME is set but HA_CONTROLLER_PASSWORD is empty")

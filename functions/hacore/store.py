@@ -4,9 +4,10 @@ Every change is read, modify, then one conditional put on `version`: of two writ
 that read the same item, exactly one wins, and the loser re-reads. That is what makes
 takeovers exactly-once and heartbeats safe against a concurrent claim.
 
-Three sparse, sharded, keys-only indexes keep reads proportional to what is asked:
-`ByList` (active / inactive listings and counts), `WatchByHeartbeat` and
-`WatchByChunk` (the detector's candidates: only watched sessions carry `watchShard`).
+Four sparse, sharded, keys-only indexes keep reads proportional to what is asked:
+`ByList` (active / inactive listings and counts); `WatchByHeartbeat` and `WatchByChunk`
+(the detector's candidates: only STARTING / RECORDING sessions carry `watchShard`);
+`ClaimsByExpiry` (FAILING_OVER sessions, by when their claim lapses).
 Items past their TTL are treated as absent by every read.
 """
 
@@ -38,6 +39,7 @@ SHARDS = 4
 LIST_INDEX = "ByList"
 WATCH_HEARTBEAT_INDEX = "WatchByHeartbeat"
 WATCH_CHUNK_INDEX = "WatchByChunk"
+CLAIMS_INDEX = "ClaimsByExpiry"
 JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata")
 MAX_WRITE_ATTEMPTS = 10
 
@@ -55,6 +57,10 @@ def list_key(active: bool, shard: int) -> str:
 
 def watch_key(shard: int) -> str:
     return f"W#{shard}"
+
+
+def claim_key(shard: int) -> str:
+    return f"C#{shard}"
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -78,6 +84,8 @@ def to_item(record: SessionRecord) -> dict[str, Any]:
     data["listKey"] = list_key(record.active, shard)
     if record.status.watched:
         data["watchShard"] = watch_key(shard)
+    if record.status is Status.FAILING_OVER and record.claimExpiresAt is not None:
+        data["claimShard"] = claim_key(shard)
     return {k: _serializer.serialize(v) for k, v in _to_dynamo(data).items()}
 
 
@@ -152,21 +160,26 @@ class SessionStore:
             totals.append(total)
         return totals[0], totals[1]
 
-    def watch_candidates(self, index: str, cutoff: float) -> list[str]:
-        """Ids of watched sessions whose heartbeat (or chunk) time is at or before `cutoff`.
-
-        The reads grow with the sessions returned, not with the sessions watched.
+    def stale_candidates(self, heartbeat_cutoff: float, chunk_cutoff: float, now: float) -> set[str]:
+        """Ids that may need a takeover: silent since `heartbeat_cutoff`, no new chunk since
+        `chunk_cutoff`, or a lapsed claim. The reads grow with the ids returned, not with the
+        sessions watched; the caller re-reads each one and applies the rules.
         """
-        attribute = "lastHeartbeatAt" if index == WATCH_HEARTBEAT_INDEX else "lastChunkChangedAt"
-        ids = []
-        for shard in range(SHARDS):
-            for page in self._query_pages(
-                IndexName=index,
-                KeyConditionExpression="watchShard = :w AND #t <= :cutoff",
-                ExpressionAttributeNames={"#t": attribute},
-                ExpressionAttributeValues={":w": {"S": watch_key(shard)}, ":cutoff": {"N": str(cutoff)}},
-            ):
-                ids.extend(item["sessionId"]["S"] for item in page["Items"])
+        ids: set[str] = set()
+        for index, attribute, key, cutoff in (
+            (WATCH_HEARTBEAT_INDEX, "lastHeartbeatAt", watch_key, heartbeat_cutoff),
+            (WATCH_CHUNK_INDEX, "lastChunkChangedAt", watch_key, chunk_cutoff),
+            (CLAIMS_INDEX, "claimExpiresAt", claim_key, now),
+        ):
+            partition = "claimShard" if index == CLAIMS_INDEX else "watchShard"
+            for shard in range(SHARDS):
+                for page in self._query_pages(
+                    IndexName=index,
+                    KeyConditionExpression=f"{partition} = :p AND #t <= :cutoff",
+                    ExpressionAttributeNames={"#t": attribute},
+                    ExpressionAttributeValues={":p": {"S": key(shard)}, ":cutoff": {"N": str(cutoff)}},
+                ):
+                    ids.update(item["sessionId"]["S"] for item in page["Items"])
         return ids
 
     def _list_keys(self, key: str) -> Iterator[str]:
@@ -251,7 +264,16 @@ class SessionStore:
             if record.status is Status.STARTING and advanced:
                 updates["status"] = Status.RECORDING
             elif record.status is Status.FAILING_OVER and self._backup_is_beating(record, beat):
-                updates |= {"status": Status.RECORDING, "failovers": _mark_last(record.failovers, "running")}
+                # The backup owns the session now; its chunk clock starts with it.
+                updates |= {
+                    "status": Status.RECORDING,
+                    "failovers": mark_last_failover(record.failovers, "running"),
+                    "failoverAttempts": 0,
+                    "claimExpiresAt": None,
+                    "lastChunkChangedAt": now,
+                }
+            if beat.captureRestarts is not None and beat.captureRestarts > record.captureRestarts:
+                updates["captureRestarts"] = beat.captureRestarts
             return record.model_copy(update=updates)
 
         return self.mutate(session_id, change)
@@ -366,7 +388,8 @@ class SessionStore:
         return int(now + keep)
 
 
-def _mark_last(failovers: list[FailoverEvent], outcome: str) -> list[FailoverEvent]:
+def mark_last_failover(failovers: list[FailoverEvent], outcome: str, **changes: Any) -> list[FailoverEvent]:
+    """The history with its newest takeover's outcome (and any other fields) changed."""
     if not failovers:
         return failovers
-    return [*failovers[:-1], failovers[-1].model_copy(update={"outcome": outcome})]
+    return [*failovers[:-1], failovers[-1].model_copy(update={"outcome": outcome, **changes})]
