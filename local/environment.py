@@ -40,7 +40,17 @@ def resolve(value: Any, template: Template, names: dict[str, str], parameters: d
         text = argument
         for name, local in {**names, **parameters, "AWS::Region": "us-east-1"}.items():
             text = text.replace("${" + name + "}", str(local))
+        if "${" in text:  # names something the local runtime does not make (the HTTP API, say)
+            raise _Unresolved(text)
         return text
+    if function == "Fn::Join":
+        separator, parts = argument
+        values = (
+            resolve(parts, template, names, parameters)
+            if isinstance(parts, dict)
+            else [resolve(p, template, names, parameters) for p in parts]
+        )
+        return separator.join(str(v) for v in values)
     raise _Unresolved(function)
 
 

@@ -14,8 +14,9 @@ from local.template import Template
 LOCAL_STACK = "ovha-local"
 
 
-def physical_name(logical_id: str, stack: str = LOCAL_STACK) -> str:
-    return f"{stack}-{logical_id}"
+def physical_name(logical_id: str, stack: str = LOCAL_STACK, lower: bool = False) -> str:
+    name = f"{stack}-{logical_id}"
+    return name.lower() if lower else name  # S3 bucket names are lower case
 
 
 def table_arguments(properties: dict[str, Any], name: str) -> dict[str, Any]:
@@ -48,5 +49,22 @@ def create_tables(dynamodb: Any, template: Template, stack: str = LOCAL_STACK) -
         pitr = properties.get("PointInTimeRecoverySpecification")
         if pitr:
             dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification=pitr)
+        names[logical_id] = name
+    return names
+
+
+def create_buckets(s3: Any, template: Template, stack: str = LOCAL_STACK) -> dict[str, str]:
+    """Creates each bucket (versioning as declared); returns logical id -> name."""
+    names = {}
+    for logical_id, resource in template.resources("AWS::S3::Bucket").items():
+        name = physical_name(logical_id, stack, lower=True)
+        try:
+            s3.create_bucket(Bucket=name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        versioning = (resource.get("Properties") or {}).get("VersioningConfiguration")
+        if versioning:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
         names[logical_id] = name
     return names

@@ -18,9 +18,10 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.apigw import LocalContext
 from local.environment import function_environment
 from local.gateway import Router, make_server
-from local.provision import create_tables
+from local.provision import create_buckets, create_tables
 from local.template import Template
 
 log = logging.getLogger("local")
@@ -35,6 +36,11 @@ LOCAL_DEFAULTS = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_METRICS_NAMESPACE": "OpenViduHA",
+}
+# What differs from AWS on this machine: backups are local processes, metrics stay quiet.
+LOCAL_OVERRIDES = {
+    "APP_FAILOVER_LAUNCHER": "process",
+    "POWERTOOLS_METRICS_DISABLED": "true",
 }
 LOCAL_PARAMETERS = {"Profile": "dev"}
 PR_SET_PDEATHSIG = 1
@@ -60,8 +66,11 @@ class LocalStack:
     template: Template = field(default_factory=Template.load)
     names: dict[str, str] = field(default_factory=dict)
     default_credentials: bool = False
+    schedules: dict[str, float] = field(default_factory=dict)
     _moto: Any = None
     _server: Any = None
+    _router: Any = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -72,7 +81,7 @@ class LocalStack:
         return self.environ["AWS_ENDPOINT_URL"]
 
     def start(self) -> LocalStack:
-        for key, value in LOCAL_DEFAULTS.items():
+        for key, value in {**LOCAL_DEFAULTS, **LOCAL_OVERRIDES}.items():
             self.environ.setdefault(key, value)
         if not self.environ.get("HA_CONTROLLER_USERNAME") and not self.environ.get("HA_CONTROLLER_PASSWORD"):
             self.environ["HA_CONTROLLER_USERNAME"] = ORIGINAL_USERNAME
@@ -80,14 +89,43 @@ class LocalStack:
             self.default_credentials = True
         if not self.environ.get("AWS_ENDPOINT_URL"):
             self._start_moto()
-        self._provision()
-        router = Router(self.template)
-        self._server = make_server(router, self.host, self.port)
+        self._router = Router(self.template)
+        self._server = make_server(self._router, self.host, self.port)
         self.port = self._server.server_address[1]
+        self.environ.setdefault("HA_CONTROLLER_URL", self.url)  # where backups heartbeat
+        self._provision()
         threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
+        self._start_schedules()
         return self
 
+    def _start_schedules(self) -> None:
+        """EventBridge's part: each scheduled function is invoked every period (DETECTOR_SCHEDULE_SECONDS
+        overrides the template's rate), each run in its own thread, as overlapping Lambda runs would."""
+        for function, period in self.template.schedules():
+            every = float(self.environ.get("DETECTOR_SCHEDULE_SECONDS") or period)
+            self.schedules[function] = every
+            threading.Thread(
+                target=self._every, args=(function, every), name=f"schedule-{function}", daemon=True
+            ).start()
+
+    def _every(self, function: str, period: float) -> None:
+        handler = self._router.handler(function)
+        timeout_ms = self.template.timeout(function) * 1000
+        while True:
+            threading.Thread(target=self._invoke, args=(handler, function, timeout_ms), daemon=True).start()
+            if self._stopping.wait(period):
+                return
+
+    @staticmethod
+    def _invoke(handler: Any, function: str, timeout_ms: int) -> None:
+        event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        try:
+            handler(event, LocalContext(function, timeout_ms=timeout_ms))
+        except Exception:
+            log.exception("scheduled run of %s failed", function)
+
     def stop(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -121,7 +159,9 @@ class LocalStack:
 
         region = self.environ["AWS_REGION"]
         dynamodb = boto3.client("dynamodb", region_name=region, endpoint_url=self.aws_endpoint)
+        s3 = boto3.client("s3", region_name=region, endpoint_url=self.aws_endpoint)
         self.names.update(create_tables(dynamodb, self.template))
+        self.names.update(create_buckets(s3, self.template))
         for key, value in function_environment(self.template, self.names, LOCAL_PARAMETERS).items():
             self.environ.setdefault(key, value)
 
@@ -135,11 +175,13 @@ class LocalStack:
         else:
             credentials = f"{user} / (the password in HA_CONTROLLER_PASSWORD)"
         tables = ", ".join(self.names.values())
+        schedule = ", ".join(f"{fn} every {period:g}s" for fn, period in self.schedules.items()) or "none"
         return (
             "OpenVidu HA recorder controller, local stack\n"
             f"  API          {self.url}   (Swagger UI: {self.url}/swagger-ui.html)\n"
             f"  AWS          {self.aws_endpoint}   {'embedded moto' if self._moto else 'AWS_ENDPOINT_URL'}: "
             f"{tables}\n"
+            f"  Schedules    {schedule}; backups as local processes\n"
             f"  Credentials  {credentials}\n"
             f"  Try          curl -u {user}:<password> {self.url}/api/sessions/health\n"
             "  Stop         Ctrl-C"

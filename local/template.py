@@ -79,3 +79,18 @@ class Template:
 
     def handler(self, function: str) -> str:
         return self.body["Resources"][function]["Properties"]["Handler"]
+
+    def timeout(self, function: str) -> int:
+        own = self.body["Resources"][function]["Properties"].get("Timeout")
+        return int(own or self.body.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+
+    def schedules(self) -> list[tuple[str, float]]:
+        """(function logical id, period in seconds) for every `rate(...)` Schedule event."""
+        units = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+        found = []
+        for name, resource in self.resources("AWS::Serverless::Function").items():
+            for event in (resource["Properties"].get("Events") or {}).values():
+                if event["Type"] == "Schedule":
+                    amount, unit = event["Properties"]["Schedule"].removeprefix("rate(").rstrip(")").split()
+                    found.append((name, float(amount) * units[unit]))
+        return found

@@ -17,12 +17,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api.failover import add_failover_routes
 from api.middleware import gate
 from api.replies import describe_validation, error_reply, json_reply
 from api.sessions import add_session_routes
 from hacore import aws
 from hacore.auth import CredentialSource
 from hacore.errors import DomainError
+from hacore.failover.engine import FailoverEngine
 from hacore.settings import Settings, get_settings
 from hacore.store import SessionStore
 
@@ -38,6 +40,15 @@ class ApiDeps:
     store: SessionStore
     credentials: CredentialSource
     clock: Callable[[], float] = field(default=time.time)
+    engine: FailoverEngine | None = None
+
+    def failover(self) -> FailoverEngine:
+        """Built on first use: the sessions routes (the heartbeat) never pay for launcher clients."""
+        if self.engine is None:
+            from hacore.wiring import build_engine
+
+            self.engine = build_engine(self.settings, self.store, self.clock)
+        return self.engine
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiDeps:
@@ -93,6 +104,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
         return json_reply(200, {"status": "UP", "components": {"dynamodb": {"status": "UP"}}})
 
     add_session_routes(app, deps.store, deps.clock)
+    add_failover_routes(app, deps.failover, deps.settings, deps.clock)
 
     if deps.settings.swagger_enabled:
         app.enable_swagger(path="/swagger-ui.html", title=API_TITLE, version=API_VERSION)

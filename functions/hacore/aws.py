@@ -13,5 +13,5 @@ from botocore.config import Config
 _CONFIG = Config(connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
 
 
-def client(service: str, region: str) -> Any:
-    return boto3.client(service, region_name=region, config=_CONFIG)
+def client(service: str, region: str, endpoint_url: str | None = None) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=_CONFIG)

@@ -1,0 +1,189 @@
+"""`/api/failover` routes: status, a sweep on demand, the backups, stopping one, a manual takeover.
+
+`POST /api/failover/check` is registered before `POST /api/failover/<sessionId>`, so a
+session literally named `check` cannot be taken over through this path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel
+
+from hacore.failover.engine import FailoverEngine, SweepReport
+from hacore.launchers import BackupInfo
+from hacore.models import iso
+from hacore.settings import Settings
+
+SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
+TAGS = ["failover"]
+
+
+class BackupView(BaseModel):
+    containerId: str
+    containerName: str | None
+    sessionId: str | None
+    epoch: int | None
+    startChunk: str | None
+    state: str
+    launcher: str
+    startedAt: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, info: BackupInfo) -> BackupView:
+        return cls(
+            containerId=info.ref,
+            containerName=info.name,
+            sessionId=info.session_id,
+            epoch=info.epoch,
+            startChunk=info.start_chunk,
+            state=info.state,
+            launcher=info.launcher,
+            startedAt=iso(info.started_at),
+            detail=info.detail,
+        )
+
+
+class FailoverStatus(BaseModel):
+    enabled: bool
+    heartbeatTimeoutSeconds: int
+    stuckChunkTimeoutSeconds: int
+    checkIntervalMs: int
+    heartbeatIntervalSeconds: int
+    startGraceSeconds: int
+    backupStartTimeoutSeconds: int
+    maxAttempts: int
+    activeBackupContainers: int
+    backupContainerDetails: list[BackupView]
+    launcher: dict[str, Any]
+    timestamp: str
+
+
+class SweepReply(BaseModel):
+    message: str
+    candidates: int
+    staleSessions: int
+    takeovers: list[dict[str, Any]]
+    lostRaces: int
+    failedSessions: list[str]
+    seconds: float
+    timestamp: str
+
+
+class BackupsReply(BaseModel):
+    backups: list[BackupView]
+    count: int
+    timestamp: str
+
+
+class BackupStopReply(BaseModel):
+    message: str
+    sessionId: str
+    backup: BackupView | None
+    timestamp: str
+
+
+class TakeoverReply(BaseModel):
+    message: str
+    sessionId: str
+    reason: str
+    epoch: int
+    startChunk: str
+    outcome: str
+    backupContainerId: str | None
+    detail: str | None
+    timestamp: str
+
+
+def add_failover_routes(
+    app: APIGatewayHttpResolver,
+    engine: Callable[[], FailoverEngine],
+    settings: Settings,
+    clock: Callable[[], float],
+) -> None:
+    def stamp() -> str:
+        return iso(clock()) or ""
+
+    @app.get(
+        "/api/failover/status", tags=TAGS, summary="Failover settings, the launcher's health, the backups"
+    )
+    def status() -> FailoverStatus:
+        failover = engine()
+        health = failover.launcher.health()
+        backups = [BackupView.of(b) for b in failover.launcher.list()] if health.get("healthy") else []
+        return FailoverStatus(
+            enabled=settings.failover_enabled,
+            heartbeatTimeoutSeconds=settings.heartbeat_timeout_s,
+            stuckChunkTimeoutSeconds=settings.stuck_chunk_timeout_s,
+            checkIntervalMs=settings.check_interval_ms,
+            heartbeatIntervalSeconds=settings.heartbeat_interval_s,
+            startGraceSeconds=settings.start_grace_s,
+            backupStartTimeoutSeconds=settings.backup_start_timeout_s,
+            maxAttempts=settings.max_failover_attempts,
+            activeBackupContainers=len(backups),
+            backupContainerDetails=backups,
+            launcher=health,
+            timestamp=stamp(),
+        )
+
+    @app.post("/api/failover/check", tags=TAGS, summary="Run one detection sweep now")
+    def check() -> SweepReply:
+        report: SweepReport = engine().sweep()
+        return SweepReply(
+            message=f"Sweep done: {report.stale} stale, {len(report.takeovers)} taken over",
+            candidates=report.candidates,
+            staleSessions=report.stale,
+            takeovers=[asdict(t) for t in report.takeovers],
+            lostRaces=report.lostRaces,
+            failedSessions=report.failed,
+            seconds=round(report.seconds, 4),
+            timestamp=stamp(),
+        )
+
+    @app.get("/api/failover/backups", tags=TAGS, summary="The backup recorders that are running")
+    def backups() -> BackupsReply:
+        running = [BackupView.of(b) for b in engine().launcher.list()]
+        return BackupsReply(backups=running, count=len(running), timestamp=stamp())
+
+    def stop(session_id: str, force: bool) -> BackupStopReply:
+        info = engine().stop_backup(session_id, force=force)
+        how = "stopped at once" if force else "asked to stop gracefully"
+        return BackupStopReply(
+            message=f"Backup recorder {how}",
+            sessionId=session_id,
+            backup=BackupView.of(info) if info else None,
+            timestamp=stamp(),
+        )
+
+    @app.delete("/api/failover/backup/<sessionId>", tags=TAGS, summary="Stop a session's backup gracefully")
+    def stop_gracefully(sessionId: SessionId) -> BackupStopReply:
+        return stop(sessionId, force=False)
+
+    @app.delete(
+        "/api/failover/backup/<sessionId>/force", tags=TAGS, summary="Stop a session's backup at once"
+    )
+    def stop_now(sessionId: SessionId) -> BackupStopReply:
+        return stop(sessionId, force=True)
+
+    @app.post("/api/failover/<sessionId>", tags=TAGS, summary="Take a session over now (manual failover)")
+    def take_over(sessionId: SessionId) -> Response[TakeoverReply]:
+        takeover = engine().take_over(sessionId)
+        reply = TakeoverReply(
+            message="Takeover started" if takeover.outcome == "launched" else f"Takeover {takeover.outcome}",
+            sessionId=sessionId,
+            reason=takeover.reason,
+            epoch=takeover.epoch,
+            startChunk=takeover.startChunk,
+            outcome=takeover.outcome,
+            backupContainerId=takeover.launcherRef,
+            detail=takeover.detail,
+            timestamp=stamp(),
+        )
+        # launched: 202; the launcher failed: 502 (claimable again); attempts exhausted, now FAILED: 409
+        status = {"launched": 202, "launch-failed": 502}.get(takeover.outcome, 409)
+        return Response(status, "application/json", reply)

@@ -1,0 +1,1 @@
+"""The detector Lambda: finds dead and hung recorders and starts their backups."""

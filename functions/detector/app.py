@@ -1,0 +1,67 @@
+"""The detector Lambda. EventBridge runs it every minute; it sweeps every check interval until
+its budget is used, so detection takes the timeout plus one check interval, not a minute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from hacore.failover.engine import FailoverEngine
+from hacore.settings import Settings, get_settings
+from hacore.wiring import build_engine
+
+logger = Logger(service="recorder-ha-detector")
+metrics = Metrics()
+SAFETY_SECONDS = 5.0
+
+
+def run_sweeps(
+    engine: FailoverEngine,
+    settings: Settings,
+    remaining_seconds: Callable[[], float],
+    flush: Callable[[], None] = lambda: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Sweeps every check interval while the budget allows another full interval."""
+    if not settings.failover_enabled:
+        return {"enabled": False, "sweeps": 0}
+    began = time.monotonic()
+    budget = min(settings.detector_budget_s, remaining_seconds() - SAFETY_SECONDS)
+    sweeps, takeovers, failed = 0, [], []
+    while True:
+        report = engine.sweep()
+        flush()
+        sweeps += 1
+        takeovers.extend(asdict(t) for t in report.takeovers)
+        failed.extend(report.failed)
+        next_sweep = began + sweeps * settings.check_interval_s
+        if (
+            next_sweep - began + report.seconds > budget
+            or remaining_seconds() < settings.check_interval_s + SAFETY_SECONDS
+        ):
+            break
+        sleep(max(0.0, next_sweep - time.monotonic()))
+    return {"enabled": True, "sweeps": sweeps, "takeovers": takeovers, "failed": failed}
+
+
+engine = build_engine(get_settings(), metrics=metrics)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = run_sweeps(
+        engine,
+        get_settings(),
+        lambda: context.get_remaining_time_in_millis() / 1000,
+        flush=metrics.flush_metrics,
+    )
+    logger.info(
+        "detector run", extra={"sweeps": summary["sweeps"], "takeovers": len(summary.get("takeovers", []))}
+    )
+    return summary

@@ -1,0 +1,268 @@
+"""The failover engine: find stale sessions, claim each exactly once, launch its backup.
+
+A claim is one conditional write (the store's optimistic put on `version`): it moves
+the session to FAILING_OVER, bumps its epoch and appends a failover event, and it
+only lands if nothing changed since the session was read and judged stale (same
+status, same epoch, still stale). Of any number of detectors racing, one wins; only
+the winner launches, with an idempotency token made of session and epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hacore.chunks import ChunkIndex
+from hacore.errors import DomainError, SessionNotFound
+from hacore.failover.rules import MANUAL, chunk_label, next_chunk, stale_reason
+from hacore.launchers import BackupInfo, BackupSpec, Launcher
+from hacore.launchers.base import backup_environment
+from hacore.models import FailoverEvent, SessionRecord, Status
+from hacore.settings import Settings
+from hacore.store import SessionStore, mark_last_failover
+
+log = logging.getLogger("hacore.failover")
+
+TAKEOVER_STATUSES = (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
+
+
+class MetricSink(Protocol):
+    def add_metric(self, name: str, unit: Any, value: float) -> None: ...
+
+
+class NoMetrics:
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        return None
+
+
+class NotTakeable(DomainError):
+    status_code = 409
+
+
+class NoBackup(DomainError):
+    status_code = 404
+
+
+@dataclass
+class Takeover:
+    sessionId: str
+    reason: str
+    epoch: int
+    startChunk: str
+    outcome: str
+    launcherRef: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class SweepReport:
+    candidates: int = 0
+    stale: int = 0
+    takeovers: list[Takeover] = field(default_factory=list)
+    lostRaces: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class FailoverEngine:
+    def __init__(
+        self,
+        store: SessionStore,
+        launcher: Launcher,
+        chunks: ChunkIndex,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        metrics: MetricSink | None = None,
+    ) -> None:
+        self.store = store
+        self.launcher = launcher
+        self.chunks = chunks
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics or NoMetrics()
+
+    # --- detection ----------------------------------------------------------------
+
+    def sweep(self) -> SweepReport:
+        began = time.monotonic()
+        now = self.clock()
+        s = self.settings
+        report = SweepReport()
+        candidates = self.store.stale_candidates(
+            heartbeat_cutoff=now - s.heartbeat_timeout_s,
+            chunk_cutoff=now - min(s.stuck_chunk_timeout_s, s.start_grace_s),
+            now=now,
+        )
+        report.candidates = len(candidates)
+        for session_id in sorted(candidates):
+            record = self.store.find(session_id)
+            if record is None or stale_reason(record, self.clock(), s) is None:
+                continue
+            report.stale += 1
+            try:
+                takeover = self._take_over(session_id, manual=False)
+            except SessionNotFound:
+                continue
+            if takeover is None:
+                report.lostRaces += 1
+            elif takeover.outcome == "gave-up":
+                report.failed.append(session_id)
+            else:
+                report.takeovers.append(takeover)
+        report.seconds = time.monotonic() - began
+        self.metrics.add_metric(name="Sweeps", unit="Count", value=1)
+        self.metrics.add_metric(name="StaleSessions", unit="Count", value=report.stale)
+        self.metrics.add_metric(name="SweepDuration", unit="Seconds", value=report.seconds)
+        return report
+
+    def take_over(self, session_id: str) -> Takeover:
+        """A manual takeover: claims the session whatever its heartbeat says."""
+        takeover = self._take_over(session_id, manual=True)
+        if takeover is None:
+            raise NotTakeable(f"Session {session_id} changed while it was being taken over; try again")
+        return takeover
+
+    # --- the claim and the launch -------------------------------------------------
+
+    def _take_over(self, session_id: str, manual: bool) -> Takeover | None:
+        """Claims, then launches. None when another detector won the claim (or it is no longer stale)."""
+        claim: dict[str, Any] = {}
+
+        def change(record: SessionRecord, now: float) -> SessionRecord:
+            claim.clear()
+            if manual:
+                if record.status not in TAKEOVER_STATUSES:
+                    raise NotTakeable(
+                        f"Session {session_id} is {record.status.value}: only a live one can be taken over"
+                    )
+                reason: str | None = MANUAL
+            else:
+                reason = stale_reason(record, now, self.settings)
+            if reason is None:
+                return record  # healthy again, or another detector claimed it first
+            start = chunk_label(next_chunk(record.lastChunkIndex, self.chunks.newest(session_id)))
+            history = record.failovers
+            if (
+                record.status is Status.FAILING_OVER
+                and history
+                and history[-1].outcome in ("claimed", "launched")
+            ):
+                history = mark_last_failover(history, "start-timeout")  # its backup never heartbeated
+            if record.failoverAttempts >= self.settings.max_failover_attempts:
+                claim.update(reason=reason, start=start, gave_up=True, epoch=record.epoch)
+                gave_up = FailoverEvent(
+                    epoch=record.epoch,
+                    at=now,
+                    reason=reason,
+                    startChunk=start,
+                    outcome="gave-up",
+                    detail=f"{record.failoverAttempts} takeover attempts made",
+                )
+                return record.model_copy(
+                    update={"status": Status.FAILED, "claimExpiresAt": None, "failovers": [*history, gave_up]}
+                )
+            epoch = record.epoch + 1
+            claim.update(
+                reason=reason, start=start, gave_up=False, epoch=epoch, silent_since=record.lastHeartbeatAt
+            )
+            return record.model_copy(
+                update={
+                    "status": Status.FAILING_OVER,
+                    "epoch": epoch,
+                    "claimedAt": now,
+                    "claimExpiresAt": now + self.settings.backup_start_timeout_s,
+                    "failoverAttempts": record.failoverAttempts + 1,
+                    "failovers": [
+                        *history,
+                        FailoverEvent(epoch=epoch, at=now, reason=reason, startChunk=start),
+                    ],
+                }
+            )
+
+        record = self.store.mutate(session_id, change)
+        if not claim:
+            return None
+        if claim["gave_up"]:
+            log.error(
+                "session %s FAILED after %s takeover attempts",
+                session_id,
+                self.settings.max_failover_attempts,
+            )
+            self.metrics.add_metric(name="FailedSessions", unit="Count", value=1)
+            return Takeover(session_id, claim["reason"], claim["epoch"], claim["start"], "gave-up")
+        self.metrics.add_metric(name="Takeovers", unit="Count", value=1)
+        return self._launch(record, claim)
+
+    def _launch(self, record: SessionRecord, claim: dict[str, Any]) -> Takeover:
+        epoch, start = claim["epoch"], claim["start"]
+        spec = BackupSpec(
+            record.sessionId, epoch, start, backup_environment(record, epoch, start, self.settings)
+        )
+        try:
+            ref = self.launcher.launch(spec)
+        except Exception as error:
+            detail = f"{type(error).__name__}: {error}"[:500]
+            log.warning("launching the backup of %s (epoch %s) failed: %s", record.sessionId, epoch, detail)
+            self.metrics.add_metric(name="LaunchFailures", unit="Count", value=1)
+            self._record_outcome(record.sessionId, epoch, "launch-failed", detail=detail, lapse_now=True)
+            return Takeover(record.sessionId, claim["reason"], epoch, start, "launch-failed", detail=detail)
+        launched_at = self.clock()
+        self._record_outcome(
+            record.sessionId, epoch, "launched", ref=ref, name=spec.name, launched_at=launched_at
+        )
+        self.metrics.add_metric(
+            name="DetectionToLaunchSeconds",
+            unit="Seconds",
+            value=max(0.0, launched_at - claim["silent_since"]),
+        )
+        log.info("backup %s launched for %s at epoch %s from chunk %s", ref, record.sessionId, epoch, start)
+        return Takeover(record.sessionId, claim["reason"], epoch, start, "launched", launcherRef=ref)
+
+    def _record_outcome(
+        self,
+        session_id: str,
+        epoch: int,
+        outcome: str,
+        *,
+        ref: str | None = None,
+        name: str | None = None,
+        detail: str | None = None,
+        launched_at: float | None = None,
+        lapse_now: bool = False,
+    ) -> None:
+        """Writes how the launch went, unless a newer epoch has taken the session since."""
+
+        def change(record: SessionRecord, now: float) -> SessionRecord:
+            if record.epoch != epoch or not record.failovers or record.failovers[-1].epoch != epoch:
+                return record
+            # The backup may have heartbeated (outcome "running") before we got here.
+            outcome_now = "running" if record.failovers[-1].outcome == "running" else outcome
+            update: dict[str, Any] = {
+                "failovers": mark_last_failover(
+                    record.failovers, outcome_now, launcherRef=ref, detail=detail, launchedAt=launched_at
+                ),
+            }
+            if ref is not None:
+                update |= {"launcherRef": ref, "backupContainerName": name}
+            if lapse_now and record.status is Status.FAILING_OVER:
+                update["claimExpiresAt"] = now  # claimable again on the next sweep
+            return record.model_copy(update=update)
+
+        try:
+            self.store.mutate(session_id, change)
+        except SessionNotFound:
+            log.warning("session %s vanished before its launch outcome (%s) was written", session_id, outcome)
+
+    # --- backups ------------------------------------------------------------------
+
+    def stop_backup(self, session_id: str, force: bool) -> BackupInfo | None:
+        record = self.store.get(session_id)
+        if not record.launcherRef:
+            raise NoBackup(f"Session {session_id} has no backup recorder")
+        stopped = self.launcher.stop(record.launcherRef, force=force)
+        if not stopped:
+            raise NoBackup(f"The backup recorder of session {session_id} is not running")
+        return self.launcher.describe(record.launcherRef)

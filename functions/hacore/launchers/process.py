@@ -1,0 +1,154 @@
+"""Backups as local processes: what `make up` and the failover drill use.
+
+Bookkeeping lives in files (one JSON per backup under APP_PROCESS_STATE_DIR), not in
+this process's memory: a restarted controller still lists and stops the backups it
+started (the original lost them on restart). A PID is trusted only together with the
+process start time recorded at launch, so a reused PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hacore.launchers.base import BackupInfo, BackupSpec, LaunchError
+from hacore.settings import Settings
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (field 22 of /proc/pid/stat), or None if it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+class ProcessLauncher:
+    name = "process"
+
+    def __init__(
+        self, command: list[str], state_dir: Path, base_env: dict[str, str], cwd: Path | None = None
+    ) -> None:
+        self._command = command
+        self._state = state_dir
+        self._base_env = base_env
+        self._cwd = cwd
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, base_env: dict[str, str]) -> ProcessLauncher:
+        command = (
+            shlex.split(settings.process_command)
+            if settings.process_command
+            else [sys.executable, "-m", "recorder"]
+        )
+        return cls(command, Path(settings.process_state_dir), base_env)
+
+    def launch(self, spec: BackupSpec) -> str:
+        self._state.mkdir(parents=True, exist_ok=True)
+        record_path = self._state / f"{spec.token}.json"
+        if record_path.exists():  # idempotent: this session and epoch already have their backup
+            return json.loads(record_path.read_text())["ref"]
+        log_path = self._state / f"{spec.name}.log"
+        environment = {**os.environ, **self._base_env, **spec.environment}
+        try:
+            with log_path.open("ab") as log:
+                child = subprocess.Popen(
+                    self._command,
+                    env=environment,
+                    cwd=self._cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        except OSError as error:
+            raise LaunchError(f"cannot start {self._command[0]}: {error}") from error
+        self._children[child.pid] = child
+        ref = f"process:{child.pid}:{spec.token[:8]}"
+        record = {
+            "ref": ref,
+            "pid": child.pid,
+            "startTime": _start_time(child.pid),
+            "sessionId": spec.session_id,
+            "epoch": spec.epoch,
+            "startChunk": spec.start_chunk,
+            "name": spec.name,
+            "startedAt": time.time(),
+            "log": str(log_path),
+            "command": self._command,
+        }
+        temporary = record_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record))
+        temporary.replace(record_path)
+        return ref
+
+    def stop(self, ref: str, force: bool = False) -> bool:
+        record = self._find(ref)
+        if record is None or not self._alive(record):
+            return False
+        try:
+            os.killpg(record["pid"], signal.SIGKILL if force else signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def describe(self, ref: str) -> BackupInfo | None:
+        record = self._find(ref)
+        return None if record is None else self._info(record)
+
+    def list(self) -> list[BackupInfo]:
+        return [info for info in (self._info(r) for r in self._records()) if info.state == "running"]
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "launcher": self.name,
+            "healthy": True,
+            "command": self._command,
+            "stateDir": str(self._state),
+        }
+
+    def _records(self) -> list[dict[str, Any]]:
+        if not self._state.exists():
+            return []
+        records = []
+        for path in sorted(self._state.glob("*.json")):
+            try:
+                records.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        return records
+
+    def _find(self, ref: str) -> dict[str, Any] | None:
+        return next((r for r in self._records() if r["ref"] == ref), None)
+
+    def _alive(self, record: dict[str, Any]) -> bool:
+        child = self._children.get(record["pid"])
+        if child is not None and child.poll() is not None:  # our own child: reap it
+            return False
+        started = _start_time(record["pid"])
+        return started is not None and started == record["startTime"]
+
+    def _info(self, record: dict[str, Any]) -> BackupInfo:
+        return BackupInfo(
+            ref=record["ref"],
+            session_id=record["sessionId"],
+            epoch=record["epoch"],
+            start_chunk=record["startChunk"],
+            state="running" if self._alive(record) else "exited",
+            launcher=self.name,
+            name=record["name"],
+            started_at=record["startedAt"],
+            detail={"pid": record["pid"], "log": record["log"]},
+        )

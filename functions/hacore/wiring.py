@@ -1,0 +1,44 @@
+"""Builds the failover engine from the settings: the clients, the launcher, the chunk index."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from hacore import aws
+from hacore.chunks import ChunkIndex
+from hacore.failover.engine import FailoverEngine, MetricSink
+from hacore.launchers import make_launcher
+from hacore.settings import Settings
+from hacore.store import SessionStore
+
+
+def launcher_env(settings: Settings) -> dict[str, str]:
+    """What a Docker backup needs that cannot come by reference: the controller's credentials.
+
+    ECS backups get them from the task definition's secrets; local processes inherit the
+    environment of the local stack.
+    """
+    if settings.launcher != "docker" or not (settings.username and settings.password):
+        return {}
+    return {
+        "HA_CONTROLLER_USERNAME": settings.username,
+        "HA_CONTROLLER_PASSWORD": settings.password.get_secret_value(),
+    }
+
+
+def build_engine(
+    settings: Settings,
+    store: SessionStore | None = None,
+    clock: Callable[[], float] = time.time,
+    metrics: MetricSink | None = None,
+) -> FailoverEngine:
+    if store is None:
+        store = SessionStore(
+            aws.client("dynamodb", settings.region), settings.sessions_table, settings, clock
+        )
+    launcher = make_launcher(
+        settings, lambda service: aws.client(service, settings.region), launcher_env(settings)
+    )
+    chunks = ChunkIndex(aws.client("s3", settings.region, settings.s3_endpoint), settings.s3_bucket)
+    return FailoverEngine(store, launcher, chunks, settings, clock, metrics)
