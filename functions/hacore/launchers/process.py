@@ -8,6 +8,7 @@ process start time recorded at launch, so a reused PID is never signalled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -34,6 +35,12 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def _reap(pid: int) -> None:
+    """Collects an exited child of this process, whichever launcher instance started it."""
+    with contextlib.suppress(ChildProcessError):  # not our child (started before a restart)
+        os.waitpid(pid, os.WNOHANG)
+
+
 class ProcessLauncher:
     name = "process"
 
@@ -44,7 +51,6 @@ class ProcessLauncher:
         self._state = state_dir
         self._base_env = base_env
         self._cwd = cwd
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, base_env: dict[str, str]) -> ProcessLauncher:
@@ -75,7 +81,6 @@ class ProcessLauncher:
                 )
         except OSError as error:
             raise LaunchError(f"cannot start {self._command[0]}: {error}") from error
-        self._children[child.pid] = child
         ref = f"process:{child.pid}:{spec.token[:8]}"
         record = {
             "ref": ref,
@@ -134,9 +139,7 @@ class ProcessLauncher:
         return next((r for r in self._records() if r["ref"] == ref), None)
 
     def _alive(self, record: dict[str, Any]) -> bool:
-        child = self._children.get(record["pid"])
-        if child is not None and child.poll() is not None:  # our own child: reap it
-            return False
+        _reap(record["pid"])
         started = _start_time(record["pid"])
         return started is not None and started == record["startTime"]
 
