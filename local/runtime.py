@@ -18,6 +18,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hacore.settings import TIMING_PROFILES
 from local.apigw import LocalContext
 from local.environment import function_environment
 from local.gateway import Router, make_server
@@ -44,6 +45,7 @@ LOCAL_OVERRIDES = {
 }
 LOCAL_PARAMETERS = {"Profile": "dev"}
 PR_SET_PDEATHSIG = 1
+TIMING_VARIABLES = frozenset(TIMING_PROFILES["default"])
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -163,6 +165,8 @@ class LocalStack:
         self.names.update(create_tables(dynamodb, self.template))
         self.names.update(create_buckets(s3, self.template))
         for key, value in function_environment(self.template, self.names, LOCAL_PARAMETERS).items():
+            if key in TIMING_VARIABLES:
+                continue  # the template's timing parameters are AWS defaults: locally HA_TIMING decides
             self.environ.setdefault(key, value)
 
     def banner(self) -> str:

@@ -57,6 +57,11 @@ def test_a_silent_recorder_is_replaced_by_a_real_backup_process(fast_stack: Runn
     http = requests.Session()
     http.auth = fast_stack.auth
     url = fast_stack.url
+    status = http.get(f"{url}/api/failover/status").json()
+    assert (status["heartbeatTimeoutSeconds"], status["checkIntervalMs"]) == (
+        6,
+        2000,
+    )  # HA_TIMING=fast applies
     sid = "failover_it"
     assert http.post(f"{url}/api/sessions", json=register_body(sid)).status_code == 201
     for n in range(3):
