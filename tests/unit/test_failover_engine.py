@@ -322,3 +322,29 @@ def test_the_backup_environment(store: SessionStore, clock: FakeClock) -> None:
     assert '"outputMode":"COMPOSED"' in env["RECORDING_JSON"]
     assert "HOSTNAME" not in env
     assert not any("PASSWORD" in k for k in env)
+
+
+def test_sweeps_emit_cloudwatch_metrics(
+    store: SessionStore,
+    settings: Settings,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from aws_lambda_powertools import Metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = Metrics(namespace="OpenViduHA", service="recorder-ha-detector")
+    engine = FailoverEngine(store, RecordingLauncher(fail=1), NoChunks(), settings, clock, metrics)
+    recording_session(store, clock)
+    clock.advance(31)
+    engine.sweep()
+    metrics.flush_metrics()
+    blob = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    names = {m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"Sweeps", "StaleSessions", "Takeovers", "LaunchFailures", "SweepDuration"} <= names
+    total = {k: sum(v) if isinstance(v, list) else v for k, v in blob.items() if k in names}
+    assert (total["Takeovers"], total["LaunchFailures"], total["StaleSessions"]) == (1.0, 1.0, 1.0)
+    assert blob["service"] == "recorder-ha-detector"
