@@ -5,6 +5,7 @@ Names are deterministic, `<stack>-<LogicalId>`, so a restart finds what it made 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -68,3 +69,28 @@ def create_buckets(s3: Any, template: Template, stack: str = LOCAL_STACK) -> dic
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=versioning)
         names[logical_id] = name
     return names
+
+
+def create_queues(sqs: Any, template: Template, stack: str = LOCAL_STACK) -> dict[str, str]:
+    """Creates the queues, dead-letter queues first; returns logical id -> queue URL (what !Ref gives)."""
+    queues = template.resources("AWS::SQS::Queue")
+    urls: dict[str, str] = {}
+    arns: dict[str, str] = {}
+    ordered = sorted(queues, key=lambda q: "RedrivePolicy" in (queues[q].get("Properties") or {}))
+    for logical_id in ordered:
+        properties = dict(queues[logical_id].get("Properties") or {})
+        attributes = {
+            k: str(properties[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in properties
+        }
+        redrive = properties.get("RedrivePolicy")
+        if redrive:
+            target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": arns[target], "maxReceiveCount": redrive["maxReceiveCount"]}
+            )
+        url = sqs.create_queue(QueueName=physical_name(logical_id, stack), Attributes=attributes)["QueueUrl"]
+        urls[logical_id] = url
+        arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    return urls

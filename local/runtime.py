@@ -22,7 +22,7 @@ from hacore.settings import TIMING_PROFILES
 from local.apigw import LocalContext
 from local.environment import function_environment
 from local.gateway import Router, make_server
-from local.provision import create_buckets, create_tables
+from local.provision import create_buckets, create_queues, create_tables
 from local.template import Template
 
 log = logging.getLogger("local")
@@ -164,6 +164,8 @@ class LocalStack:
         s3 = boto3.client("s3", region_name=region, endpoint_url=self.aws_endpoint)
         self.names.update(create_tables(dynamodb, self.template))
         self.names.update(create_buckets(s3, self.template))
+        sqs = boto3.client("sqs", region_name=region, endpoint_url=self.aws_endpoint)
+        self.names.update(create_queues(sqs, self.template))
         for key, value in function_environment(self.template, self.names, LOCAL_PARAMETERS).items():
             if key in TIMING_VARIABLES:
                 continue  # the template's timing parameters are AWS defaults: locally HA_TIMING decides
@@ -178,7 +180,7 @@ class LocalStack:
             )
         else:
             credentials = f"{user} / (the password in HA_CONTROLLER_PASSWORD)"
-        tables = ", ".join(self.names.values())
+        tables = ", ".join(n.rsplit("/", 1)[-1] for n in self.names.values())
         schedule = ", ".join(f"{fn} every {period:g}s" for fn, period in self.schedules.items()) or "none"
         return (
             "OpenVidu HA recorder controller, local stack\n"

@@ -40,9 +40,9 @@ class Status(StrEnum):
         return self in WATCHED_STATUSES
 
 
-ACTIVE_STATUSES = frozenset(
-    {Status.STARTING, Status.RECORDING, Status.PAUSED, Status.FAILING_OVER, Status.STOPPING}
-)
+# STOPPING is not active: the contract's `stopped` marks a session inactive, and a session
+# being finalized keeps the ended sessions' retention, not the live sessions' short TTL.
+ACTIVE_STATUSES = frozenset({Status.STARTING, Status.RECORDING, Status.PAUSED, Status.FAILING_OVER})
 WATCHED_STATUSES = frozenset({Status.STARTING, Status.RECORDING})
 
 # The recorder scripts and operators send lower-case words; these are the ones the original accepted.

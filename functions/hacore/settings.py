@@ -126,6 +126,10 @@ class Settings(BaseModel):
     process_command: OptionalText = Field(None, alias="APP_PROCESS_BACKUP_COMMAND")
     process_state_dir: str = Field(".local-data/backups", alias="APP_PROCESS_STATE_DIR")
 
+    webhook_queue_url: OptionalText = Field(None, alias="WEBHOOK_QUEUE_URL")
+    webhook_inbound_token: SecretStr | None = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN")
+    webhook_max_bytes: int = Field(200 * 1024, alias="OPENVIDU_WEBHOOK_MAX_BYTES", ge=1024, le=240 * 1024)
+
     session_max_inactive_s: int = Field(600, alias="HA_SESSION_MAX_INACTIVE_TIME", ge=60)
     session_retention_s: int = Field(7 * 86400, alias="HA_SESSION_RETENTION", ge=60)
     max_body_bytes: int = Field(256 * 1024, alias="HA_MAX_BODY_BYTES", ge=1024, le=6 * 1024 * 1024)

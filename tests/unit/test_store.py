@@ -54,9 +54,11 @@ def test_index_keys_follow_the_status(store: SessionStore) -> None:
     item = to_item(record)
     assert item["listKey"]["S"].startswith("A#")
     assert item["watchShard"]["S"].startswith("W#")
+    paused = to_item(record.model_copy(update={"status": Status.PAUSED}))
+    assert paused["listKey"]["S"].startswith("A#")
+    assert "watchShard" not in paused  # active, but the detector has nothing to do with it
     stopping = to_item(record.model_copy(update={"status": Status.STOPPING}))
-    assert stopping["listKey"]["S"].startswith("A#")
-    assert "watchShard" not in stopping  # active, but the detector has nothing to do with it
+    assert stopping["listKey"]["S"].startswith("I#")
     done = to_item(record.model_copy(update={"status": Status.COMPLETED}))
     assert done["listKey"]["S"].startswith("I#")
     assert "watchShard" not in done

@@ -118,16 +118,16 @@ class FailoverEngine:
         self.metrics.add_metric(name="SweepDuration", unit="Seconds", value=report.seconds)
         return report
 
-    def take_over(self, session_id: str) -> Takeover:
-        """A manual takeover: claims the session whatever its heartbeat says."""
-        takeover = self._take_over(session_id, manual=True)
+    def take_over(self, session_id: str, reason: str = MANUAL) -> Takeover:
+        """A takeover on demand (an operator, OpenVidu's `failed`): whatever the heartbeat says."""
+        takeover = self._take_over(session_id, manual=True, forced_reason=reason)
         if takeover is None:
             raise NotTakeable(f"Session {session_id} changed while it was being taken over; try again")
         return takeover
 
     # --- the claim and the launch -------------------------------------------------
 
-    def _take_over(self, session_id: str, manual: bool) -> Takeover | None:
+    def _take_over(self, session_id: str, manual: bool, forced_reason: str = MANUAL) -> Takeover | None:
         """Claims, then launches. None when another detector won the claim (or it is no longer stale)."""
         claim: dict[str, Any] = {}
 
@@ -138,7 +138,7 @@ class FailoverEngine:
                     raise NotTakeable(
                         f"Session {session_id} is {record.status.value}: only a live one can be taken over"
                     )
-                reason: str | None = MANUAL
+                reason: str | None = forced_reason
             else:
                 reason = stale_reason(record, now, self.settings)
             if reason is None:

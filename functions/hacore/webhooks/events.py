@@ -1,0 +1,45 @@
+"""The OpenVidu 2.x webhook events this controller acts on; every other event is relayed untouched."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class OpenViduEvent(BaseModel):
+    """The fields we read; OpenVidu sends more, and the relay forwards the body byte for byte."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event: str | None = None
+    id: str | None = None
+    sessionId: str | None = None
+    uniqueSessionId: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    timestamp: int | float | None = None
+
+    @property
+    def recording_status(self) -> str | None:
+        """`stopped`, `ready`, `failed`... for recordingStatusChanged events with a recording id."""
+        if self.event == "recordingStatusChanged" and self.id and self.status:
+            return self.status.lower()
+        return None
+
+
+def parse_event(body: str | None) -> OpenViduEvent | None:
+    """The event in a webhook body, or None when the body is not an OpenVidu JSON event (still relayed)."""
+    if not body:
+        return None
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    try:
+        return OpenViduEvent.model_validate(data)
+    except ValidationError:
+        return None

@@ -1,0 +1,1 @@
+"""The webhook Lambda: OpenVidu's webhooks in, durably queued, session effects applied."""

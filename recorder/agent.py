@@ -1,0 +1,198 @@
+"""The recorder agent: what the original bash scripts did (register, heartbeat, record, upload,
+join), with the faults fixed.
+
+* `lastChunk` in a heartbeat is the newest chunk durably in S3, never the one being written.
+* A 409 (a newer epoch owns the session) stops recording at once; nothing more is uploaded.
+* ffmpeg dying or hanging inside a live agent is healed here, at once, numbering continuing;
+  only the death of the whole recorder needs the controller's takeover.
+* SIGTERM or the original's `stop` file: finish the chunk, upload, mark stopped, finalize.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+
+import requests
+
+from recorder.capture import Capture
+from recorder.config import AgentConfig
+from recorder.controller import Controller, Fenced
+from recorder.finalize import finalize
+from recorder.storage import ChunkStorage, Uploader
+
+log = logging.getLogger("recorder")
+EXIT_FENCED = 3
+TICK_S = 0.25
+DRAIN_S = 120.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, controller: Controller, storage: ChunkStorage) -> None:
+        self.config = config
+        self.controller = controller
+        self.storage = storage
+        self.capture = Capture(config)
+        self.uploader = Uploader(storage)
+        self.stop_requested = threading.Event()
+        self.fenced = threading.Event()
+        self._done = threading.Event()
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    def run(self) -> int:
+        c = self.config
+        log.info(
+            "recorder %s for %s: epoch %s, from chunk %04d, %s source%s",
+            c.hostname,
+            c.video_id,
+            c.epoch,
+            c.start_chunk,
+            c.source,
+            " (recovery)" if c.recovery else "",
+        )
+        if not c.recovery:
+            self._register()
+        self.capture.start()
+        beats = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
+        beats.start()
+        try:
+            outcome = self._record()
+            if outcome != 0:
+                return outcome
+            return self._finish()
+        finally:
+            self._done.set()
+            self.capture.kill()
+
+    def _register(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.controller.register()
+                return
+            except requests.RequestException as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("controller unreachable for register (%s); retrying", error)
+                time.sleep(2)
+
+    def _record(self) -> int:
+        while not self.stop_requested.is_set():
+            if self.fenced.is_set():
+                return self._fenced_exit()
+            if self._stop_file_says_stop():
+                log.info("stop file found: stopping gracefully")
+                break
+            self.uploader.add(self.capture.finished_chunks())
+            if not self.capture.running:
+                self.uploader.add(self.capture.restart("ffmpeg exited"))
+            elif self.capture.stalled():
+                self.uploader.add(self.capture.restart("no chunk closed for two chunk lengths"))
+            if self.uploader.pending:
+                self.uploader.upload_due(allowed=self._still_owner())
+            time.sleep(TICK_S)
+        return 0
+
+    def _finish(self) -> int:
+        """Graceful stop: close the chunk, upload everything, mark stopped, finalize, mark completed."""
+        self.uploader.add(self.capture.stop())
+        self.uploader.drain(time.monotonic() + DRAIN_S, allowed=self._still_owner)
+        if self.fenced.is_set():
+            return self._fenced_exit()
+        if self.uploader.pending:
+            log.error(
+                "chunks %s could not be uploaded; they stay in %s",
+                sorted(self.uploader.pending),
+                self.config.work_dir,
+            )
+        self._tell(lambda: self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts))
+        self._tell(lambda: self.controller.set_status("stopped"))
+        try:
+            manifest = finalize(self.config, self.storage)
+        except Exception:
+            log.exception("finalize failed; the chunks stay in S3 for `python -m recorder finalize`")
+            self._tell(lambda: self.controller.set_status("failed"))
+            return 1
+        if manifest.final:
+            self._tell(
+                lambda: self.controller.set_recording_path(f"s3://{self.config.bucket}/{manifest.final}")
+            )
+        self._tell(lambda: self.controller.set_status("completed"))
+        return 0 if manifest.final else 1
+
+    def _fenced_exit(self) -> int:
+        self.capture.kill()
+        log.error(
+            "fenced: epoch %s no longer owns %s; stopped recording, uploaded nothing more",
+            self.config.epoch,
+            self.config.video_id,
+        )
+        return EXIT_FENCED
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _heartbeats(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts)
+            except Fenced:
+                self.fenced.set()
+                return
+            except requests.RequestException as error:  # the controller down must not stop a recording
+                log.warning("heartbeat failed: %s", error)
+            self._done.wait(self.config.heartbeat_interval)
+
+    def _still_owner(self) -> bool:
+        try:
+            owner = self.controller.still_owner()
+        except requests.RequestException:
+            return True  # cannot tell: upload; the write-once put still protects every chunk
+        if not owner:
+            self.fenced.set()
+        return owner
+
+    def _stop_file_says_stop(self) -> bool:
+        try:
+            return self.config.stop_file.exists() and bool(self.config.stop_file.read_text().strip())
+        except OSError:
+            return False
+
+    @staticmethod
+    def _tell(call: object) -> None:
+        try:
+            call()  # type: ignore[operator]
+        except Fenced:
+            log.warning("the controller says another epoch owns the session now")
+        except requests.RequestException as error:
+            log.warning("could not tell the controller: %s", error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m recorder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "finalize"],
+        default="run",
+        help="run: record (default); finalize: join what S3 holds for VIDEO_ID",
+    )
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    config = AgentConfig.from_env()
+    storage = ChunkStorage(config)
+    if arguments.command == "finalize":
+        manifest = finalize(config, storage)
+        return 0 if manifest.final else 1
+    agent = Agent(config, Controller(config), storage)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: agent.stop_requested.set())
+    return agent.run()

@@ -1,0 +1,236 @@
+"""ffmpeg in chunks: the segment muxer, a keyframe forced at every chunk boundary, fragmented MP4.
+
+Each ffmpeg run writes a live segment list (`run-N.csv`): a line appears when a chunk is
+closed, so the agent knows exactly which chunks are complete. Chunks are fragmented MP4
+(0.5 s fragments): if ffmpeg dies mid-chunk, the partial chunk is still playable up to
+its last fragment and is kept, so a restart loses well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from recorder.config import AgentConfig
+
+log = logging.getLogger("recorder.capture")
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+CHUNK_FILE = re.compile(r"^(\d+)\.mp4$")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    path: Path
+    wallclock_start: float
+    duration: float
+
+
+def input_args(config: AgentConfig) -> list[str]:
+    """Where the picture and sound come from: a synthetic source, or OpenVidu's X display and pulse."""
+    width, height = config.resolution.split("x")
+    if config.source == "synthetic":
+        args = ["-re", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={config.framerate}"]
+        if not config.only_video:
+            args += ["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+        return args
+    args = [
+        "-f",
+        "x11grab",
+        "-draw_mouse",
+        "0",
+        "-framerate",
+        str(config.framerate),
+        "-video_size",
+        config.resolution,
+        "-i",
+        config.display,
+    ]
+    if not config.only_video:
+        args += ["-f", "pulse", "-i", "default"]
+    return args
+
+
+def video_filter(config: AgentConfig) -> list[str]:
+    """A burnt-in wall clock on the synthetic source, so a viewer can see where a gap is."""
+    if config.source != "synthetic" or not FONT.exists():
+        return []
+    clock = r"%{localtime\:%H\\\:%M\\\:%S}"
+    return [
+        "-vf",
+        f"drawtext=fontfile={FONT}:text='{clock} e{config.epoch}':x=8:y=8:fontsize=20:"
+        "fontcolor=white:box=1:boxcolor=black@0.6",
+    ]
+
+
+def ffmpeg_command(config: AgentConfig, start_number: int, segment_list: Path) -> list[str]:
+    chunk = f"{config.chunk_time_size:g}"
+    audio = [] if config.only_video else ["-c:a", "aac", "-b:a", "96k"]
+    return [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        *input_args(config),
+        *video_filter(config),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+        # A keyframe exactly at every chunk boundary: chunks are exactly CHUNK_TIME_SIZE long
+        # (the original's followed the encoder's keyframe interval instead).
+        "-force_key_frames",
+        f"expr:gte(t,n_forced*{chunk})",
+        *audio,
+        "-f",
+        "segment",
+        "-segment_time",
+        chunk,
+        "-segment_start_number",
+        str(start_number),
+        "-reset_timestamps",
+        "1",
+        "-segment_format",
+        "mp4",
+        "-segment_format_options",
+        "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=500000",
+        "-segment_list",
+        str(segment_list),
+        "-segment_list_type",
+        "csv",
+        "-segment_list_flags",
+        "+live",
+        str(segment_list.parent / "%04d.mp4"),
+    ]
+
+
+def probe_duration(path: Path) -> float | None:
+    """The playable duration of a chunk, or None if ffprobe cannot read it (truncated, empty)."""
+    try:
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        duration = float(out.stdout.strip())
+    except ValueError:
+        return None
+    return duration if out.returncode == 0 and duration > 0 else None
+
+
+class Capture:
+    """One ffmpeg at a time; restarted in place (numbering continues) when it dies or hangs."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.folder = config.work_dir
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.runs = 0
+        self.restarts = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._run_started = 0.0
+        self._list: Path | None = None
+        self._seen: dict[int, Chunk] = {}
+        self._next_index = config.start_chunk
+        self._last_progress = time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        self.runs += 1
+        self._list = self.folder / f"run-{self.runs}.csv"
+        command = ffmpeg_command(self.config, self._next_index, self._list)
+        self._run_started = time.time()
+        self._last_progress = time.monotonic()
+        log_file = (self.folder / f"ffmpeg-{self.runs}.log").open("ab")
+        self._process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        log.info(
+            "ffmpeg run %s started at chunk %04d (pid %s)", self.runs, self._next_index, self._process.pid
+        )
+
+    def finished_chunks(self) -> list[Chunk]:
+        """Chunks ffmpeg has closed since the last call (read from the live segment list)."""
+        if self._list is None or not self._list.exists():
+            return []
+        fresh = []
+        for line in self._list.read_text().splitlines():
+            parts = line.split(",")
+            if len(parts) < 3 or not CHUNK_FILE.match(parts[0]):
+                continue
+            index = int(CHUNK_FILE.match(parts[0]).group(1))  # type: ignore[union-attr]
+            if index in self._seen:
+                continue
+            start, end = float(parts[1]), float(parts[2])
+            chunk = Chunk(index, self.folder / parts[0], self._run_started + start, end - start)
+            self._seen[index] = chunk
+            self._next_index = max(self._next_index, index + 1)
+            self._last_progress = time.monotonic()
+            fresh.append(chunk)
+        return fresh
+
+    def stalled(self) -> bool:
+        """No chunk closed for two chunk lengths and a bit: ffmpeg (or its source) hangs."""
+        return self.running and time.monotonic() - self._last_progress > 2 * self.config.chunk_time_size + 5
+
+    def salvage(self) -> list[Chunk]:
+        """After ffmpeg died: the partial chunk it was writing, if it is playable, as a finished chunk."""
+        partial = self.folder / f"{self._next_index:04d}.mp4"
+        if not partial.exists():
+            return []
+        duration = probe_duration(partial)
+        if duration is None:
+            log.warning("chunk %s was cut before its first fragment; it is left out", partial.name)
+            partial.unlink(missing_ok=True)
+            return []
+        start = self._run_started + self._chunks_in_run() * self.config.chunk_time_size
+        chunk = Chunk(self._next_index, partial, start, duration)
+        self._seen[chunk.index] = chunk
+        self._next_index += 1
+        return [chunk]
+
+    def _chunks_in_run(self) -> int:
+        return sum(1 for c in self._seen.values() if c.wallclock_start >= self._run_started)
+
+    def restart(self, reason: str) -> list[Chunk]:
+        """Kills what is left of ffmpeg, keeps its partial chunk if playable, starts again after it."""
+        self.kill()
+        closed = self.finished_chunks() + self.salvage()
+        self.restarts += 1
+        log.warning("restarting capture (%s) at chunk %04d", reason, self._next_index)
+        self.start()
+        return closed
+
+    def stop(self, timeout: float = 20) -> list[Chunk]:
+        """Graceful: ffmpeg finishes the current chunk and closes it; returns the chunks closed."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.finished_chunks() + (self.salvage() if self._process is not None else [])
+
+    def kill(self) -> None:
+        """SIGKILL, which also ends a SIGSTOPped (hung) ffmpeg."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)

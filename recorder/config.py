@@ -1,0 +1,91 @@
+"""The agent's configuration: the original recorder's environment variables, plus EPOCH."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    video_id: str = Field(alias="VIDEO_ID", min_length=1)
+    video_name: str | None = Field(None, alias="VIDEO_NAME")
+    video_format: str = Field("mp4", alias="VIDEO_FORMAT")
+    chunk_folder: Path = Field(Path("/local-chunks"), alias="CHUNK_FOLDER")  # the original's default
+    start_chunk: int = Field(0, alias="START_CHUNK", ge=0)
+    chunk_time_size: float = Field(10, alias="CHUNK_TIME_SIZE", gt=0)
+    recovery: bool = Field(False, alias="IS_RECOVERY_CONTAINER")
+    epoch: int = Field(1, alias="EPOCH", ge=1)
+    heartbeat_interval: float = Field(10, alias="HEARTBEAT_INTERVAL", gt=0)
+    controller_url: str = Field(alias="HA_CONTROLLER_URL")
+    username: str = Field("", alias="HA_CONTROLLER_USERNAME")
+    password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
+    bucket: str = Field(alias="HA_AWS_S3_BUCKET")
+    s3_endpoint: str | None = Field(None, alias="HA_AWS_S3_SERVICE_ENDPOINT")
+    source: Literal["synthetic", "openvidu"] = Field("openvidu", alias="RECORDER_SOURCE")
+    resolution: str = Field("1280x720", alias="RESOLUTION", pattern=r"^\d+x\d+$")
+    framerate: int = Field(25, alias="FRAMERATE", ge=1, le=60)
+    only_video: bool = Field(False, alias="ONLY_VIDEO")
+    display: str = Field(":99", alias="DISPLAY")
+    stop_file: Path = Field(Path("stop"), alias="STOP_FILE")
+    recording_json: str | None = Field(None, alias="RECORDING_JSON")
+    url: str | None = Field(None, alias="URL")
+    hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
+    delete_chunks_after_final: bool = Field(False, alias="DELETE_CHUNKS_AFTER_FINAL")
+
+    @field_validator("recovery", "only_video", "delete_chunks_after_final", mode="before")
+    @classmethod
+    def _flags(cls, value: Any) -> bool:
+        return _flag(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_controller_address(cls, data: Any) -> Any:
+        """The original scripts knew the controller as HA_CONTROLLER_HOST and _PORT."""
+        if isinstance(data, dict) and not data.get("HA_CONTROLLER_URL") and data.get("HA_CONTROLLER_HOST"):
+            data = {
+                **data,
+                "HA_CONTROLLER_URL": f"http://{data['HA_CONTROLLER_HOST']}:"
+                f"{data.get('HA_CONTROLLER_PORT', '8080')}",
+            }
+        return data
+
+    @property
+    def name(self) -> str:
+        return self.video_name or self.video_id
+
+    @property
+    def work_dir(self) -> Path:
+        """This recorder's own folder: a backup on the same machine never shares the primary's."""
+        return self.chunk_folder / self.video_id / f"e{self.epoch}"
+
+    def registered_environment(self) -> dict[str, str]:
+        """What the original register script sent as `environment` (all strings)."""
+        return {
+            "videoId": self.video_id,
+            "videoName": self.name,
+            "videoFormat": self.video_format,
+            "chunkFolder": str(self.chunk_folder),
+            "chunkTimeSize": f"{self.chunk_time_size:g}",
+            "resolution": self.resolution,
+            "framerate": str(self.framerate),
+            "onlyVideo": str(self.only_video).lower(),
+            "recorderSource": self.source,
+            "isRecoveryContainer": str(self.recovery).lower(),
+            "hostname": self.hostname,
+            **({"url": self.url} if self.url else {}),
+        }
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
+        return cls.model_validate(dict(os.environ if environ is None else environ))

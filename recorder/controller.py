@@ -1,0 +1,75 @@
+"""The controller's HTTP contract, as the original scripts used it, plus EPOCH. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import requests
+
+from recorder.config import AgentConfig
+
+log = logging.getLogger("recorder.controller")
+USER_AGENT = "recorder-session-manager/1.0"
+
+
+class Fenced(Exception):
+    """409: a newer recorder owns the session. Stop recording at once."""
+
+
+class Controller:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self._http = requests.Session()
+        self._http.auth = (config.username, config.password)
+        self._http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
+        self._base = f"{config.controller_url.rstrip('/')}/api/sessions"
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+        reply = self._http.request(method, f"{self._base}{path}", data=json.dumps(body or {}), timeout=10)
+        if reply.status_code == 409:
+            raise Fenced(reply.text)
+        return reply
+
+    def register(self) -> None:
+        c = self.config
+        body = {
+            "sessionId": c.video_id,
+            "clientId": f"recorder-{c.hostname}",
+            "clientHost": c.hostname,
+            "status": "started",
+            "environment": c.registered_environment(),
+            "metadata": {"epoch": c.epoch},
+        }
+        if c.recording_json:
+            try:
+                body["recordingJson"] = json.loads(c.recording_json)
+            except ValueError:
+                body["recordingJson"] = c.recording_json
+        reply = self._call("POST", "", body)
+        if reply.status_code == 400 and "already exists" in reply.text:
+            log.info("session %s was registered already (a restarted agent)", c.video_id)
+        elif reply.status_code != 201:
+            raise RuntimeError(f"register answered {reply.status_code}: {reply.text[:300]}")
+
+    def heartbeat(self, last_chunk: int | None, restarts: int) -> None:
+        body: dict[str, Any] = {"epoch": self.config.epoch, "captureRestarts": restarts}
+        if last_chunk is not None:
+            body["lastChunk"] = f"{last_chunk:04d}.mp4"
+        reply = self._call("PUT", f"/{self.config.video_id}/heartbeat", body)
+        if reply.status_code != 200:
+            log.warning("heartbeat answered %s: %s", reply.status_code, reply.text[:200])
+
+    def still_owner(self) -> bool:
+        """A read (not a heartbeat, which would delay detection): does this epoch still own the session?"""
+        reply = self._http.get(f"{self._base}/{self.config.video_id}", timeout=10)
+        if reply.status_code != 200:
+            return reply.status_code >= 500  # the controller is down: keep recording, uploads are write-once
+        return int(reply.json().get("epoch", 1)) == self.config.epoch
+
+    def set_status(self, status: str) -> None:
+        self._call("PUT", f"/{self.config.video_id}/status", {"status": status})
+
+    def set_recording_path(self, path: str) -> None:
+        self._call("PUT", f"/{self.config.video_id}/recording-path", {"recordingPath": path})

@@ -1,0 +1,139 @@
+"""Chunks and final files in S3: `$VIDEO_ID/chunks/NNNN.mp4`, written once, never overwritten."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from recorder.capture import Chunk
+from recorder.config import AgentConfig
+
+log = logging.getLogger("recorder.storage")
+
+
+class AlreadyStored(Exception):
+    """Another recorder stored this chunk number first (a conditional put said 412)."""
+
+
+def chunk_key(video_id: str, index: int) -> str:
+    return f"{video_id}/chunks/{index:04d}.mp4"
+
+
+class ChunkStorage:
+    def __init__(self, config: AgentConfig, s3: Any | None = None) -> None:
+        self.config = config
+        self.s3 = s3 or boto3.client(
+            "s3",
+            endpoint_url=config.s3_endpoint or None,
+            config=Config(
+                connect_timeout=3, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}
+            ),
+        )
+
+    def put_chunk(self, chunk: Chunk) -> None:
+        """Write-once: If-None-Match makes S3 refuse a second writer of the same chunk number."""
+        try:
+            with chunk.path.open("rb") as body:
+                self.s3.put_object(
+                    Bucket=self.config.bucket,
+                    Key=chunk_key(self.config.video_id, chunk.index),
+                    Body=body,
+                    IfNoneMatch="*",
+                    ContentType="video/mp4",
+                    Metadata={
+                        "epoch": str(self.config.epoch),
+                        "wallclock-start": f"{chunk.wallclock_start:.3f}",
+                        "duration": f"{chunk.duration:.3f}",
+                        "recorder": self.config.hostname,
+                    },
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                raise AlreadyStored(chunk_key(self.config.video_id, chunk.index)) from None
+            raise
+
+    def list_chunks(self) -> list[dict[str, Any]]:
+        items = []
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=f"{self.config.video_id}/chunks/"):
+            items.extend(page.get("Contents", []))
+        return items
+
+    def head(self, key: str) -> dict[str, str]:
+        return self.s3.head_object(Bucket=self.config.bucket, Key=key).get("Metadata", {})
+
+    def download(self, key: str, path: Path) -> None:
+        self.s3.download_file(self.config.bucket, key, str(path))
+
+    def put_file(self, path: Path, key: str, content_type: str) -> None:
+        self.s3.upload_file(str(path), self.config.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def put_bytes(self, data: bytes, key: str, content_type: str) -> None:
+        self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            self.s3.delete_objects(
+                Bucket=self.config.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]},
+            )
+
+
+class Uploader:
+    """Uploads closed chunks in order; a failed upload stays on disk and is retried with backoff."""
+
+    def __init__(self, storage: ChunkStorage) -> None:
+        self.storage = storage
+        self.pending: dict[int, Chunk] = {}
+        self.stored: list[int] = []
+        self.conflicts: list[int] = []
+        self._retry_at: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
+
+    @property
+    def newest_stored(self) -> int | None:
+        return max(self.stored) if self.stored else None
+
+    def add(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            self.pending[chunk.index] = chunk
+
+    def upload_due(self, allowed: bool = True) -> None:
+        now = time.monotonic()
+        for index in sorted(self.pending):
+            if not allowed or self._retry_at.get(index, 0) > now:
+                continue
+            chunk = self.pending[index]
+            try:
+                self.storage.put_chunk(chunk)
+            except AlreadyStored:
+                log.error(
+                    "chunk %04d is already in S3, written by another recorder: ours stays on disk", index
+                )
+                self.conflicts.append(index)
+                del self.pending[index]
+                continue
+            except (ClientError, BotoCoreError, OSError) as error:
+                attempts = self._attempts.get(index, 0) + 1
+                self._attempts[index] = attempts
+                delay = min(30.0, 0.5 * 2**attempts) * random.uniform(0.5, 1.0)
+                self._retry_at[index] = now + delay
+                log.warning("upload of chunk %04d failed (%s); retry in %.1fs", index, error, delay)
+                continue
+            self.stored.append(index)
+            del self.pending[index]
+            chunk.path.unlink(missing_ok=True)  # stored durably: the local copy may go
+
+    def drain(self, deadline: float, allowed: Any = lambda: True) -> None:
+        """Keeps trying until nothing is pending or the deadline passes (graceful stop)."""
+        while self.pending and time.monotonic() < deadline:
+            self.upload_due(allowed())
+            if self.pending:
+                time.sleep(0.5)
