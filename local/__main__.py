@@ -1,4 +1,4 @@
-"""`python -m local up | validate`: the local stack and the configuration check."""
+"""`python -m local up | validate | drill`: the local stack, the configuration check, the failover drill."""
 
 from __future__ import annotations
 
@@ -42,13 +42,25 @@ def validate(_: argparse.Namespace) -> int:
     return 0
 
 
+def drill(arguments: argparse.Namespace) -> int:
+    from local.drill import run_drill
+
+    results = run_drill(arguments.runs, arguments.timing, arguments.mode, arguments.seed)
+    return 0 if all(r.get("ok") for r in results) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run the local stack (PORT, default 8080)").set_defaults(run=up)
-    commands.add_parser("validate", help="check the configuration in the environment").set_defaults(
-        run=validate
-    )
+    checking = commands.add_parser("validate", help="check the configuration in the environment")
+    checking.set_defaults(run=validate)
+    drilling = commands.add_parser("drill", help="kill a real recorder mid-recording; check the final file")
+    drilling.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", "1")))
+    drilling.add_argument("--timing", choices=["default", "fast"], default=None, help="default: $HA_TIMING")
+    drilling.add_argument("--mode", choices=["kill", "ffmpeg", "hang", "zombie"], default="kill")
+    drilling.add_argument("--seed", type=int, default=None)
+    drilling.set_defaults(run=drill)
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(name)s %(message)s"

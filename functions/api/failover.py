@@ -55,6 +55,7 @@ class FailoverStatus(BaseModel):
     stuckChunkTimeoutSeconds: int
     checkIntervalMs: int
     heartbeatIntervalSeconds: int
+    chunkTimeSizeSeconds: int
     startGraceSeconds: int
     backupStartTimeoutSeconds: int
     maxAttempts: int
@@ -122,6 +123,7 @@ def add_failover_routes(
             stuckChunkTimeoutSeconds=settings.stuck_chunk_timeout_s,
             checkIntervalMs=settings.check_interval_ms,
             heartbeatIntervalSeconds=settings.heartbeat_interval_s,
+            chunkTimeSizeSeconds=settings.chunk_time_size_s,
             startGraceSeconds=settings.start_grace_s,
             backupStartTimeoutSeconds=settings.backup_start_timeout_s,
             maxAttempts=settings.max_failover_attempts,

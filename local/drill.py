@@ -1,0 +1,337 @@
+"""The failover drill: a real recorder is SIGKILLed mid-recording, the detector's backup
+continues, OpenVidu's `stopped` webhook ends the recording, and the one final file is checked.
+
+It starts its own local stack (`python -m local up`, moto included), records from the
+synthetic source, and prints one JSON line per run:
+{"ok", "gap_s", "detect_s", "backup_first_chunk_s", "duration_s", "chunks", "epochs", ...}.
+Modes: `kill` (the whole recorder, the default), `ffmpeg` (only ffmpeg: the agent heals in
+place), `hang` (ffmpeg SIGSTOPped), `zombie` (the recorder SIGSTOPped, replaced, SIGCONTed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from local import ROOT
+from local.runtime import free_port
+
+USER, PASSWORD = "drill", "drill-password"
+BUCKET = "ovha-local-recordingsbucket"
+
+
+@dataclass
+class DrillStack:
+    url: str
+    aws: str
+    process: subprocess.Popen[bytes]
+    state: Path
+    timing: dict[str, Any]
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return USER, PASSWORD
+
+
+def start_stack(workdir: Path, timing: str) -> DrillStack:
+    port, moto = free_port(), free_port()
+    state = workdir / "backups"
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "HA_CONTROLLER_", "APP_"))
+    }
+    env |= {
+        "PORT": str(port),
+        "MOTO_PORT": str(moto),
+        "HA_CONTROLLER_USERNAME": USER,
+        "HA_CONTROLLER_PASSWORD": PASSWORD,
+        "HA_TIMING": timing,
+        "APP_PROCESS_STATE_DIR": str(state),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = (workdir / "stack.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait(lambda: _healthy(url), 60, "the local stack to start")
+    status = requests.get(f"{url}/api/failover/status", auth=(USER, PASSWORD), timeout=10).json()
+    return DrillStack(url, f"http://127.0.0.1:{moto}", process, state, status)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/actuator/health", timeout=1).ok
+    except requests.ConnectionError:
+        return False
+
+
+def stop_stack(stack: DrillStack) -> None:
+    for record in stack.state.glob("*.json"):  # backups outlive a controller by design; not a drill's
+        with contextlib.suppress(ProcessLookupError, KeyError, ValueError):
+            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(stack.process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        stack.process.wait(timeout=15)
+
+
+def wait(check: Callable[[], Any], seconds: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"gave up waiting {seconds:.0f}s for {what}")
+
+
+@dataclass
+class Run:
+    stack: DrillStack
+    workdir: Path
+    mode: str
+    rng: random.Random
+    video_id: str = field(default_factory=lambda: f"drill_{uuid.uuid4().hex[:8]}")
+
+    def __post_init__(self) -> None:
+        self.http = requests.Session()
+        self.http.auth = self.stack.auth
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=self.stack.aws,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+        )
+        self.chunk = float(self.stack.timing["chunkTimeSizeSeconds"])
+
+    def recorder_env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HA_", "APP_"))}
+        return base | {
+            "VIDEO_ID": self.video_id,
+            "VIDEO_NAME": "drill",
+            "VIDEO_FORMAT": "mp4",
+            "RECORDER_SOURCE": "synthetic",
+            "RESOLUTION": "320x240",
+            "FRAMERATE": "15",
+            "CHUNK_TIME_SIZE": f"{self.chunk:g}",
+            "HEARTBEAT_INTERVAL": f"{self.chunk:g}",
+            "CHUNK_FOLDER": str(self.workdir / "chunks"),
+            "STOP_FILE": str(self.workdir / "stop-primary"),
+            "HA_CONTROLLER_URL": self.stack.url,
+            "HA_CONTROLLER_USERNAME": USER,
+            "HA_CONTROLLER_PASSWORD": PASSWORD,
+            "HA_AWS_S3_BUCKET": BUCKET,
+            "AWS_ENDPOINT_URL": self.stack.aws,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def session(self) -> dict[str, Any]:
+        return self.http.get(f"{self.stack.url}/api/sessions/{self.video_id}", timeout=10).json()
+
+    def stored_chunks(self) -> list[dict[str, Any]]:
+        page = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{self.video_id}/chunks/")
+        return page.get("Contents", [])
+
+    def chunk_meta(self, key: str) -> dict[str, str]:
+        return self.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+
+    def execute(self) -> dict[str, Any]:
+        log = (self.workdir / f"{self.video_id}-primary.log").open("wb")
+        primary = subprocess.Popen(
+            [sys.executable, "-m", "recorder"],
+            cwd=ROOT,
+            env=self.recorder_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait(lambda: len(self.stored_chunks()) >= 2, 60, "the primary's first chunks")
+            time.sleep(self.rng.uniform(0, 3) * self.chunk)  # a random point inside some chunk
+            return self._fail_and_recover(primary)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(primary.pid, signal.SIGKILL)
+
+    def _fail_and_recover(self, primary: subprocess.Popen[bytes]) -> dict[str, Any]:
+        result: dict[str, Any] = {"mode": self.mode, "video_id": self.video_id}
+        failed_at = time.time()
+        if self.mode == "kill":
+            os.killpg(primary.pid, signal.SIGKILL)
+        elif self.mode in ("ffmpeg", "hang"):
+            ffmpeg = _child_ffmpeg(primary.pid)
+            os.kill(ffmpeg, signal.SIGKILL if self.mode == "ffmpeg" else signal.SIGSTOP)
+        elif self.mode == "zombie":
+            os.killpg(primary.pid, signal.SIGSTOP)
+        if self.mode in ("kill", "zombie"):
+            session = wait(
+                lambda: (s := self.session())["failovers"] and s["failovers"][0].get("launchedAt") and s,
+                120,
+                "the backup's launch",
+            )
+            result["detect_s"] = round(session["failovers"][0]["launchedAt"] - failed_at, 2)
+            first = wait(lambda: self._first_chunk_of_epoch(2), 120, "the backup's first chunk")
+            result["backup_first_chunk_s"] = round(first - failed_at, 2)
+        else:
+            wait(lambda: self._first_chunk_after(failed_at), 60, "a chunk after the capture failure")
+        if self.mode == "zombie":
+            os.killpg(primary.pid, signal.SIGCONT)
+            result["zombie_exit"] = wait(lambda: primary.poll(), 60, "the zombie to stop itself")
+        time.sleep(2 * self.chunk)  # let the survivor record a little more
+        webhook = {
+            "event": "recordingStatusChanged",
+            "id": self.video_id,
+            "sessionId": "drill",
+            "status": "stopped",
+            "reason": "recordingStoppedByServer",
+            "timestamp": int(time.time() * 1000),
+        }
+        reply = requests.post(f"{self.stack.url}/openvidu/webhook", json=webhook, timeout=10)
+        result["webhook"] = reply.status_code
+        if self.mode in ("ffmpeg", "hang"):
+            Path(self.recorder_env()["STOP_FILE"]).write_text("q")  # OpenVidu stops its own container so
+        manifest = wait(lambda: self._manifest(), 180, "the final file and manifest", every=1)
+        return result | self._verify(manifest)
+
+    def _first_chunk_of_epoch(self, epoch: int) -> float | None:
+        for item in self.stored_chunks():
+            if self.chunk_meta(item["Key"]).get("epoch") == str(epoch):
+                return item["LastModified"].timestamp()
+        return None
+
+    def _first_chunk_after(self, moment: float) -> bool:
+        return any(item["LastModified"].timestamp() > moment + self.chunk for item in self.stored_chunks())
+
+    def _manifest(self) -> dict[str, Any] | None:
+        try:
+            body = self.s3.get_object(Bucket=BUCKET, Key=f"{self.video_id}/manifest.json")["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return json.loads(body)
+
+    def _verify(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        final = self.workdir / f"{self.video_id}.mp4"
+        self.s3.download_file(BUCKET, manifest["final"], str(final))
+        decode = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(final), "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        probe = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(final)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        duration = float(probe.stdout.strip() or 0)
+        indices = [c["index"] for c in manifest["chunks"]]
+        included = [c["index"] for c in manifest["chunks"] if c["included"]]
+        reported_missing = {i for gap in manifest["gaps"] for i in gap["missingChunks"]}
+        actually_missing = set(range(min(indices), max(indices) + 1)) - set(indices) if indices else set()
+        recorder_gaps = [g["seconds"] for g in manifest["gaps"] if g["fromEpoch"] != g["toEpoch"]]
+        expected_time = sum(c["duration"] or 0 for c in manifest["chunks"] if c["included"])
+        takeover_starts = {f["epoch"]: int(f["startChunk"]) for f in self.session()["failovers"]}
+        checks = {
+            "plays_end_to_end": decode.returncode == 0 and not decode.stderr.strip(),
+            "duration_matches": abs(duration - expected_time) < 1.5,
+            "no_duplicates": len(indices) == len(set(indices)),
+            "missing_only_in_reported_gap": actually_missing <= reported_missing,
+            "one_final_file": bool(manifest["final"]),
+            # fencing: after a takeover at chunk N, no older epoch stored chunk N or later
+            "no_chunk_from_a_fenced_recorder": all(
+                c["epoch"] is None
+                or all(c["index"] < start for e, start in takeover_starts.items() if e > c["epoch"])
+                for c in manifest["chunks"]
+            ),
+        }
+        return {
+            "ok": all(checks.values()),
+            "gap_s": round(sum(g for g in recorder_gaps if g is not None), 2)
+            if recorder_gaps
+            else round(max([g["seconds"] or 0 for g in manifest["gaps"]] or [0]), 2),
+            "duration_s": round(duration, 2),
+            "chunks": len(included),
+            "excluded": manifest["excluded"],
+            "epochs": manifest["epochs"],
+            "checks": checks,
+            "decode_errors": decode.stderr.strip()[:300] or None,
+        }
+
+
+def _child_ffmpeg(agent_pid: int) -> int:
+    children = Path(f"/proc/{agent_pid}/task/{agent_pid}/children").read_text().split()
+    for child in children:
+        if Path(f"/proc/{child}/comm").read_text().strip() == "ffmpeg":
+            return int(child)
+    raise RuntimeError("the recorder has no ffmpeg child")
+
+
+def run_drill(
+    runs: int = 1, timing: str | None = None, mode: str = "kill", seed: int | None = None
+) -> list[dict]:
+    timing = timing or os.environ.get("HA_TIMING", "default")
+    rng = random.Random(seed)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ovha-drill-") as scratch:
+        workdir = Path(scratch)
+        stack = start_stack(workdir, timing)
+        try:
+            for number in range(1, runs + 1):
+                run_dir = workdir / f"run-{number}"
+                run_dir.mkdir()
+                try:
+                    result = Run(stack, run_dir, mode, rng).execute()
+                except (TimeoutError, RuntimeError, requests.RequestException) as error:
+                    result = {"ok": False, "mode": mode, "error": str(error)}
+                result = {"run": number, "timing": timing, **result}
+                print(json.dumps(result), flush=True)
+                results.append(result)
+        finally:
+            stop_stack(stack)
+    if runs > 1:
+        summary = _summary(results, timing, mode)
+        print(json.dumps(summary), flush=True)
+    return results
+
+
+def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
+    def p95(key: str) -> float | None:
+        values = sorted(r[key] for r in results if r.get(key) is not None)
+        return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else None
+
+    return {
+        "summary": True,
+        "timing": timing,
+        "mode": mode,
+        "runs": len(results),
+        "ok_runs": sum(1 for r in results if r.get("ok")),
+        "gap_p95_s": p95("gap_s"),
+        "detect_p95_s": p95("detect_s"),
+        "backup_first_chunk_p95_s": p95("backup_first_chunk_s"),
+        "gap_max_s": max((r["gap_s"] for r in results if r.get("gap_s") is not None), default=None),
+    }
