@@ -22,6 +22,7 @@ help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
 	@echo "make test    ruff + sam validate --lint + sam build + the whole pytest suite"
 	@echo "make bench   print the benchmark figures as JSON lines"
+	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast)"
 	@echo "make validate  check the configuration in the environment"
 
 setup: $(VENV)/.installed $(VENV_SAM)/.installed system-deps
@@ -79,8 +80,9 @@ e2e: setup
 bench: setup
 	$(PY) -m bench
 
+# make drill [RUNS=10] [MODE=kill|ffmpeg|hang|zombie] [HA_TIMING=fast]
 drill: setup
-	$(PY) -m local drill $(ARGS)
+	$(PY) -m local drill $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(ARGS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache

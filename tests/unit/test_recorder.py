@@ -1,0 +1,134 @@
+"""The recorder agent's pieces: configuration, the ffmpeg command, write-once uploads, the manifest."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from moto import mock_aws
+
+from recorder.capture import Chunk, ffmpeg_command
+from recorder.config import AgentConfig
+from recorder.finalize import ChunkEntry, find_gaps
+from recorder.storage import ChunkStorage, Uploader
+
+BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "chunks-bucket"}
+
+
+def test_config_reads_the_original_variables() -> None:
+    config = AgentConfig.from_env(
+        BASE
+        | {
+            "START_CHUNK": "0007",
+            "IS_RECOVERY_CONTAINER": "true",
+            "EPOCH": "3",
+            "CHUNK_TIME_SIZE": "20",
+            "CHUNK_FOLDER": "/data",
+        }
+    )
+    assert (config.start_chunk, config.recovery, config.epoch, config.chunk_time_size) == (7, True, 3, 20)
+    assert config.work_dir == Path("/data/rec1/e3")
+    legacy = AgentConfig.from_env(
+        {
+            "VIDEO_ID": "r",
+            "HA_AWS_S3_BUCKET": "b",
+            "HA_CONTROLLER_HOST": "ov-recorder",
+            "HA_CONTROLLER_PORT": "8080",
+        }
+    )
+    assert legacy.controller_url == "http://ov-recorder:8080"
+    assert "hunter2" not in repr(AgentConfig.from_env(BASE | {"HA_CONTROLLER_PASSWORD": "hunter2"}))
+
+
+def test_ffmpeg_cuts_exact_chunks_numbered_from_start_chunk(tmp_path: Path) -> None:
+    config = AgentConfig.from_env(
+        BASE | {"START_CHUNK": "12", "CHUNK_TIME_SIZE": "10", "RECORDER_SOURCE": "synthetic"}
+    )
+    command = ffmpeg_command(config, 12, tmp_path / "run-1.csv")
+    joined = " ".join(command)
+    assert "-segment_time 10" in joined
+    assert "-segment_start_number 12" in joined
+    assert "expr:gte(t,n_forced*10)" in joined  # a keyframe at every chunk boundary
+    assert "+live" in joined
+    assert "testsrc2" in joined
+    assert "sine=" in joined
+    capture = AgentConfig.from_env(BASE | {"RECORDER_SOURCE": "openvidu", "DISPLAY": ":99"})
+    assert "x11grab" in ffmpeg_command(capture, 0, tmp_path / "l.csv")
+
+
+@pytest.fixture
+def storage() -> Iterator[ChunkStorage]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="chunks-bucket")
+        yield ChunkStorage(AgentConfig.from_env(BASE | {"EPOCH": "2"}), s3)
+
+
+def chunk(tmp_path: Path, index: int) -> Chunk:
+    path = tmp_path / f"{index:04d}.mp4"
+    path.write_bytes(b"video" * 10)
+    return Chunk(index, path, 1_800_000_000.0 + index * 10, 10.0)
+
+
+def test_uploads_are_write_once_and_carry_the_epoch(storage: ChunkStorage, tmp_path: Path) -> None:
+    uploader = Uploader(storage)
+    uploader.add([chunk(tmp_path, 0), chunk(tmp_path, 1)])
+    uploader.upload_due()
+    assert uploader.stored == [0, 1]
+    assert storage.head("rec1/chunks/0001.mp4")["epoch"] == "2"
+    assert not (tmp_path / "0001.mp4").exists()  # stored durably, the local copy went
+    again = chunk(tmp_path, 1)
+    uploader.add([again])
+    uploader.upload_due()
+    assert uploader.conflicts == [1]  # S3 refused to overwrite it
+    assert again.path.exists()  # and ours is kept
+
+
+class FlakyS3:
+    def __init__(self, real: Any, failures: int) -> None:
+        self._real = real
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise EndpointConnectionError(endpoint_url="http://s3")
+        return self._real.put_object(**kwargs)
+
+
+def test_a_failed_upload_stays_on_disk_and_is_retried(storage: ChunkStorage, tmp_path: Path) -> None:
+    storage.s3 = FlakyS3(storage.s3, failures=2)
+    uploader = Uploader(storage)
+    piece = chunk(tmp_path, 4)
+    uploader.add([piece])
+    uploader.upload_due()
+    assert uploader.stored == []
+    assert 4 in uploader.pending
+    assert piece.path.exists()
+    uploader.drain(deadline=time.monotonic() + 10)
+    assert uploader.stored == [4]
+    assert uploader.newest_stored == 4
+
+
+def test_gaps_name_the_recorders_and_the_missing_chunks() -> None:
+    entries = [
+        ChunkEntry(0, "k0", 1, 100.0, 10.0),
+        ChunkEntry(1, "k1", 1, 110.0, 10.0),
+        ChunkEntry(2, "k2", 1, 120.0, None, included=False, problem="truncated"),
+        ChunkEntry(4, "k4", 2, 155.0, 10.0),
+        ChunkEntry(5, "k5", 2, 165.0, 10.0),
+    ]
+    gaps, missing = find_gaps(entries)
+    (gap,) = gaps
+    assert (gap.afterChunk, gap.beforeChunk, gap.fromEpoch, gap.toEpoch) == (1, 4, 1, 2)
+    assert gap.seconds == 35.0
+    assert gap.missingChunks == [3]
+    assert missing == [3]
