@@ -132,3 +132,32 @@ def test_gaps_name_the_recorders_and_the_missing_chunks() -> None:
     assert gap.seconds == 35.0
     assert gap.missingChunks == [3]
     assert missing == [3]
+
+
+def test_the_entrypoint_is_valid_bash() -> None:
+    import subprocess
+
+    entrypoint = Path(__file__).resolve().parents[2] / "recorder" / "entrypoint.sh"
+    assert subprocess.run(["bash", "-n", str(entrypoint)], capture_output=True).returncode == 0
+
+
+@pytest.mark.docker
+def test_the_recorder_image_builds() -> None:
+    import subprocess
+
+    from tests.unit.test_launchers import docker_engine_reason
+
+    reason = docker_engine_reason()
+    if reason:
+        pytest.skip(
+            reason.replace("the process launcher carries the proof", "the image cannot be built here")
+        )
+    root = Path(__file__).resolve().parents[2]
+    build = subprocess.run(
+        ["docker", "build", "-f", "recorder/Dockerfile", "-t", "ovha-recorder-test", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
