@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 SAM := $(VENV_SAM)/bin/sam
 PORT ?= 8080
 # Function:module pairs that the built artifacts must import on python3.12.
-LAMBDA_HANDLERS := ApiFunction:api.app DetectorFunction:detector.app WebhookFunction:webhook.app
+LAMBDA_HANDLERS := ApiFunction:api.app DetectorFunction:detector.app WebhookFunction:webhook.app RelayFunction:relay.app
 # `sam build` and the Lambda runtime want python3.12: take it from PATH or from pyenv.
 PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null) $(HOME)/.pyenv/versions/3.12*/bin /usr/local/bin /usr/bin; do \
 	if [ -x "$$d/python3.12" ] && "$$d/python3.12" -V >/dev/null 2>&1; then echo "$$d"; break; fi; done)

@@ -21,6 +21,7 @@ from typing import Any
 from hacore.settings import TIMING_PROFILES
 from local.apigw import LocalContext
 from local.environment import function_environment
+from local.event_sources import SqsPoller
 from local.gateway import Router, make_server
 from local.provision import create_buckets, create_queues, create_tables
 from local.template import Template
@@ -69,6 +70,7 @@ class LocalStack:
     names: dict[str, str] = field(default_factory=dict)
     default_credentials: bool = False
     schedules: dict[str, float] = field(default_factory=dict)
+    pollers: list[SqsPoller] = field(default_factory=list)
     _moto: Any = None
     _server: Any = None
     _router: Any = None
@@ -98,7 +100,25 @@ class LocalStack:
         self._provision()
         threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
         self._start_schedules()
+        self._start_queue_pollers()
         return self
+
+    def _start_queue_pollers(self) -> None:
+        """Lambda's SQS event source mappings: each queue-triggered function gets a poller."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=self.environ["AWS_REGION"], endpoint_url=self.aws_endpoint)
+        for function, queue, batch in self.template.queue_sources():
+            poller = SqsPoller(
+                sqs,
+                self.names[queue],
+                self._router.handler(function),
+                function,
+                batch,
+                self.template.timeout(function) * 1000,
+            )
+            self.pollers.append(poller)
+            threading.Thread(target=poller.run, name=f"sqs-{function}", daemon=True).start()
 
     def _start_schedules(self) -> None:
         """EventBridge's part: each scheduled function is invoked every period (DETECTOR_SCHEDULE_SECONDS
@@ -128,6 +148,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stopping.set()
+        for poller in self.pollers:
+            poller.stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -188,6 +210,7 @@ class LocalStack:
             f"  AWS          {self.aws_endpoint}   {'embedded moto' if self._moto else 'AWS_ENDPOINT_URL'}: "
             f"{tables}\n"
             f"  Schedules    {schedule}; backups as local processes\n"
+            f"  Queues       {', '.join(f'{fn} polls {q}' for fn, q, _ in self.template.queue_sources())}\n"
             f"  Credentials  {credentials}\n"
             f"  Try          curl -u {user}:<password> {self.url}/api/sessions/health\n"
             "  Stop         Ctrl-C"

@@ -84,6 +84,16 @@ class Template:
         own = self.body["Resources"][function]["Properties"].get("Timeout")
         return int(own or self.body.get("Globals", {}).get("Function", {}).get("Timeout", 3))
 
+    def queue_sources(self) -> list[tuple[str, str, int]]:
+        """(function logical id, queue logical id, batch size) for every SQS event."""
+        found = []
+        for name, resource in self.resources("AWS::Serverless::Function").items():
+            for event in (resource["Properties"].get("Events") or {}).values():
+                if event["Type"] == "SQS":
+                    queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                    found.append((name, queue, int(event["Properties"].get("BatchSize", 10))))
+        return found
+
     def schedules(self) -> list[tuple[str, float]]:
         """(function logical id, period in seconds) for every `rate(...)` Schedule event."""
         units = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}

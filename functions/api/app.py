@@ -21,12 +21,14 @@ from api.failover import add_failover_routes
 from api.middleware import gate
 from api.replies import describe_validation, error_reply, json_reply
 from api.sessions import add_session_routes
+from api.webhooks import add_webhook_routes
 from hacore import aws
 from hacore.auth import CredentialSource
 from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine
 from hacore.settings import Settings, get_settings
 from hacore.store import SessionStore
+from hacore.webhooks.dlq import DeadLetters
 
 logger = Logger(service="recorder-ha-controller")
 
@@ -41,6 +43,7 @@ class ApiDeps:
     credentials: CredentialSource
     clock: Callable[[], float] = field(default=time.time)
     engine: FailoverEngine | None = None
+    dead_letters: DeadLetters | None = None
 
     def failover(self) -> FailoverEngine:
         """Built on first use: the sessions routes (the heartbeat) never pay for launcher clients."""
@@ -49,6 +52,14 @@ class ApiDeps:
 
             self.engine = build_engine(self.settings, self.store, self.clock)
         return self.engine
+
+    def dlq(self) -> DeadLetters:
+        if self.dead_letters is None:
+            sqs = aws.client("sqs", self.settings.region)
+            self.dead_letters = DeadLetters(
+                sqs, self.settings.webhook_queue_url, self.settings.webhook_dlq_url
+            )
+        return self.dead_letters
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiDeps:
@@ -105,6 +116,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
 
     add_session_routes(app, deps.store, deps.clock)
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
+    add_webhook_routes(app, deps.dlq, deps.clock)
 
     if deps.settings.swagger_enabled:
         app.enable_swagger(path="/swagger-ui.html", title=API_TITLE, version=API_VERSION)

@@ -127,6 +127,18 @@ class Settings(BaseModel):
     process_state_dir: str = Field(".local-data/backups", alias="APP_PROCESS_STATE_DIR")
 
     webhook_queue_url: OptionalText = Field(None, alias="WEBHOOK_QUEUE_URL")
+    webhook_dlq_url: OptionalText = Field(None, alias="WEBHOOK_DLQ_URL")
+    webhook_stats_table: OptionalText = Field(None, alias="WEBHOOK_STATS_TABLE")
+    webhook_endpoint: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_ENDPOINT")
+    webhook_method: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_METHOD")
+    webhook_headers: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_HEADERS")
+    webhook_events: CommaList = Field(default_factory=list, alias="OPENVIDU_WEBHOOK_EVENTS")
+    webhook_extra_endpoints: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_EXTRA_ENDPOINTS")
+    webhook_timeout_ms: int = Field(5000, alias="OPENVIDU_WEBHOOK_TIMEOUT", ge=100, le=25_000)
+    webhook_retry_attempts: int = Field(3, alias="OPENVIDU_WEBHOOK_RETRY_ATTEMPTS", ge=1, le=100)
+    webhook_retry_delay_ms: int = Field(1000, alias="OPENVIDU_WEBHOOK_RETRY_DELAY", ge=0)
+    webhook_max_backoff_s: int = Field(900, alias="OPENVIDU_WEBHOOK_MAX_BACKOFF", ge=1, le=43_200)
+    webhook_signing_secret: SecretStr | None = Field(None, alias="OPENVIDU_WEBHOOK_SIGNING_SECRET")
     webhook_inbound_token: SecretStr | None = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN")
     webhook_max_bytes: int = Field(200 * 1024, alias="OPENVIDU_WEBHOOK_MAX_BYTES", ge=1024, le=240 * 1024)
 

@@ -4,7 +4,6 @@ applies its session effects. Any method OpenVidu uses, any content type."""
 from __future__ import annotations
 
 import base64
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,42 +14,24 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hacore import aws
-from hacore.failover.engine import FailoverEngine
 from hacore.models import iso
 from hacore.settings import Settings, get_settings
-from hacore.store import SessionStore
-from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.events import parse_event
-from hacore.webhooks.ingest import Ingest, QueueUnavailable, inbound_token_ok
+from hacore.webhooks.ingest import QueueUnavailable, inbound_token_ok
+from hacore.webhooks.wiring import WebhookParts, build_webhook_parts
 
 logger = Logger(service="recorder-ha-webhook")
-log = logging.getLogger("webhook")
 INGEST_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
 @dataclass
 class WebhookDeps:
-    settings: Settings
-    ingest: Ingest
-    effects: SessionEffects
+    parts: WebhookParts
     clock: Callable[[], float] = time.time
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookDeps:
-        store = SessionStore(aws.client("dynamodb", settings.region), settings.sessions_table, settings)
-        engine: list[FailoverEngine] = []
-
-        def lazy_engine() -> FailoverEngine:
-            if not engine:
-                from hacore.wiring import build_engine
-
-                engine.append(build_engine(settings, store))
-            return engine[0]
-
-        return cls(
-            settings, Ingest(aws.client("sqs", settings.region), settings), SessionEffects(store, lazy_engine)
-        )
+    @property
+    def settings(self) -> Settings:
+        return self.parts.settings
 
 
 def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
@@ -73,9 +54,14 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
                 413,
                 {"error": f"webhook body is {size} bytes; the limit is {deps.settings.webhook_max_bytes}"},
             )
+        parsed = None if event.is_base64_encoded else parse_event(body)
         try:
-            envelope = deps.ingest.accept(
-                method, event.headers.get("content-type", ""), body, bool(event.is_base64_encoded)
+            envelope = deps.parts.ingest.accept(
+                method,
+                event.headers.get("content-type", ""),
+                body,
+                bool(event.is_base64_encoded),
+                parsed.event if parsed else None,
             )
         except QueueUnavailable as error:
             logger.error("webhook not queued", extra={"reason": str(error)})
@@ -84,7 +70,8 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
             )
         effect = "no session effect"
         try:
-            effect = deps.effects.apply(parse_event(envelope.body_text()))
+            deps.parts.stats.received()
+            effect = deps.parts.effects.apply(parsed)
         except Exception:  # queued already: the relay worker applies the effects again
             logger.exception(
                 "session effect failed at ingest; the worker retries it", extra={"id": envelope.id}
@@ -107,10 +94,41 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
     def health() -> Response:
         return reply(200, {"status": "UP", "service": "webhook-relay", "timestamp": iso(deps.clock())})
 
+    @app.get("/openvidu/webhook/status")
+    def status() -> Response:
+        counters = deps.parts.stats.read()
+        queues = deps.parts.dead_letters.depth()
+        succeeded, failed = int(counters.get("successfulRequests", 0)), int(counters.get("failedRequests", 0))
+        endpoints = deps.parts.endpoints
+        return reply(
+            200,
+            {
+                "enabled": bool(endpoints),
+                "endpoint": endpoints[0].url if endpoints else None,
+                "endpoints": [{"name": e.name, "url": e.url, "events": e.events} for e in endpoints],
+                "totalRequests": int(counters.get("totalRequests", 0)),
+                "successfulRequests": succeeded,
+                "failedRequests": failed,
+                "successRate": round(100 * succeeded / (succeeded + failed), 2)
+                if succeeded + failed
+                else None,
+                "deliveryAttempts": int(counters.get("deliveryAttempts", 0)),
+                "failedAttempts": int(counters.get("failedAttempts", 0)),
+                "lastRequestTime": iso(counters.get("lastRequestTime")),
+                "lastSuccessTime": iso(counters.get("lastSuccessTime")),
+                "lastFailureTime": iso(counters.get("lastFailureTime")),
+                "dlqDepth": queues["dlqDepth"],
+                "inFlight": queues["inFlight"] + queues["queued"],
+                "latencyP50Ms": counters.get("latencyP50Ms"),
+                "latencyP99Ms": counters.get("latencyP99Ms"),
+                "timestamp": iso(deps.clock()),
+            },
+        )
+
     return app
 
 
-resolver = build_resolver(WebhookDeps.from_settings(get_settings()))
+resolver = build_resolver(WebhookDeps(build_webhook_parts(get_settings())))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

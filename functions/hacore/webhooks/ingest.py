@@ -1,7 +1,8 @@
-"""Webhook ingest: the request becomes one SQS message before OpenVidu hears 200.
+"""Webhook ingest: the request becomes SQS messages before OpenVidu hears 200.
 
-The message keeps the body byte for byte (base64 when it is not text), the method and the
-content type, and gets the id that becomes `webhook-id` on every delivery attempt.
+A message keeps the body byte for byte (base64 when it is not text), the method and the
+content type, and the id that becomes `webhook-id` on every delivery attempt. There is one
+message per endpoint that wants the event, so one endpoint being down never delays another.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import hmac
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hacore.settings import Settings
+from hacore.webhooks.endpoints import Endpoint
 
 
 class QueueUnavailable(Exception):
@@ -23,31 +25,48 @@ class QueueUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Envelope:
+    """One webhook for one endpoint. `id` is shared by every endpoint's copy and every attempt."""
+
     id: str
     received_at: float
     method: str
     content_type: str
     body: str
     base64: bool
+    endpoint: str | None = None
+    apply_effects: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "receivedAt": self.received_at,
+            "method": self.method,
+            "contentType": self.content_type,
+            "body": self.body,
+            "base64": self.base64,
+            "endpoint": self.endpoint,
+            "applyEffects": self.apply_effects,
+        }
 
     def to_message(self) -> str:
-        return json.dumps(
-            {
-                "id": self.id,
-                "receivedAt": self.received_at,
-                "method": self.method,
-                "contentType": self.content_type,
-                "body": self.body,
-                "base64": self.base64,
-            }
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Envelope:
+        return cls(
+            data["id"],
+            data["receivedAt"],
+            data["method"],
+            data["contentType"],
+            data["body"],
+            data["base64"],
+            data.get("endpoint"),
+            data.get("applyEffects", True),
         )
 
     @classmethod
     def from_message(cls, text: str) -> Envelope:
-        data = json.loads(text)
-        return cls(
-            data["id"], data["receivedAt"], data["method"], data["contentType"], data["body"], data["base64"]
-        )
+        return cls.from_dict(json.loads(text))
 
     def body_bytes(self) -> bytes:
         return base64.b64decode(self.body) if self.base64 else self.body.encode()
@@ -72,18 +91,37 @@ def inbound_token_ok(settings: Settings, headers: dict[str, str]) -> bool:
 
 
 class Ingest:
-    def __init__(self, sqs: Any, settings: Settings) -> None:
+    """One message per endpoint that wants the event (one with no endpoint when none does, so the
+    worker still applies the session effects); only the first copy carries the effects."""
+
+    def __init__(self, sqs: Any, settings: Settings, endpoints: list[Endpoint]) -> None:
         self._sqs = sqs
         self._settings = settings
+        self._endpoints = endpoints
 
-    def accept(self, method: str, content_type: str, body: str, is_base64: bool) -> Envelope:
-        envelope = Envelope(uuid.uuid4().hex, time.time(), method, content_type, body, is_base64)
+    def accept(
+        self, method: str, content_type: str, body: str, is_base64: bool, event_type: str | None
+    ) -> Envelope:
         if not self._settings.webhook_queue_url:
             raise QueueUnavailable("WEBHOOK_QUEUE_URL is not configured")
+        first = Envelope(uuid.uuid4().hex, time.time(), method, content_type, body, is_base64)
+        names: list[str | None] = [e.name for e in self._endpoints if e.wants(event_type)] or [None]
+        copies = [replace(first, endpoint=name, apply_effects=n == 0) for n, name in enumerate(names)]
         try:
-            self._sqs.send_message(
-                QueueUrl=self._settings.webhook_queue_url, MessageBody=envelope.to_message()
-            )
+            for start in range(0, len(copies), 10):
+                entries = [
+                    {"Id": str(n), "MessageBody": c.to_message()}
+                    for n, c in enumerate(copies[start : start + 10])
+                ]
+                reply = self._sqs.send_message_batch(
+                    QueueUrl=self._settings.webhook_queue_url, Entries=entries
+                )
+                if reply.get("Failed"):
+                    raise QueueUnavailable(
+                        f"SQS refused {len(reply['Failed'])} message(s): {reply['Failed'][0]}"
+                    )
+        except QueueUnavailable:
+            raise
         except Exception as error:  # any failure to enqueue means: not accepted
             raise QueueUnavailable(f"{type(error).__name__}: {error}") from error
-        return envelope
+        return copies[0]

@@ -1,0 +1,96 @@
+"""The dead-letter queue: listing what is there and why, and moving messages back for delivery.
+
+Plain SQS calls (moto has no StartMessageMoveTask): receive, send to the main queue, then
+delete from the DLQ; a message that is not asked for is made visible again at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from hacore.webhooks.ingest import Envelope
+
+PEEK_SECONDS = 20
+
+
+class DeadLetters:
+    def __init__(self, sqs: Any, queue_url: str | None, dlq_url: str | None) -> None:
+        self._sqs = sqs
+        self._queue = queue_url
+        self._dlq = dlq_url
+
+    def _each(self, limit: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """Every message once (record, raw message); each is held invisible until the caller decides."""
+        seen: set[str] = set()
+        while len(seen) < limit:
+            reply = self._sqs.receive_message(
+                QueueUrl=self._dlq, MaxNumberOfMessages=10, VisibilityTimeout=PEEK_SECONDS, WaitTimeSeconds=0
+            )
+            fresh = [m for m in reply.get("Messages", []) if m["MessageId"] not in seen]
+            if not fresh:
+                return
+            for message in fresh:
+                seen.add(message["MessageId"])
+                try:
+                    record = json.loads(message["Body"])
+                except ValueError:
+                    record = {"raw": message["Body"], "lastError": "unreadable"}
+                yield record, message
+
+    def _release(self, message: dict[str, Any]) -> None:
+        self._sqs.change_message_visibility(
+            QueueUrl=self._dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+
+    def list(self, limit: int = 500) -> list[dict[str, Any]]:
+        held, found = [], []
+        for record, message in self._each(limit):
+            held.append(message)
+            found.append(
+                {
+                    "id": record.get("id"),
+                    "endpoint": record.get("endpoint"),
+                    "lastError": record.get("lastError"),
+                    "lastStatus": record.get("lastStatus"),
+                    "attempts": record.get("attempts"),
+                    "receivedAt": record.get("receivedAt"),
+                    "deadAt": record.get("deadAt"),
+                    "method": record.get("method"),
+                }
+            )
+        for message in held:
+            self._release(message)
+        return found
+
+    def redrive(self, ids: set[str] | None = None, limit: int = 10_000) -> list[str]:
+        """Moves the messages (all, or those with the given webhook ids) back to the main queue."""
+        moved, held = [], []
+        for record, message in self._each(limit):
+            if "id" not in record or (ids is not None and record["id"] not in ids):
+                held.append(message)
+                continue
+            envelope = Envelope.from_dict(record)
+            self._sqs.send_message(QueueUrl=self._queue, MessageBody=envelope.to_message())
+            self._sqs.delete_message(QueueUrl=self._dlq, ReceiptHandle=message["ReceiptHandle"])
+            moved.append(envelope.id)
+        for message in held:
+            self._release(message)
+        return moved
+
+    def depth(self) -> dict[str, int]:
+        def attributes(url: str | None) -> dict[str, str]:
+            if not url:
+                return {}
+            return self._sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+
+        main, dead = attributes(self._queue), attributes(self._dlq)
+        return {
+            "dlqDepth": int(dead.get("ApproximateNumberOfMessages", 0)),
+            "queued": int(main.get("ApproximateNumberOfMessages", 0)),
+            "inFlight": int(main.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        }

@@ -1,0 +1,54 @@
+"""Builds the webhook pieces from the settings: the store for the effects, SQS, stats, endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hacore import aws
+from hacore.failover.engine import FailoverEngine
+from hacore.settings import Settings
+from hacore.store import SessionStore
+from hacore.webhooks.dlq import DeadLetters
+from hacore.webhooks.effects import SessionEffects
+from hacore.webhooks.endpoints import Endpoint, endpoints_from
+from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.relay import Relay
+from hacore.webhooks.stats import RelayStats
+
+
+@dataclass
+class WebhookParts:
+    settings: Settings
+    endpoints: list[Endpoint]
+    ingest: Ingest
+    effects: SessionEffects
+    stats: RelayStats
+    dead_letters: DeadLetters
+    relay: Relay
+
+
+def build_webhook_parts(settings: Settings) -> WebhookParts:
+    dynamodb = aws.client("dynamodb", settings.region)
+    sqs = aws.client("sqs", settings.region)
+    store = SessionStore(dynamodb, settings.sessions_table, settings)
+    engine: list[FailoverEngine] = []
+
+    def lazy_engine() -> FailoverEngine:  # launcher clients only when an effect needs them
+        if not engine:
+            from hacore.wiring import build_engine
+
+            engine.append(build_engine(settings, store))
+        return engine[0]
+
+    endpoints = endpoints_from(settings)
+    effects = SessionEffects(store, lazy_engine)
+    stats = RelayStats(dynamodb, settings.webhook_stats_table)
+    return WebhookParts(
+        settings,
+        endpoints,
+        Ingest(sqs, settings, endpoints),
+        effects,
+        stats,
+        DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
+        Relay(settings, endpoints, sqs, stats, effects),
+    )
