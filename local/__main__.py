@@ -1,4 +1,5 @@
-"""`python -m local up | validate | drill`: the local stack, the configuration check, the failover drill."""
+"""`python -m local up | validate | drill | dlq`: the local stack, the configuration check, the failover
+drill, the webhook dead-letter queue."""
 
 from __future__ import annotations
 
@@ -49,6 +50,28 @@ def drill(arguments: argparse.Namespace) -> int:
     return 0 if all(r.get("ok") for r in results) else 1
 
 
+def dlq(arguments: argparse.Namespace) -> int:
+    """The dead-letter queue of a running stack, through its API (the same calls an operator makes)."""
+    import json
+
+    import requests
+
+    from local.runtime import ORIGINAL_PASSWORD, ORIGINAL_USERNAME
+
+    auth = (
+        os.environ.get("HA_CONTROLLER_USERNAME", ORIGINAL_USERNAME),
+        os.environ.get("HA_CONTROLLER_PASSWORD", ORIGINAL_PASSWORD),
+    )
+    base = arguments.url.rstrip("/")
+    if arguments.action == "list":
+        reply = requests.get(f"{base}/api/webhooks/dlq", auth=auth, timeout=30)
+    else:
+        body = {"ids": arguments.ids} if arguments.ids else {}
+        reply = requests.post(f"{base}/api/webhooks/dlq/redrive", json=body, auth=auth, timeout=60)
+    print(json.dumps(reply.json(), indent=2))
+    return 0 if reply.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     drilling.add_argument("--mode", choices=["kill", "ffmpeg", "hang", "zombie"], default="kill")
     drilling.add_argument("--seed", type=int, default=None)
     drilling.set_defaults(run=drill)
+    dead = commands.add_parser("dlq", help="list or redrive the dead-lettered webhooks of a running stack")
+    dead.add_argument("action", choices=["list", "redrive"])
+    dead.add_argument(
+        "--id", dest="ids", action="append", help="a webhook id to redrive (repeatable); none: all"
+    )
+    dead.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
+    dead.set_defaults(run=dlq)
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(name)s %(message)s"

@@ -1,0 +1,425 @@
+"""Webhook relay against a real HTTP receiver on localhost: retries, the DLQ, redrive, signing,
+headers and method, session effects applied once, and 503 when the queue cannot take a message."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from relay.app import make_handler
+from webhook.app import WebhookDeps, build_resolver
+
+from hacore.models import HeartbeatRequest, RegisterRequest, Status
+from hacore.settings import Settings
+from hacore.store import SessionStore
+from hacore.webhooks.dlq import DeadLetters
+from hacore.webhooks.effects import SessionEffects
+from hacore.webhooks.endpoints import endpoints_from
+from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.relay import Relay
+from hacore.webhooks.signing import verify
+from hacore.webhooks.stats import RelayStats
+from hacore.webhooks.wiring import WebhookParts
+from local.apigw import LocalContext, http_api_event, response_parts
+from local.event_sources import SqsPoller
+from local.provision import create_queues, create_tables, physical_name
+from local.runtime import free_port
+from local.template import Template
+from tests.helpers import register_body
+from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
+
+SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint. `answers` are the status codes to give, in order (then 200)."""
+
+    port: int
+    answers: list[int] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    def up(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "body": body,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    }
+                )
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = do_any
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@dataclass
+class Rig:
+    settings: Settings
+    sqs: Any
+    store: SessionStore
+    parts: WebhookParts
+    poller: SqsPoller
+    launcher: RecordingLauncher
+
+    def post(
+        self, body: Any, method: str = "POST", headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        data = raw if raw is not None else json.dumps(body).encode()
+        event = http_api_event(
+            method,
+            "/openvidu/webhook",
+            "",
+            [("Content-Type", "application/json"), *(headers or {}).items()],
+            data,
+        )
+        status, _, payload = response_parts(
+            build_resolver(WebhookDeps(self.parts)).resolve(event, LocalContext("w"))
+        )
+        return status, json.loads(payload)
+
+    def status(self) -> dict[str, Any]:
+        event = http_api_event("GET", "/openvidu/webhook/status")
+        return json.loads(
+            response_parts(build_resolver(WebhookDeps(self.parts)).resolve(event, LocalContext("w")))[2]
+        )
+
+    def drain(self, rounds: int = 40) -> None:
+        """Runs the relay until the queue is empty (retries come back at once: RETRY_DELAY is 0)."""
+        for _ in range(rounds):
+            self.poller.poll_once(wait_seconds=0)
+            depth = self.parts.dead_letters.depth()
+            if depth["queued"] == 0 and depth["inFlight"] == 0:
+                return
+        raise AssertionError(f"the queue did not drain: {self.parts.dead_letters.depth()}")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver(free_port())
+    running.up()
+    yield running
+    running.down()
+
+
+def make_rig(receiver: Receiver, **env: str) -> Rig:
+    template = Template.load()
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    tables = create_tables(dynamodb, template)
+    queues = create_queues(sqs, template)
+    settings = Settings.from_env(
+        {
+            "SESSIONS_TABLE": tables["SessionsTable"],
+            "WEBHOOK_STATS_TABLE": tables["WebhookStatsTable"],
+            "WEBHOOK_QUEUE_URL": queues["WebhookQueue"],
+            "WEBHOOK_DLQ_URL": queues["WebhookDLQ"],
+            "OPENVIDU_WEBHOOK_ENDPOINT": receiver.url,
+            "OPENVIDU_WEBHOOK_RETRY_ATTEMPTS": "3",
+            "OPENVIDU_WEBHOOK_RETRY_DELAY": "0",
+            "OPENVIDU_WEBHOOK_TIMEOUT": "2000",
+            **env,
+        }
+    )
+    store = SessionStore(dynamodb, settings.sessions_table, settings)
+    launcher = RecordingLauncher()
+    from hacore.failover.engine import FailoverEngine
+
+    engine = FailoverEngine(store, launcher, NoChunks(), settings)
+    effects = SessionEffects(store, lambda: engine)
+    endpoints = endpoints_from(settings)
+    stats = RelayStats(dynamodb, settings.webhook_stats_table)
+    relay = Relay(settings, endpoints, sqs, stats, effects)
+    parts = WebhookParts(
+        settings,
+        endpoints,
+        Ingest(sqs, settings, endpoints),
+        effects,
+        stats,
+        DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
+        relay,
+    )
+    poller = SqsPoller(sqs, settings.webhook_queue_url or "", make_handler(relay), "RelayFunction")
+    return Rig(settings, sqs, store, parts, poller, launcher)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+EVENT = {"event": "sessionCreated", "sessionId": "ses_A", "timestamp": 1}
+
+
+def test_delivered_with_the_configured_method_headers_and_signature(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(
+        receiver,
+        OPENVIDU_WEBHOOK_METHOD="PUT",
+        OPENVIDU_WEBHOOK_HEADERS="Authorization:Bearer abc:def,X-Custom:v1",
+        OPENVIDU_WEBHOOK_SIGNING_SECRET=SECRET,
+    )
+    status, reply = rig.post(EVENT)
+    assert status == 200
+    assert reply["status"] == "received"
+    assert reply["method"] == "POST"
+    rig.drain()
+    (got,) = receiver.requests
+    assert got["method"] == "PUT"
+    assert got["path"] == "/hooks"
+    assert json.loads(got["body"]) == EVENT
+    headers = got["headers"]
+    assert (headers["authorization"], headers["x-custom"]) == ("Bearer abc:def", "v1")
+    assert headers["webhook-id"] == reply["id"]
+    assert verify(
+        SECRET,
+        headers["webhook-id"],
+        int(headers["webhook-timestamp"]),
+        got["body"],
+        headers["webhook-signature"],
+    )
+    stats = rig.status()
+    assert (stats["totalRequests"], stats["successfulRequests"], stats["failedRequests"]) == (1, 1, 0)
+    assert stats["successRate"] == 100.0
+    assert stats["latencyP50Ms"] is not None
+
+
+def test_the_methods_openvidu_uses_are_relayed_as_they_came(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert rig.post(EVENT, method=method)[0] == 200
+    rig.drain()
+    assert sorted(r["method"] for r in receiver.requests) == ["DELETE", "PATCH", "POST", "PUT"]
+
+
+def test_retryable_failures_are_retried_with_the_same_webhook_id(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver, OPENVIDU_WEBHOOK_SIGNING_SECRET=SECRET)
+    receiver.answers = [503, 429]
+    _, reply = rig.post(EVENT)
+    rig.drain()
+    assert [r["headers"]["webhook-id"] for r in receiver.requests] == [reply["id"]] * 3
+    stats = rig.status()
+    assert (stats["deliveryAttempts"], stats["failedAttempts"], stats["successfulRequests"]) == (3, 2, 1)
+    assert stats["dlqDepth"] == 0
+
+
+def test_a_receiver_down_for_the_whole_budget_leaves_it_in_the_dlq_then_redrive_delivers(
+    aws: None, receiver: Receiver
+) -> None:
+    rig = make_rig(receiver, OPENVIDU_WEBHOOK_SIGNING_SECRET=SECRET)
+    receiver.down()
+    _, reply = rig.post(EVENT)
+    rig.drain()
+    (dead,) = rig.parts.dead_letters.list()
+    assert dead["id"] == reply["id"]
+    assert dead["attempts"] == 3
+    assert "gave up after 3 attempt(s)" in dead["lastError"]
+    assert "ConnectionError" in dead["lastError"]
+    assert rig.status()["dlqDepth"] == 1
+    receiver.up()
+    assert rig.parts.dead_letters.redrive() == [reply["id"]]
+    rig.drain()
+    (got,) = receiver.requests
+    assert got["headers"]["webhook-id"] == reply["id"]  # the receiver can deduplicate
+    assert rig.parts.dead_letters.list() == []
+    assert rig.status()["dlqDepth"] == 0
+
+
+def test_other_4xx_go_to_the_dlq_at_once_with_the_reason(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    receiver.answers = [400]
+    rig.post(EVENT)
+    rig.drain()
+    assert len(receiver.requests) == 1  # not retried
+    (dead,) = rig.parts.dead_letters.list()
+    assert dead["lastError"].startswith("HTTP 400")
+    assert (dead["attempts"], dead["lastStatus"]) == (1, 400)
+
+
+def test_redrive_by_id_moves_only_those(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    receiver.answers = [404, 404]
+    first = rig.post(EVENT)[1]["id"]
+    second = rig.post(EVENT)[1]["id"]
+    rig.drain()
+    assert {d["id"] for d in rig.parts.dead_letters.list()} == {first, second}
+    assert rig.parts.dead_letters.redrive({second}) == [second]
+    rig.drain()
+    assert [d["id"] for d in rig.parts.dead_letters.list()] == [first]
+
+
+def test_the_session_effects_happen_once(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    for sid in ("stop_me", "ready_me", "fail_me"):
+        rig.store.register(RegisterRequest.model_validate(register_body(sid)))
+        rig.store.heartbeat(sid, HeartbeatRequest(lastChunk="0001.mp4"))
+
+    def changed(sid: str, status: str) -> dict[str, Any]:
+        event = {"event": "recordingStatusChanged", "id": sid, "sessionId": "s", "status": status}
+        first = rig.post(event)[1]
+        again = rig.post(event)[1]  # OpenVidu repeats itself, and the worker applies each copy again
+        rig.drain()
+        return {"first": first["effect"], "again": again["effect"], "record": rig.store.get(sid)}
+
+    stopped = changed("stop_me", "stopped")
+    assert (stopped["first"], stopped["again"]) == ("STOPPING", "already STOPPING")
+    assert stopped["record"].status is Status.STOPPING
+    ready = changed("ready_me", "ready")
+    assert (ready["first"], ready["again"]) == ("COMPLETED", "already COMPLETED")
+    failed = changed("fail_me", "failed")
+    assert failed["first"] == "takeover launched at epoch 2"
+    assert failed["again"].startswith("no takeover")
+    assert (failed["record"].status, failed["record"].epoch) == (Status.FAILING_OVER, 2)
+    assert [s.session_id for s in rig.launcher.launches] == ["fail_me"]  # one backup, not three
+    assert len(receiver.requests) == 6  # every copy is still relayed
+
+
+def test_stopped_asks_a_running_backup_to_stop_gracefully(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    rig.store.register(RegisterRequest.model_validate(register_body("bk")))
+    rig.post({"event": "recordingStatusChanged", "id": "bk", "status": "failed"})  # a backup is launched
+    status, reply = rig.post({"event": "recordingStatusChanged", "id": "bk", "status": "stopped"})
+    assert status == 200
+    assert reply["effect"] == "STOPPING, backup asked to stop gracefully (it finalizes)"
+    assert rig.launcher.stopped == [("ref-bk-e2", False)]
+
+
+def test_ingest_answers_503_when_the_queue_cannot_take_it(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    gone = rig.settings.model_copy(update={"webhook_queue_url": "https://sqs.us-east-1.amazonaws.com/1/gone"})
+    rig.parts.ingest = Ingest(rig.sqs, gone, rig.parts.endpoints)
+    status, reply = rig.post(EVENT)
+    assert status == 503
+    assert reply["status"] == "unavailable"
+    assert receiver.requests == []
+
+
+def test_strangers_and_oversize_bodies_are_refused(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver, OPENVIDU_WEBHOOK_INBOUND_TOKEN="sesame")
+    assert rig.post(EVENT)[0] == 401
+    assert rig.post(EVENT, headers={"Authorization": "Bearer nope"})[0] == 401
+    assert rig.post(EVENT, headers={"Authorization": "Bearer sesame"})[0] == 200
+    assert rig.post(EVENT, headers={"X-Webhook-Token": "sesame"})[0] == 200
+    too_big = rig.post(
+        None, headers={"Authorization": "Bearer sesame"}, raw=b"x" * (rig.settings.webhook_max_bytes + 1)
+    )
+    assert too_big[0] == 413
+
+
+def test_any_content_type_is_relayed_byte_for_byte(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    event = http_api_event(
+        "POST", "/openvidu/webhook", "", [("Content-Type", "application/octet-stream")], b"\x00\x01binary\xff"
+    )
+    status, _, _ = response_parts(build_resolver(WebhookDeps(rig.parts)).resolve(event, LocalContext("w")))
+    assert status == 200
+    rig.drain()
+    (got,) = receiver.requests
+    assert got["body"] == b"\x00\x01binary\xff"
+    assert got["headers"]["content-type"] == "application/octet-stream"
+
+
+def test_an_endpoint_filter_and_extra_endpoints(aws: None, receiver: Receiver) -> None:
+    extra = json.dumps(
+        [
+            {
+                "name": "recordings",
+                "url": receiver.url.replace("/hooks", "/rec"),
+                "events": ["recordingStatusChanged"],
+            }
+        ]
+    )
+    rig = make_rig(receiver, OPENVIDU_WEBHOOK_EXTRA_ENDPOINTS=extra)
+    rig.post(EVENT)
+    rig.post({"event": "recordingStatusChanged", "id": "nobody", "status": "started"})
+    rig.drain()
+    assert sorted(r["path"] for r in receiver.requests) == ["/hooks", "/hooks", "/rec"]
+
+
+def test_the_originals_status_fields(aws: None, receiver: Receiver) -> None:
+    rig = make_rig(receiver)
+    status = rig.status()
+    for name in (
+        "enabled",
+        "endpoint",
+        "totalRequests",
+        "successfulRequests",
+        "failedRequests",
+        "successRate",
+        "lastRequestTime",
+        "lastSuccessTime",
+        "lastFailureTime",
+        "dlqDepth",
+        "inFlight",
+        "latencyP50Ms",
+        "latencyP99Ms",
+    ):
+        assert name in status
+    assert status["endpoint"] == receiver.url
+    assert physical_name("WebhookQueue") in (rig.settings.webhook_queue_url or "")
+
+
+def test_dlq_routes_on_the_api(aws: None, receiver: Receiver) -> None:
+    from api.app import Api, ApiDeps
+    from hacore.auth import CredentialSource
+    from tests.helpers import PASSWORD, USER, ApiClient
+
+    rig = make_rig(receiver)
+    receiver.answers = [410]
+    dead_id = rig.post(EVENT)[1]["id"]
+    rig.drain()
+    settings = rig.settings.model_copy(update={"username": USER})
+    settings = Settings.from_env(
+        {
+            **{k: str(v) for k, v in {"SESSIONS_TABLE": settings.sessions_table}.items()},
+            "HA_CONTROLLER_USERNAME": USER,
+            "HA_CONTROLLER_PASSWORD": PASSWORD,
+        }
+    )
+    api = ApiClient(
+        Api(ApiDeps(settings, rig.store, CredentialSource(settings), dead_letters=rig.parts.dead_letters))
+    )
+    listed = api.get("/api/webhooks/dlq")
+    assert listed.status == 200
+    assert [m["id"] for m in listed.json["messages"]] == [dead_id]
+    assert listed.json["messages"][0]["lastError"].startswith("HTTP 410")
+    assert api.get("/api/webhooks/dlq", auth=None).status == 401
+    assert api.post("/api/webhooks/dlq/redrive", {"ids": "not-a-list"}).status == 400
+    moved = api.post("/api/webhooks/dlq/redrive", {"ids": [dead_id]})
+    assert (moved.status, moved.json["moved"]) == (200, [dead_id])
+    rig.drain()
+    assert len(receiver.requests) == 2
