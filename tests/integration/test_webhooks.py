@@ -402,10 +402,9 @@ def test_dlq_routes_on_the_api(aws: None, receiver: Receiver) -> None:
     receiver.answers = [410]
     dead_id = rig.post(EVENT)[1]["id"]
     rig.drain()
-    settings = rig.settings.model_copy(update={"username": USER})
     settings = Settings.from_env(
         {
-            **{k: str(v) for k, v in {"SESSIONS_TABLE": settings.sessions_table}.items()},
+            "SESSIONS_TABLE": rig.settings.sessions_table,
             "HA_CONTROLLER_USERNAME": USER,
             "HA_CONTROLLER_PASSWORD": PASSWORD,
         }
