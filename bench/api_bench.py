@@ -13,15 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
 
+from bench.harness import PASSWORD, ROOT, USER, MotoTimer, local_stack
 from bench.stats import emit, latency_fields
-
-ROOT = Path(__file__).resolve().parents[1]
-USER, PASSWORD = "bench", "bench-password"
 
 
 def _register_body(sid: str) -> dict[str, Any]:
@@ -38,21 +35,7 @@ def _register_body(sid: str) -> dict[str, Any]:
 
 def gateway_heartbeats(clients: int, seconds: float) -> dict[str, Any]:
     """Starts `python -m local up` in its own process and hammers it with `clients` threads."""
-    from local.runtime import free_port
-
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "HA_CONTROLLER_"))}
-    env |= {"PORT": str(port), "HA_CONTROLLER_USERNAME": USER, "HA_CONTROLLER_PASSWORD": PASSWORD}
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "local", "up"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(url)
+    with local_stack() as url:
         sids = [f"bench_{clients}_{n}" for n in range(clients)]
         for sid in sids:
             requests.post(f"{url}/api/sessions", json=_register_body(sid), auth=(USER, PASSWORD), timeout=10)
@@ -85,9 +68,6 @@ def gateway_heartbeats(clients: int, seconds: float) -> dict[str, Any]:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - began
-    finally:
-        stack.terminate()
-        stack.wait(timeout=10)
     return emit(
         "heartbeat_http",
         clients=clients,
@@ -99,17 +79,6 @@ def gateway_heartbeats(clients: int, seconds: float) -> dict[str, Any]:
     )
 
 
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/actuator/health", timeout=1).ok:
-                return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise RuntimeError("local stack did not start")
-
-
 # --- in process -----------------------------------------------------------------------
 
 
@@ -117,7 +86,6 @@ def inprocess_heartbeats(count: int) -> dict[str, Any]:
     """The real handler, called with v2 events, over moto in-process; moto's own time measured apart."""
     import boto3
     from moto import mock_aws
-    from moto.core.botocore_stubber import BotocoreStubber
 
     from api.app import Api, ApiDeps
     from hacore.auth import CredentialSource
@@ -126,16 +94,6 @@ def inprocess_heartbeats(count: int) -> dict[str, Any]:
     from local.apigw import LocalContext, http_api_event
     from local.provision import create_tables, physical_name
     from local.template import Template
-
-    moto_time = [0.0]
-    original_call = BotocoreStubber.__call__
-
-    def timed_call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return original_call(self, *args, **kwargs)
-        finally:
-            moto_time[0] += time.perf_counter() - start
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
@@ -154,8 +112,7 @@ def inprocess_heartbeats(count: int) -> dict[str, Any]:
         )
         assert api(register, LocalContext("bench"))["statusCode"] == 201
         totals, outside_moto = [], []
-        BotocoreStubber.__call__ = timed_call  # type: ignore[method-assign]
-        try:
+        with MotoTimer() as moto:
             for n in range(count):
                 body = json.dumps({"lastChunk": f"{n:04d}.mp4"}).encode()
                 event = http_api_event(
@@ -165,15 +122,13 @@ def inprocess_heartbeats(count: int) -> dict[str, Any]:
                     [auth, ("Content-Type", "application/json")],
                     body,
                 )
-                moto_time[0] = 0.0
+                moto.seconds = 0.0
                 start = time.perf_counter()
                 reply = api(event, LocalContext("bench"))
                 total = time.perf_counter() - start
                 assert reply["statusCode"] == 200, reply
                 totals.append(total)
-                outside_moto.append(total - moto_time[0])
-        finally:
-            BotocoreStubber.__call__ = original_call  # type: ignore[method-assign]
+                outside_moto.append(total - moto.seconds)
     emit(
         "heartbeat_inprocess_total",
         requests=count,

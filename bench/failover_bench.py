@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,86 +22,66 @@ from typing import Any
 
 import requests
 
+from bench.harness import PASSWORD, USER, local_stack
 from bench.stats import emit, latency_fields
-
-ROOT = Path(__file__).resolve().parents[1]
-USER, PASSWORD = "bench", "bench-password"
 
 
 def detection_to_launch(sessions: int = 20, seed: int = 7) -> dict[str, Any]:
     """Recorders heartbeat over HTTP, each dies at a random moment; the scheduled detector launches."""
-    from local.runtime import free_port
-    from local.template import Template  # noqa: F401 - fail early if the layout is broken
-
     rng = random.Random(seed)
     state = Path(tempfile.mkdtemp(prefix="ovha-bench-backups-"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "HA_CONTROLLER_"))}
-    env |= {
-        "PORT": str(port),
-        "HA_CONTROLLER_USERNAME": USER,
-        "HA_CONTROLLER_PASSWORD": PASSWORD,
+    last_beat: dict[str, float] = {}
+    extra = {
         "HA_TIMING": "fast",
         "APP_PROCESS_STATE_DIR": str(state),
         # What is launched does not matter here, only when: a backup that just waits.
         "APP_PROCESS_BACKUP_COMMAND": f"{sys.executable} -c 'import time; time.sleep(90)'",
     }
-    stack = subprocess.Popen(
-        [sys.executable, "-m", "local", "up"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    last_beat: dict[str, float] = {}
     try:
-        _wait(url)
-        status = requests.get(f"{url}/api/failover/status", auth=(USER, PASSWORD), timeout=10).json()
-        timeout_s, interval_s = status["heartbeatTimeoutSeconds"], status["checkIntervalMs"] / 1000
-        beat_every = status["heartbeatIntervalSeconds"]
+        with local_stack(extra) as url:
+            status = requests.get(f"{url}/api/failover/status", auth=(USER, PASSWORD), timeout=10).json()
+            timeout_s, interval_s = status["heartbeatTimeoutSeconds"], status["checkIntervalMs"] / 1000
+            beat_every = status["heartbeatIntervalSeconds"]
 
-        def recorder(sid: str, lives_for: float) -> None:
-            http = requests.Session()
-            http.auth = (USER, PASSWORD)
-            http.post(
-                f"{url}/api/sessions",
-                json={"sessionId": sid, "clientId": "bench", "status": "started"},
-                timeout=10,
-            )
-            born, chunk = time.monotonic(), 0
-            while time.monotonic() - born < lives_for:
-                http.put(
-                    f"{url}/api/sessions/{sid}/heartbeat",
-                    json={"epoch": 1, "lastChunk": f"{chunk:04d}.mp4"},
+            def recorder(sid: str, lives_for: float) -> None:
+                http = requests.Session()
+                http.auth = (USER, PASSWORD)
+                http.post(
+                    f"{url}/api/sessions",
+                    json={"sessionId": sid, "clientId": "bench", "status": "started"},
                     timeout=10,
                 )
-                last_beat[sid] = time.time()
-                chunk += 1
-                time.sleep(beat_every)
+                born, chunk = time.monotonic(), 0
+                while time.monotonic() - born < lives_for:
+                    http.put(
+                        f"{url}/api/sessions/{sid}/heartbeat",
+                        json={"epoch": 1, "lastChunk": f"{chunk:04d}.mp4"},
+                        timeout=10,
+                    )
+                    last_beat[sid] = time.time()
+                    chunk += 1
+                    time.sleep(beat_every)
 
-        ids = [f"bench_fail_{n}" for n in range(sessions)]
-        threads = [threading.Thread(target=recorder, args=(sid, rng.uniform(3, 20))) for sid in ids]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        deadline = time.monotonic() + timeout_s + interval_s + 30
-        launched: dict[str, float] = {}
-        while len(launched) < sessions and time.monotonic() < deadline:
-            for sid in ids:
-                if sid in launched:
-                    continue
-                failovers = requests.get(
-                    f"{url}/api/sessions/{sid}", auth=(USER, PASSWORD), timeout=10
-                ).json()["failovers"]
-                if failovers and failovers[0].get("launchedAt"):
-                    launched[sid] = failovers[0]["launchedAt"]
-            time.sleep(0.5)
+            ids = [f"bench_fail_{n}" for n in range(sessions)]
+            threads = [threading.Thread(target=recorder, args=(sid, rng.uniform(3, 20))) for sid in ids]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            deadline = time.monotonic() + timeout_s + interval_s + 30
+            launched: dict[str, float] = {}
+            while len(launched) < sessions and time.monotonic() < deadline:
+                for sid in ids:
+                    if sid in launched:
+                        continue
+                    failovers = requests.get(
+                        f"{url}/api/sessions/{sid}", auth=(USER, PASSWORD), timeout=10
+                    ).json()["failovers"]
+                    if failovers and failovers[0].get("launchedAt"):
+                        launched[sid] = failovers[0]["launchedAt"]
+                time.sleep(0.5)
     finally:
-        stack.terminate()
-        stack.wait(timeout=10)
-        _kill_backups(state)
+        _kill_backups(state)  # a safety net: the stack stops its backups itself
     delays = [launched[sid] - last_beat[sid] for sid in launched]
     target = timeout_s + interval_s + 1
     fields = latency_fields(delays)
@@ -124,16 +103,6 @@ def _kill_backups(state: Path) -> None:
     for record in state.glob("*.json"):
         with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
             os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
-
-
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.ConnectionError):
-            if requests.get(f"{url}/actuator/health", timeout=1).ok:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("local stack did not start")
 
 
 class CountingDynamoDB:

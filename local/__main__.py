@@ -18,8 +18,7 @@ def up(_: argparse.Namespace) -> int:
     from local.runtime import LocalStack
 
     stack = LocalStack(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8080")))
-    stack.start()
-    print(stack.banner(), flush=True)
+    stack.start(announce=lambda ready: print(ready.banner(), flush=True))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     with contextlib.suppress(KeyboardInterrupt):

@@ -29,7 +29,7 @@ import boto3
 import requests
 
 from local import ROOT
-from local.runtime import free_port
+from local.runtime import free_port, wait_until_serving
 
 USER, PASSWORD = "drill", "drill-password"
 BUCKET = "ovha-local-recordingsbucket"
@@ -73,16 +73,9 @@ def start_stack(workdir: Path, timing: str) -> DrillStack:
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    wait(lambda: _healthy(url), 60, "the local stack to start")
+    wait_until_serving(url, process)
     status = requests.get(f"{url}/api/failover/status", auth=(USER, PASSWORD), timeout=10).json()
     return DrillStack(url, f"http://127.0.0.1:{moto}", process, state, status)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/actuator/health", timeout=1).ok
-    except requests.ConnectionError:
-        return False
 
 
 def stop_stack(stack: DrillStack) -> None:

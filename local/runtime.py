@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until_serving(url: str, process: subprocess.Popen[Any] | None = None, seconds: float = 60) -> None:
+    """Waits for a stack started as `python -m local up` to answer its health check. One that
+    exits, or never answers, is killed (never left running behind a failed start) and named."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the local stack at {url} exited early (code {process.returncode})")
+        try:  # the first request also imports the handler: allow it time on a busy machine
+            if requests.get(f"{url}/actuator/health", timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    if process is not None:
+        process.kill()
+        process.wait(timeout=10)
+    raise RuntimeError(f"the local stack at {url} did not answer within {seconds:.0f} s")
+
+
 def die_with_parent() -> None:
     """Run in a child before exec: the kernel sends it SIGTERM when this process dies, even by SIGKILL."""
     if sys.platform.startswith("linux"):
@@ -84,7 +105,8 @@ class LocalStack:
     def aws_endpoint(self) -> str:
         return self.environ["AWS_ENDPOINT_URL"]
 
-    def start(self) -> LocalStack:
+    def start(self, announce: Callable[[LocalStack], None] | None = None) -> LocalStack:
+        """Everything first, the gateway last: once it answers, the stack is whole (and announced)."""
         for key, value in {**LOCAL_DEFAULTS, **LOCAL_OVERRIDES}.items():
             self.environ.setdefault(key, value)
         if not self.environ.get("HA_CONTROLLER_USERNAME") and not self.environ.get("HA_CONTROLLER_PASSWORD"):
@@ -97,10 +119,14 @@ class LocalStack:
         self._server = make_server(self._router, self.host, self.port)
         self.port = self._server.server_address[1]
         self.environ.setdefault("HA_CONTROLLER_URL", self.url)  # where backups heartbeat
+        # This stack's backups, apart from any other stack's: their sessions live in this moto only.
+        self.environ.setdefault("APP_PROCESS_STATE_DIR", f".local-data/stack-{os.getpid()}/backups")
         self._provision()
-        threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
         self._start_schedules()
         self._start_queue_pollers()
+        if announce is not None:
+            announce(self)
+        threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
         return self
 
     def _start_queue_pollers(self) -> None:
@@ -108,17 +134,19 @@ class LocalStack:
         import boto3
 
         sqs = boto3.client("sqs", region_name=self.environ["AWS_REGION"], endpoint_url=self.aws_endpoint)
+        concurrency = int(self.environ.get("LOCAL_SQS_POLLERS", "4"))  # Lambda runs batches side by side too
         for function, queue, batch in self.template.queue_sources():
-            poller = SqsPoller(
-                sqs,
-                self.names[queue],
-                self._router.handler(function),
-                function,
-                batch,
-                self.template.timeout(function) * 1000,
-            )
-            self.pollers.append(poller)
-            threading.Thread(target=poller.run, name=f"sqs-{function}", daemon=True).start()
+            for n in range(concurrency):
+                poller = SqsPoller(
+                    sqs,
+                    self.names[queue],
+                    self._router.handler(function),
+                    function,
+                    batch,
+                    self.template.timeout(function) * 1000,
+                )
+                self.pollers.append(poller)
+                threading.Thread(target=poller.run, name=f"sqs-{function}-{n}", daemon=True).start()
 
     def _start_schedules(self) -> None:
         """EventBridge's part: each scheduled function is invoked every period (DETECTOR_SCHEDULE_SECONDS
@@ -150,12 +178,34 @@ class LocalStack:
         self._stopping.set()
         for poller in self.pollers:
             poller.stopping.set()
+        self._stop_backups()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._moto is not None:
             self._moto.terminate()
             self._moto.wait(timeout=10)
+
+    def _stop_backups(self) -> None:
+        """The backup processes this stack started end with it: the sessions they record for,
+        and the controller they heartbeat, are gone. A graceful stop first, as ECS does."""
+        from hacore.launchers.process import ProcessLauncher
+        from hacore.settings import Settings
+
+        settings = Settings.from_env(self.environ)
+        if settings.launcher != "process":
+            return
+        launcher = ProcessLauncher.from_settings(settings, {})
+        running = launcher.list()
+        for backup in running:
+            launcher.stop(backup.ref)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and launcher.list():
+            time.sleep(0.1)
+        for backup in launcher.list():
+            launcher.stop(backup.ref, force=True)
+        if running:
+            log.warning("stopped %d backup recorder(s) of this stack", len(running))
 
     def _start_moto(self) -> None:
         """moto's server in a process of its own: the gateway and the handlers keep this one's GIL."""

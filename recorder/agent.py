@@ -19,7 +19,7 @@ import time
 
 import requests
 
-from recorder.capture import Capture
+from recorder.capture import Capture, CaptureBroken
 from recorder.config import AgentConfig
 from recorder.controller import Controller, Fenced
 from recorder.finalize import finalize
@@ -27,6 +27,7 @@ from recorder.storage import ChunkStorage, Uploader
 
 log = logging.getLogger("recorder")
 EXIT_FENCED = 3
+EXIT_CAPTURE_BROKEN = 4
 TICK_S = 0.25
 DRAIN_S = 120.0
 
@@ -89,10 +90,13 @@ class Agent:
                 log.info("stop file found: stopping gracefully")
                 break
             self.uploader.add(self.capture.finished_chunks())
-            if not self.capture.running:
-                self.uploader.add(self.capture.restart("ffmpeg exited"))
-            elif self.capture.stalled():
-                self.uploader.add(self.capture.restart("no chunk closed for two chunk lengths"))
+            try:
+                if not self.capture.running:
+                    self.uploader.add(self.capture.restart("ffmpeg exited"))
+                elif self.capture.stalled():
+                    self.uploader.add(self.capture.restart("no chunk closed for two chunk lengths"))
+            except CaptureBroken as error:
+                return self._give_up(error)
             if self.uploader.pending:
                 self.uploader.upload_due(allowed=self._still_owner())
             time.sleep(TICK_S)
@@ -124,6 +128,13 @@ class Agent:
             )
         self._tell(lambda: self.controller.set_status("completed"))
         return 0 if manifest.final else 1
+
+    def _give_up(self, error: CaptureBroken) -> int:
+        """The capture cannot run here: keep what was recorded, stop heartbeating, and let the
+        controller's takeover start a recorder elsewhere (its next attempt, or FAILED)."""
+        log.error("giving up: %s", error)
+        self.uploader.drain(time.monotonic() + DRAIN_S, allowed=self._still_owner)
+        return EXIT_CAPTURE_BROKEN
 
     def _fenced_exit(self) -> int:
         self.capture.kill()

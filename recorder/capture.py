@@ -133,8 +133,16 @@ def probe_duration(path: Path) -> float | None:
     return duration if out.returncode == 0 and duration > 0 else None
 
 
+class CaptureBroken(RuntimeError):
+    """ffmpeg keeps failing before it closes a single chunk: its source is broken, not the run."""
+
+
 class Capture:
-    """One ffmpeg at a time; restarted in place (numbering continues) when it dies or hangs."""
+    """One ffmpeg at a time; restarted in place (numbering continues) when it dies or hangs.
+
+    A run that closes no chunk counts as a failed start: the next one waits (0.5 s, doubling,
+    at most 8 s), and after CAPTURE_MAX_FAILED_STARTS in a row the capture gives up, so a
+    recorder whose display or audio is gone exits and the controller's takeover decides."""
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
@@ -142,6 +150,8 @@ class Capture:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.runs = 0
         self.restarts = 0
+        self.failed_starts = 0
+        self._closed_before_run = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._run_started = 0.0
         self._list: Path | None = None
@@ -159,6 +169,7 @@ class Capture:
         command = ffmpeg_command(self.config, self._next_index, self._list)
         self._run_started = time.time()
         self._last_progress = time.monotonic()
+        self._closed_before_run = len(self._seen)
         log_file = (self.folder / f"ffmpeg-{self.runs}.log").open("ab")
         self._process = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -214,8 +225,16 @@ class Capture:
         """Kills what is left of ffmpeg, keeps its partial chunk if playable, starts again after it."""
         self.kill()
         closed = self.finished_chunks() + self.salvage()
+        self.failed_starts = self.failed_starts + 1 if len(self._seen) == self._closed_before_run else 0
+        if self.failed_starts >= self.config.max_failed_starts:
+            raise CaptureBroken(
+                f"ffmpeg ran {self.failed_starts} times in a row without closing a chunk ({reason}); "
+                f"see {self.folder / f'ffmpeg-{self.runs}.log'}"
+            )
         self.restarts += 1
         log.warning("restarting capture (%s) at chunk %04d", reason, self._next_index)
+        if self.failed_starts:
+            time.sleep(min(0.5 * 2 ** (self.failed_starts - 1), 8.0))
         self.start()
         return closed
 

@@ -42,6 +42,8 @@ class AgentConfig(BaseModel):
     url: str | None = Field(None, alias="URL")
     hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
     delete_chunks_after_final: bool = Field(False, alias="DELETE_CHUNKS_AFTER_FINAL")
+    # ffmpeg runs in a row that close no chunk before the agent gives up (its source is broken)
+    max_failed_starts: int = Field(6, alias="CAPTURE_MAX_FAILED_STARTS", ge=1)
 
     @field_validator("recovery", "only_video", "delete_chunks_after_final", mode="before")
     @classmethod

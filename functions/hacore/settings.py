@@ -81,6 +81,7 @@ def _comma_list(value: Any) -> Any:
 Seconds = Annotated[float, BeforeValidator(_seconds_or_millis), Field(gt=0)]
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]  # blank: not set
 Flag = Annotated[bool, BeforeValidator(_bool_text)]
 
 
@@ -96,7 +97,7 @@ class Settings(BaseModel):
     sessions_table: str = Field("ha-sessions", alias="SESSIONS_TABLE", min_length=3)
 
     username: OptionalText = Field(None, alias="HA_CONTROLLER_USERNAME")
-    password: SecretStr | None = Field(None, alias="HA_CONTROLLER_PASSWORD")
+    password: OptionalSecret = Field(None, alias="HA_CONTROLLER_PASSWORD")
     credentials_secret: OptionalText = Field(None, alias="HA_CONTROLLER_CREDENTIALS_SECRET")
 
     chunk_time_size_s: int = Field(10, alias="CHUNK_TIME_SIZE", ge=1, le=600)
@@ -138,8 +139,8 @@ class Settings(BaseModel):
     webhook_retry_attempts: int = Field(3, alias="OPENVIDU_WEBHOOK_RETRY_ATTEMPTS", ge=1, le=100)
     webhook_retry_delay_ms: int = Field(1000, alias="OPENVIDU_WEBHOOK_RETRY_DELAY", ge=0)
     webhook_max_backoff_s: int = Field(900, alias="OPENVIDU_WEBHOOK_MAX_BACKOFF", ge=1, le=43_200)
-    webhook_signing_secret: SecretStr | None = Field(None, alias="OPENVIDU_WEBHOOK_SIGNING_SECRET")
-    webhook_inbound_token: SecretStr | None = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN")
+    webhook_signing_secret: OptionalSecret = Field(None, alias="OPENVIDU_WEBHOOK_SIGNING_SECRET")
+    webhook_inbound_token: OptionalSecret = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN")
     webhook_max_bytes: int = Field(200 * 1024, alias="OPENVIDU_WEBHOOK_MAX_BYTES", ge=1024, le=240 * 1024)
 
     session_max_inactive_s: int = Field(600, alias="HA_SESSION_MAX_INACTIVE_TIME", ge=60)

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hacore.settings import get_settings
 from hacore.webhooks.relay import Relay
-from hacore.webhooks.wiring import build_webhook_parts
+from hacore.webhooks.wiring import build_relay, build_webhook_parts
 
 logger = Logger(service="recorder-ha-relay")
 
@@ -32,7 +32,7 @@ def make_handler(relay: Relay) -> Any:
     return handle
 
 
-handler = make_handler(build_webhook_parts(get_settings()).relay)
+handler = make_handler(build_relay(build_webhook_parts(get_settings())))
 
 
 @logger.inject_lambda_context

@@ -70,7 +70,6 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
             )
         effect = "no session effect"
         try:
-            deps.parts.stats.received()
             effect = deps.parts.effects.apply(parsed)
         except Exception:  # queued already: the relay worker applies the effects again
             logger.exception(

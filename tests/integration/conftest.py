@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.runtime import ORIGINAL_PASSWORD, ORIGINAL_USERNAME, free_port
+from local.runtime import ORIGINAL_PASSWORD, ORIGINAL_USERNAME, free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,17 +45,11 @@ def start_stack(tmp: Path, extra_env: dict[str, str] | None = None) -> RunningSt
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"local stack exited early:\n{log.read_text()}")
-        try:
-            if requests.get(f"{url}/actuator/health", timeout=1).status_code == 200:
-                return RunningStack(url, process, log)
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"local stack did not answer within 60 s:\n{log.read_text()}")
+    try:
+        wait_until_serving(url, process)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}:\n{log.read_text()}") from error
+    return RunningStack(url, process, log)
 
 
 def stop_stack(stack: RunningStack) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -34,57 +32,10 @@ from local.provision import create_queues, create_tables, physical_name
 from local.runtime import free_port
 from local.template import Template
 from tests.helpers import register_body
+from tests.receiver import Receiver
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
-
-
-@dataclass
-class Receiver:
-    """A real HTTP endpoint. `answers` are the status codes to give, in order (then 200)."""
-
-    port: int
-    answers: list[int] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    def up(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "body": body,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    }
-                )
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            do_POST = do_PUT = do_PATCH = do_DELETE = do_any
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
 
 
 @dataclass
@@ -171,7 +122,7 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
         effects,
         stats,
         DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
-        relay,
+        sqs,
     )
     poller = SqsPoller(sqs, settings.webhook_queue_url or "", make_handler(relay), "RelayFunction")
     return Rig(settings, sqs, store, parts, poller, launcher)

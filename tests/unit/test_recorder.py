@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from recorder.capture import Chunk, ffmpeg_command
+from recorder.capture import Capture, CaptureBroken, Chunk, ffmpeg_command
 from recorder.config import AgentConfig
 from recorder.finalize import ChunkEntry, find_gaps
 from recorder.storage import ChunkStorage, Uploader
@@ -116,6 +116,56 @@ def test_a_failed_upload_stays_on_disk_and_is_retried(storage: ChunkStorage, tmp
     uploader.drain(deadline=time.monotonic() + 10)
     assert uploader.stored == [4]
     assert uploader.newest_stored == 4
+
+
+def wait_until_exited(capture: Capture, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while capture.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not capture.running, "ffmpeg should have exited"
+
+
+def test_a_capture_whose_source_is_gone_gives_up_after_its_failed_starts(tmp_path: Path) -> None:
+    """A real ffmpeg grabbing a display that does not exist: each run dies before its first chunk."""
+    config = AgentConfig.from_env(
+        BASE | {"CHUNK_FOLDER": str(tmp_path), "DISPLAY": ":987", "CAPTURE_MAX_FAILED_STARTS": "3"}
+    )
+    capture = Capture(config)
+    capture.start()
+    for failed in (1, 2):
+        wait_until_exited(capture)
+        assert capture.restart("ffmpeg exited") == []
+        assert (capture.failed_starts, capture.restarts) == (failed, failed)
+    wait_until_exited(capture)
+    with pytest.raises(CaptureBroken, match="3 times in a row without closing a chunk"):
+        capture.restart("ffmpeg exited")
+
+
+def test_a_run_that_closed_a_chunk_is_healed_without_counting_a_failed_start(tmp_path: Path) -> None:
+    config = AgentConfig.from_env(
+        BASE
+        | {
+            "CHUNK_FOLDER": str(tmp_path),
+            "RECORDER_SOURCE": "synthetic",
+            "CHUNK_TIME_SIZE": "1",
+            "RESOLUTION": "320x240",
+            "CAPTURE_MAX_FAILED_STARTS": "1",
+        }
+    )
+    capture = Capture(config)
+    capture.start()
+    try:
+        deadline = time.monotonic() + 20
+        closed: list[Chunk] = []
+        while not closed and time.monotonic() < deadline:
+            closed = capture.finished_chunks()
+            time.sleep(0.1)
+        assert closed, "the synthetic source should close a chunk within a few seconds"
+        capture.kill()  # ffmpeg dies inside a live recorder
+        capture.restart("ffmpeg exited")  # with one failed start allowed, a miscount would raise here
+        assert (capture.failed_starts, capture.restarts, capture.running) == (0, 1, True)
+    finally:
+        capture.kill()
 
 
 def test_gaps_name_the_recorders_and_the_missing_chunks() -> None:

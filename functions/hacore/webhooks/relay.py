@@ -73,6 +73,8 @@ class Relay:
         except (ValueError, KeyError, TypeError) as error:
             self._dead_letter({"raw": body}, f"not a webhook envelope: {error}", attempt)
             return "dead-lettered"
+        if envelope.apply_effects and attempt == 1:
+            self.stats.received()  # counted here, once per webhook, to keep the ingest path short
         if envelope.apply_effects and self.effects is not None:
             try:
                 self.effects.apply(parse_event(envelope.body_text()))

@@ -1,8 +1,11 @@
-"""Builds the webhook pieces from the settings: the store for the effects, SQS, stats, endpoints."""
+"""Builds the webhook pieces from the settings: the store for the effects, SQS, stats, endpoints.
+
+The relay (and its HTTP client) is built apart, so the ingest function never imports it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from hacore import aws
 from hacore.failover.engine import FailoverEngine
@@ -12,8 +15,10 @@ from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint, endpoints_from
 from hacore.webhooks.ingest import Ingest
-from hacore.webhooks.relay import Relay
 from hacore.webhooks.stats import RelayStats
+
+if TYPE_CHECKING:
+    from hacore.webhooks.relay import Relay
 
 
 @dataclass
@@ -24,7 +29,7 @@ class WebhookParts:
     effects: SessionEffects
     stats: RelayStats
     dead_letters: DeadLetters
-    relay: Relay
+    sqs: Any
 
 
 def build_webhook_parts(settings: Settings) -> WebhookParts:
@@ -50,5 +55,11 @@ def build_webhook_parts(settings: Settings) -> WebhookParts:
         effects,
         stats,
         DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
-        Relay(settings, endpoints, sqs, stats, effects),
+        sqs,
     )
+
+
+def build_relay(parts: WebhookParts) -> Relay:
+    from hacore.webhooks.relay import Relay
+
+    return Relay(parts.settings, parts.endpoints, parts.sqs, parts.stats, parts.effects)
