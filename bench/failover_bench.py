@@ -53,12 +53,13 @@ def detection_to_launch(sessions: int = 20, seed: int = 7) -> dict[str, Any]:
                 )
                 born, chunk = time.monotonic(), 0
                 while time.monotonic() - born < lives_for:
-                    http.put(
+                    beat = http.put(
                         f"{url}/api/sessions/{sid}/heartbeat",
                         json={"epoch": 1, "lastChunk": f"{chunk:04d}.mp4"},
                         timeout=10,
                     )
-                    last_beat[sid] = time.time()
+                    if beat.ok:  # the clock starts at the last heartbeat that landed
+                        last_beat[sid] = time.time()
                     chunk += 1
                     time.sleep(beat_every)
 
@@ -74,9 +75,12 @@ def detection_to_launch(sessions: int = 20, seed: int = 7) -> dict[str, Any]:
                 for sid in ids:
                     if sid in launched:
                         continue
-                    failovers = requests.get(
-                        f"{url}/api/sessions/{sid}", auth=(USER, PASSWORD), timeout=10
-                    ).json()["failovers"]
+                    failovers = (
+                        requests.get(f"{url}/api/sessions/{sid}", auth=(USER, PASSWORD), timeout=10)
+                        .json()
+                        .get("failovers")
+                        or []
+                    )
                     if failovers and failovers[0].get("launchedAt"):
                         launched[sid] = failovers[0]["launchedAt"]
                 time.sleep(0.5)

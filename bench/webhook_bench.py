@@ -8,6 +8,7 @@ as seen by a receiver that deduplicates on `webhook-id`, none left in the DLQ, a
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 import time
@@ -26,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def ingest_inprocess(count: int = 2000) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
+
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # a log line per webhook is not a figure
     from webhook.app import WebhookDeps, build_resolver
 
     from hacore.settings import Settings

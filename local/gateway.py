@@ -139,6 +139,12 @@ def make_server(router: Router, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("%s - %s", self.address_string(), format % args)
 
-    server = ThreadingHTTPServer((host, port), GatewayRequest)
-    server.daemon_threads = True
-    return server
+    return GatewayServer((host, port), GatewayRequest)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """A thread per connection. The listen backlog is API Gateway-like, not socketserver's 5: twenty
+    recorders connecting at once must queue, not be reset."""
+
+    daemon_threads = True
+    request_queue_size = 128

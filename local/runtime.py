@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hacore.settings import TIMING_PROFILES
+from local import ROOT
 from local.apigw import LocalContext
 from local.environment import function_environment
 from local.event_sources import SqsPoller
@@ -134,7 +135,10 @@ class LocalStack:
         import boto3
 
         sqs = boto3.client("sqs", region_name=self.environ["AWS_REGION"], endpoint_url=self.aws_endpoint)
-        concurrency = int(self.environ.get("LOCAL_SQS_POLLERS", "4"))  # Lambda runs batches side by side too
+        # One poller by default: moto's ReceiveMessage has no lock, so two pollers at once can be
+        # handed the same message (seen: 14% duplicate deliveries with four). Real SQS with Lambda's
+        # concurrent batches does not do that within the visibility timeout.
+        concurrency = int(self.environ.get("LOCAL_SQS_POLLERS", "1"))
         for function, queue, batch in self.template.queue_sources():
             for n in range(concurrency):
                 poller = SqsPoller(
@@ -211,7 +215,8 @@ class LocalStack:
         """moto's server in a process of its own: the gateway and the handlers keep this one's GIL."""
         port = int(self.environ.get("MOTO_PORT") or free_port())
         self._moto = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent,

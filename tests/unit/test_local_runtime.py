@@ -72,3 +72,24 @@ def test_response_parts_reads_v2_replies() -> None:
     )
     assert (status, body) == (201, b"hi")
     assert ("set-cookie", "c=d") in headers
+
+
+def test_the_moto_server_fix_answers_as_moto_does() -> None:
+    """local.moto_server reads the retention period alone; the answer must be moto's own."""
+    import boto3
+    from moto import mock_aws
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    from local.moto_server import retained
+
+    original = SQSBackend.is_message_valid_based_on_retention_period
+    assert original is not retained  # installed only in the server process, not here
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="deep", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+        backend = sqs_backends["123456789012"]["us-east-1"]
+        (message,) = backend.get_queue("deep")._messages
+        assert retained(backend, "deep", message) is original(backend, "deep", message) is True
+        message.sent_timestamp -= 61_000  # sent 61 s ago, kept for 60
+        assert retained(backend, "deep", message) is original(backend, "deep", message) is False
