@@ -85,4 +85,4 @@ drill: setup
 	$(PY) -m local drill $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(ARGS)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .ruff_cache .local-data

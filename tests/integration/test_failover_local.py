@@ -109,3 +109,27 @@ def process_gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_stopping_the_stack_stops_the_backups_it_started(tmp_path: Path) -> None:
+    """The backups' sessions live in the stack's moto: when the stack goes, its backups go too."""
+    running = start_stack(
+        tmp_path,
+        {
+            "DETECTOR_SCHEDULE_SECONDS": "3600",
+            "APP_PROCESS_BACKUP_COMMAND": f"{sys.executable} {HERE / 'heartbeat_backup.py'}",
+        },
+    )
+    try:
+        http = requests.Session()
+        http.auth = running.auth
+        sid = "outlived"
+        assert http.post(f"{running.url}/api/sessions", json=register_body(sid)).status_code == 201
+        assert http.post(f"{running.url}/api/failover/{sid}").status_code == 202  # manual takeover
+        (backup,) = http.get(f"{running.url}/api/failover/backups").json()["backups"]
+        pid = backup["detail"]["pid"]
+        os.kill(pid, 0)
+    finally:
+        stop_stack(running)
+    wait_for(lambda: process_gone(pid), seconds=15)
+    assert "stopped 1 backup recorder(s) of this stack" in running.output()
