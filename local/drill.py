@@ -262,17 +262,21 @@ class Run:
                 for c in manifest["chunks"]
             ),
         }
+        ok, chunks = all(checks.values()), manifest["chunks"]
         return {
-            "ok": all(checks.values()),
+            "ok": ok,
             "gap_s": round(sum(g for g in recorder_gaps if g is not None), 2)
             if recorder_gaps
             else round(max([g["seconds"] or 0 for g in manifest["gaps"]] or [0]), 2),
             "duration_s": round(duration, 2),
+            "chunks_total_s": round(expected_time, 2),
             "chunks": len(included),
             "excluded": manifest["excluded"],
             "epochs": manifest["epochs"],
             "checks": checks,
             "decode_errors": decode.stderr.strip()[:300] or None,
+            # on a failure, what the manifest says of each chunk: [index, epoch, seconds]
+            **({} if ok else {"manifest_chunks": [[c["index"], c["epoch"], c["duration"]] for c in chunks]}),
         }
 
 

@@ -9,8 +9,10 @@ its last fragment and is kept, so a restart loses well under a second.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -133,6 +135,33 @@ def probe_duration(path: Path) -> float | None:
     return duration if out.returncode == 0 and duration > 0 else None
 
 
+def keep_whole_fragments(path: Path) -> float | None:
+    """A chunk whose ffmpeg was killed mid-write ends inside its last fragment. ffmpeg's concat stops
+    at the cut packet, and everything after it (the next recorder's chunks too) is silently lost;
+    a cut AAC frame breaks decoding. Fragmented MP4 is a run of top-level boxes (ftyp, moov, then
+    moof+mdat pairs), so the file is cut back to the end of its last whole pair: what stays is
+    a valid file, and no packet in it is cut. Returns its playable duration (None: nothing is)."""
+    size = path.stat().st_size
+    whole = offset = 0
+    with path.open("rb") as chunk:
+        while offset + 8 <= size:
+            chunk.seek(offset)
+            length, kind = struct.unpack(">I4s", chunk.read(8))
+            if length == 1:  # a 64-bit size follows the type
+                (length,) = struct.unpack(">Q", chunk.read(8))
+            if length < 8 or offset + length > size:  # 0 (to the end of the file) or cut short
+                break
+            offset += length
+            if kind != b"moof":  # a moof is whole only with the mdat after it
+                whole = offset
+    if whole < size:
+        log.warning(
+            "chunk %s was cut inside a fragment; kept its first %d of %d bytes", path.name, whole, size
+        )
+        os.truncate(path, whole)
+    return probe_duration(path)
+
+
 class CaptureBroken(RuntimeError):
     """ffmpeg keeps failing before it closes a single chunk: its source is broken, not the run."""
 
@@ -207,7 +236,7 @@ class Capture:
         partial = self.folder / f"{self._next_index:04d}.mp4"
         if not partial.exists():
             return []
-        duration = probe_duration(partial)
+        duration = keep_whole_fragments(partial)
         if duration is None:
             log.warning("chunk %s was cut before its first fragment; it is left out", partial.name)
             partial.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorder.capture import probe_duration
+from recorder.capture import keep_whole_fragments
 from recorder.config import AgentConfig
 from recorder.storage import ChunkStorage
 
@@ -80,7 +80,7 @@ def build_entries(storage: ChunkStorage, folder: Path) -> list[ChunkEntry]:
         meta = storage.head(key)
         local = folder / name
         storage.download(key, local)
-        playable = probe_duration(local)
+        playable = keep_whole_fragments(local)  # a cut last packet would stop the concat there
         entries.append(
             ChunkEntry(
                 index=int(name.split(".")[0]),

@@ -106,6 +106,8 @@ def test_stopped_over_http_ends_the_session(relay_stack: RunningStack, receiver:
     record = requests.get(f"{sessions}/ses_stop~1", auth=auth, timeout=10).json()
     assert record["status"] == "STOPPING"
     assert requests.get(f"{sessions}/ses_stop~1/active", auth=auth, timeout=10).json()["active"] is False
+    for sent in (first, again):  # both are still relayed; wait, so the next test has the receiver alone
+        wait_for(lambda sent=sent: delivered(receiver, sent.json()["id"]), "the stopped webhook's delivery")
 
 
 def test_dead_lettered_then_redriven_with_the_cli(

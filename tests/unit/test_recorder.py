@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,16 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from recorder.capture import Capture, CaptureBroken, Chunk, ffmpeg_command
+from recorder.capture import (
+    Capture,
+    CaptureBroken,
+    Chunk,
+    ffmpeg_command,
+    keep_whole_fragments,
+    probe_duration,
+)
 from recorder.config import AgentConfig
-from recorder.finalize import ChunkEntry, find_gaps
+from recorder.finalize import ChunkEntry, concat, find_gaps
 from recorder.storage import ChunkStorage, Uploader
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "chunks-bucket"}
@@ -166,6 +174,38 @@ def test_a_run_that_closed_a_chunk_is_healed_without_counting_a_failed_start(tmp
         assert (capture.failed_starts, capture.restarts, capture.running) == (0, 1, True)
     finally:
         capture.kill()
+
+
+def fragmented_chunk(path: Path, seconds: float) -> Path:
+    """A chunk as the segment muxer writes it: fragmented MP4, H.264 and AAC, half-second fragments."""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"),
+            *("-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds), "-c:v", "libx264"),
+            *("-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags"),
+            *("+frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "500000", str(path)),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+def test_a_chunk_cut_mid_packet_is_trimmed_so_the_concat_loses_nothing_after_it(tmp_path: Path) -> None:
+    cut = fragmented_chunk(tmp_path / "0001.mp4", 4)
+    cut.write_bytes(cut.read_bytes()[:-3000])  # SIGKILL in the middle of the last packet
+    after = fragmented_chunk(tmp_path / "0002.mp4", 3)
+    duration = keep_whole_fragments(cut)
+    assert duration is not None
+    assert 2.5 < duration < 4
+    final = tmp_path / "final.mp4"
+    concat([cut, after], final)
+    assert abs(probe_duration(final) - (duration + probe_duration(after))) < 0.2  # type: ignore[operator]
+    decode = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(final), "-f", "null", "-"], capture_output=True, text=True
+    )
+    assert decode.stderr == ""
+    assert keep_whole_fragments(after) == probe_duration(after)  # a whole chunk is left as it is
 
 
 def test_gaps_name_the_recorders_and_the_missing_chunks() -> None:
