@@ -149,7 +149,9 @@ def keep_whole_fragments(path: Path) -> float | None:
             length, kind = struct.unpack(">I4s", chunk.read(8))
             if length == 1:  # a 64-bit size follows the type
                 (length,) = struct.unpack(">Q", chunk.read(8))
-            if length < 8 or offset + length > size:  # 0 (to the end of the file) or cut short
+            elif length == 0:  # the last box, to the end of the file (legal, if not what ffmpeg writes)
+                length = size - offset
+            if length < 8 or offset + length > size:  # cut short
                 break
             offset += length
             if kind != b"moof":  # a moof is whole only with the mdat after it

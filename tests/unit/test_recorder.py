@@ -208,6 +208,22 @@ def test_a_chunk_cut_mid_packet_is_trimmed_so_the_concat_loses_nothing_after_it(
     assert keep_whole_fragments(after) == probe_duration(after)  # a whole chunk is left as it is
 
 
+def test_a_plain_mp4_chunk_is_left_as_it_is(tmp_path: Path) -> None:
+    """Chunks of recorders already in the field need not be fragmented: nothing to cut there."""
+    plain = tmp_path / "0003.mp4"
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"),
+            *("-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(plain)),
+        ],
+        check=True,
+        timeout=60,
+    )
+    before = plain.read_bytes()
+    assert keep_whole_fragments(plain) == probe_duration(plain)
+    assert plain.read_bytes() == before
+
+
 def test_gaps_name_the_recorders_and_the_missing_chunks() -> None:
     entries = [
         ChunkEntry(0, "k0", 1, 100.0, 10.0),
