@@ -17,8 +17,9 @@ from typing import Any
 
 import requests
 
-from bench.harness import PASSWORD, ROOT, USER, MotoTimer, local_stack
+from bench.harness import PASSWORD, USER, MotoTimer, local_stack
 from bench.stats import emit, latency_fields
+from local import FUNCTIONS
 
 
 def _register_body(sid: str) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def _time_import(code: str) -> float:
     probe = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
     # APP_PROFILE=prod: the template's default, so the module as deployed (no Swagger UI routes).
     env = os.environ | {
-        "PYTHONPATH": str(ROOT / "functions"),
+        "PYTHONPATH": str(FUNCTIONS),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "SESSIONS_TABLE": "bench",
@@ -207,7 +208,7 @@ STAGES = (
 def cold_import_breakdown(rounds: int = 5) -> dict[str, Any]:
     """Where the API module's cold start goes, stage by stage (medians of fresh interpreters)."""
     env = os.environ | {
-        "PYTHONPATH": str(ROOT / "functions"),
+        "PYTHONPATH": str(FUNCTIONS),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "SESSIONS_TABLE": "bench",

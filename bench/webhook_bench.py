@@ -13,15 +13,12 @@ import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import requests
 
 from bench.harness import MotoTimer, local_stack
 from bench.stats import emit, latency_fields
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def ingest_inprocess(count: int = 2000) -> dict[str, Any]:

@@ -182,7 +182,6 @@ class Capture:
         self.runs = 0
         self.restarts = 0
         self.failed_starts = 0
-        self._closed_before_run = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._run_started = 0.0
         self._list: Path | None = None
@@ -200,7 +199,6 @@ class Capture:
         command = ffmpeg_command(self.config, self._next_index, self._list)
         self._run_started = time.time()
         self._last_progress = time.monotonic()
-        self._closed_before_run = len(self._seen)
         log_file = (self.folder / f"ffmpeg-{self.runs}.log").open("ab")
         self._process = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -256,7 +254,7 @@ class Capture:
         """Kills what is left of ffmpeg, keeps its partial chunk if playable, starts again after it."""
         self.kill()
         closed = self.finished_chunks() + self.salvage()
-        self.failed_starts = self.failed_starts + 1 if len(self._seen) == self._closed_before_run else 0
+        self.failed_starts = 0 if self._chunks_in_run() else self.failed_starts + 1  # salvage counts too
         if self.failed_starts >= self.config.max_failed_starts:
             raise CaptureBroken(
                 f"ffmpeg ran {self.failed_starts} times in a row without closing a chunk ({reason}); "
