@@ -1,5 +1,5 @@
-"""`python -m local up | validate | drill | dlq`: the local stack, the configuration check, the failover
-drill, the webhook dead-letter queue."""
+"""`python -m local up | validate | drill | dlq | openvidu`: the local stack, the configuration check, the
+failover drill, the webhook dead-letter queue, and an emulated OpenVidu recording."""
 
 from __future__ import annotations
 
@@ -49,6 +49,45 @@ def drill(arguments: argparse.Namespace) -> int:
     return 0 if all(r.get("ok") for r in results) else 1
 
 
+def openvidu(arguments: argparse.Namespace) -> int:
+    """One recording as OpenVidu 2.x makes it, against a running stack (`make up`)."""
+    import json
+    from pathlib import Path
+
+    from local.media_node import recordings_path
+    from local.openvidu import OpenViduEmulator, parse_headers
+
+    folder = recordings_path(os.environ)
+    if not (folder / ".env").exists():
+        print(
+            f"no {folder / '.env'}: start the stack first (make up), or set RECORDINGS_PATH", file=sys.stderr
+        )
+        return 2
+    emulator = OpenViduEmulator(
+        recordings_path=folder,
+        webhook_url=f"{arguments.url.rstrip('/')}/openvidu/webhook",
+        containers_dir=Path(arguments.containers).resolve(),
+        webhook_headers=parse_headers(os.environ.get("OPENVIDU_WEBHOOK_HEADERS")),
+        on_event=lambda event: print(json.dumps(event), flush=True),
+    )
+    recording = emulator.record(
+        arguments.seconds, arguments.kill_at, name=arguments.name, resolution=arguments.resolution
+    )
+    print(
+        json.dumps(
+            {
+                "openvidu_status": recording.status,
+                "id": recording.id,
+                "folder": str(emulator.output_dir(recording)),
+                "container": str(recording.workdir),
+                **recording.timings,
+            }
+        ),
+        flush=True,
+    )
+    return 0 if recording.status == "ready" else 1
+
+
 def dlq(arguments: argparse.Namespace) -> int:
     """The dead-letter queue of a running stack, through its API (the same calls an operator makes)."""
     import json
@@ -83,6 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     drilling.add_argument("--mode", choices=["kill", "ffmpeg", "hang", "zombie"], default="kill")
     drilling.add_argument("--seed", type=int, default=None)
     drilling.set_defaults(run=drill)
+    emulated = commands.add_parser(
+        "openvidu", help="OpenVidu 2.x's side of a recording, against a running stack"
+    )
+    emulated.add_argument("action", choices=["record"])
+    emulated.add_argument(
+        "--seconds", type=float, default=20, help="record this long, then stop (default 20)"
+    )
+    emulated.add_argument("--kill-at", type=float, default=None, help="kill the container at this second")
+    emulated.add_argument("--name", default="recording", help="the recording's name (VIDEO_NAME)")
+    emulated.add_argument("--resolution", default="320x240")
+    emulated.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
+    emulated.add_argument("--containers", default=".local-data/containers", help="containers' working dirs")
+    emulated.set_defaults(run=openvidu)
     dead = commands.add_parser("dlq", help="list or redrive the dead-lettered webhooks of a running stack")
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument(

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hacore.settings import TIMING_PROFILES
@@ -24,6 +25,7 @@ from local.apigw import LocalContext
 from local.environment import function_environment
 from local.event_sources import SqsPoller
 from local.gateway import Router, make_server
+from local.media_node import write_env_file
 from local.provision import create_buckets, create_queues, create_tables
 from local.template import Template
 
@@ -93,6 +95,7 @@ class LocalStack:
     default_credentials: bool = False
     schedules: dict[str, float] = field(default_factory=dict)
     pollers: list[SqsPoller] = field(default_factory=list)
+    env_file: Path | None = None
     _moto: Any = None
     _server: Any = None
     _router: Any = None
@@ -123,6 +126,7 @@ class LocalStack:
         # This stack's backups, apart from any other stack's: their sessions live in this moto only.
         self.environ.setdefault("APP_PROCESS_STATE_DIR", f".local-data/stack-{os.getpid()}/backups")
         self._provision()
+        self.env_file = write_env_file(self.environ, self.host, self.port)
         self._start_schedules()
         self._start_queue_pollers()
         if announce is not None:
@@ -267,6 +271,8 @@ class LocalStack:
             f"  Schedules    {schedule}; backups as local processes\n"
             f"  Queues       {', '.join(f'{fn} polls {q}' for fn, q, _ in self.template.queue_sources())}\n"
             f"  Credentials  {credentials}\n"
+            f"  Media node   the recorders' settings: {self.env_file}\n"
+            "  OpenVidu     .venv/bin/python -m local openvidu record --seconds 20   (an emulated recording)\n"
             f"  Try          curl -u {user}:<password> {self.url}/api/sessions/health\n"
             "  Stop         Ctrl-C"
         )

@@ -5,13 +5,19 @@ join), with the faults fixed.
 * A 409 (a newer epoch owns the session) stops recording at once; nothing more is uploaded.
 * ffmpeg dying or hanging inside a live agent is healed here, at once, numbering continuing;
   only the death of the whole recorder needs the controller's takeover.
-* SIGTERM or the original's `stop` file: finish the chunk, upload, mark stopped, finalize.
+* SIGTERM or OpenVidu's `q` in `./stop`: finish the chunk, upload, mark stopped, finalize, and
+  exit within RECORDER_STOP_BUDGET (25 s) of the stop: OpenVidu kills the container at 30 s.
+* The primary (the recorder OpenVidu started) keeps OpenVidu's contract (`openvidu_files`): its
+  `<name>.mp4` is in place as soon as the capture runs, and the final file, `.info`, the
+  thumbnail and `.recording.<id>` are there when it exits. The controller being unreachable
+  never delays that: registration retries in the background.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,17 +25,19 @@ import time
 
 import requests
 
+from recorder import openvidu_files
 from recorder.capture import Capture, CaptureBroken
 from recorder.config import AgentConfig
 from recorder.controller import Controller, Fenced
-from recorder.finalize import finalize
+from recorder.finalize import Manifest, finalize
 from recorder.storage import ChunkStorage, Uploader
 
 log = logging.getLogger("recorder")
 EXIT_FENCED = 3
 EXIT_CAPTURE_BROKEN = 4
 TICK_S = 0.25
-DRAIN_S = 120.0
+DRAIN_S = 120.0  # a backup's or a SIGTERMed recorder's upload drain, when no OpenVidu is waiting
+STOP_DRAIN_SHARE = 0.4  # of the stop budget, at most, for uploading the last chunks before joining
 
 
 class Agent:
@@ -56,8 +64,8 @@ class Agent:
             c.source,
             " (recovery)" if c.recovery else "",
         )
-        if not c.recovery:
-            self._register()
+        if c.primary:
+            openvidu_files.prepare(c)
         self.capture.start()
         beats = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
         beats.start()
@@ -70,25 +78,29 @@ class Agent:
             self._done.set()
             self.capture.kill()
 
-    def _register(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
+    def _register(self) -> bool:
+        """Retries until the controller answers (in the background: the capture never waits for it)."""
+        while not self._done.is_set():
             try:
                 self.controller.register()
-                return
+                return True
             except requests.RequestException as error:
-                if time.monotonic() > deadline:
-                    raise
                 log.warning("controller unreachable for register (%s); retrying", error)
-                time.sleep(2)
+            except RuntimeError as error:
+                log.error("%s; retrying", error)
+            self._done.wait(2)
+        return False
 
     def _record(self) -> int:
+        announced = False
         while not self.stop_requested.is_set():
             if self.fenced.is_set():
                 return self._fenced_exit()
             if self._stop_file_says_stop():
                 log.info("stop file found: stopping gracefully")
                 break
+            if self.config.primary and not announced and self.capture.producing():
+                announced = openvidu_files.announce_capture(self.config) or True
             self.uploader.add(self.capture.finished_chunks())
             try:
                 if not self.capture.running:
@@ -103,9 +115,12 @@ class Agent:
         return 0
 
     def _finish(self) -> int:
-        """Graceful stop: close the chunk, upload everything, mark stopped, finalize, mark completed."""
-        self.uploader.add(self.capture.stop())
-        self.uploader.drain(time.monotonic() + DRAIN_S, allowed=self._still_owner)
+        """Graceful stop: close the chunk, upload, mark stopped, finalize, report, all within the
+        stop budget when OpenVidu is waiting (the primary); a backup may take longer."""
+        began = time.monotonic()
+        budget = self.config.stop_budget_s if self.config.primary else DRAIN_S
+        self.uploader.add(self.capture.stop(timeout=min(20.0, budget / 4)))
+        self.uploader.drain(began + budget * STOP_DRAIN_SHARE, allowed=self._still_owner)
         if self.fenced.is_set():
             return self._fenced_exit()
         if self.uploader.pending:
@@ -117,17 +132,23 @@ class Agent:
         self._tell(lambda: self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts))
         self._tell(lambda: self.controller.set_status("stopped"))
         try:
-            manifest = finalize(self.config, self.storage)
+            manifest = finalize(self.config, self.storage, deadline=began + budget - 2)
         except Exception:
             log.exception("finalize failed; the chunks stay in S3 for `python -m recorder finalize`")
             self._tell(lambda: self.controller.set_status("failed"))
             return 1
+        self._report(manifest)
+        if manifest.playable:
+            self.capture.discard(set(self.uploader.stored))
+        return 0 if manifest.playable else 1
+
+    def _report(self, manifest: Manifest) -> None:
+        """The final file, where it is, and what it holds: the controller tells the customer from it."""
+        self._tell(lambda: self.controller.report_final(manifest))
         if manifest.final:
-            self._tell(
-                lambda: self.controller.set_recording_path(f"s3://{self.config.bucket}/{manifest.final}")
-            )
-        self._tell(lambda: self.controller.set_status("completed"))
-        return 0 if manifest.final else 1
+            self._tell(lambda: self.controller.set_recording_path(f"s3://{manifest.bucket}/{manifest.final}"))
+        elif manifest.local:
+            self._tell(lambda: self.controller.set_recording_path(manifest.local or ""))
 
     def _give_up(self, error: CaptureBroken) -> int:
         """The capture cannot run here: keep what was recorded, stop heartbeating, and let the
@@ -148,6 +169,8 @@ class Agent:
     # --- helpers ------------------------------------------------------------------
 
     def _heartbeats(self) -> None:
+        if not self.config.recovery and not self._register():
+            return
         while not self._done.is_set():
             try:
                 self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts)
@@ -191,17 +214,19 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         choices=["run", "finalize"],
-        default="run",
-        help="run: record (default); finalize: join what S3 holds for VIDEO_ID",
+        default=None,
+        help="run: record (default); finalize: join what S3 holds for VIDEO_ID (RECORDER_ACTION too)",
     )
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    config = AgentConfig.from_env()
+    environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
+    config = AgentConfig.from_env(environ)
     storage = ChunkStorage(config)
-    if arguments.command == "finalize":
+    if config.action == "finalize":
         manifest = finalize(config, storage)
+        Agent._tell(lambda: Controller(config).report_final(manifest))
         return 0 if manifest.final else 1
     agent = Agent(config, Controller(config), storage)
     for signum in (signal.SIGTERM, signal.SIGINT):

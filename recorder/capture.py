@@ -9,16 +9,15 @@ its last fragment and is kept, so a restart loses well under a second.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
-import struct
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from recorder.config import AgentConfig
+from recorder.media import keep_whole_fragments
 
 log = logging.getLogger("recorder.capture")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -117,53 +116,6 @@ def ffmpeg_command(config: AgentConfig, start_number: int, segment_list: Path) -
     ]
 
 
-def probe_duration(path: Path) -> float | None:
-    """The playable duration of a chunk, or None if ffprobe cannot read it (truncated, empty)."""
-    try:
-        out = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    try:
-        duration = float(out.stdout.strip())
-    except ValueError:
-        return None
-    return duration if out.returncode == 0 and duration > 0 else None
-
-
-def keep_whole_fragments(path: Path) -> float | None:
-    """A chunk whose ffmpeg was killed mid-write ends inside its last fragment. ffmpeg's concat stops
-    at the cut packet, and everything after it (the next recorder's chunks too) is silently lost;
-    a cut AAC frame breaks decoding. Fragmented MP4 is a run of top-level boxes (ftyp, moov, then
-    moof+mdat pairs), so the file is cut back to the end of its last whole pair: what stays is
-    a valid file, and no packet in it is cut. Returns its playable duration (None: nothing is)."""
-    size = path.stat().st_size
-    whole = offset = 0
-    with path.open("rb") as chunk:
-        while offset + 8 <= size:
-            chunk.seek(offset)
-            length, kind = struct.unpack(">I4s", chunk.read(8))
-            if length == 1:  # a 64-bit size follows the type
-                (length,) = struct.unpack(">Q", chunk.read(8))
-            elif length == 0:  # the last box, to the end of the file (legal, if not what ffmpeg writes)
-                length = size - offset
-            if length < 8 or offset + length > size:  # cut short
-                break
-            offset += length
-            if kind != b"moof":  # a moof is whole only with the mdat after it
-                whole = offset
-    if whole < size:
-        log.warning(
-            "chunk %s was cut inside a fragment; kept its first %d of %d bytes", path.name, whole, size
-        )
-        os.truncate(path, whole)
-    return probe_duration(path)
-
-
 class CaptureBroken(RuntimeError):
     """ffmpeg keeps failing before it closes a single chunk: its source is broken, not the run."""
 
@@ -226,6 +178,21 @@ class Capture:
             self._last_progress = time.monotonic()
             fresh.append(chunk)
         return fresh
+
+    def producing(self) -> bool:
+        """ffmpeg has written media: a chunk was closed, or the one being written is not empty."""
+        if self._seen:
+            return True
+        current = self.folder / f"{self._next_index:04d}.mp4"
+        try:
+            return current.stat().st_size > 0
+        except OSError:
+            return False
+
+    def discard(self, indices: set[int]) -> None:
+        """The final file exists: the local copies of these (stored) chunks are no longer needed."""
+        for index in indices:
+            (self.folder / f"{index:04d}.mp4").unlink(missing_ok=True)
 
     def stalled(self) -> bool:
         """No chunk closed for two chunk lengths and a bit: ffmpeg (or its source) hangs."""

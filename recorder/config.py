@@ -1,4 +1,5 @@
-"""The agent's configuration: the original recorder's environment variables, plus EPOCH."""
+"""The agent's configuration: the original recorder's variables (from the environment, or from
+`$RECORDINGS_PATH/.env` as the original distributes them), plus EPOCH."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from recorder.settings_file import DEFAULT_RECORDINGS_PATH, merged_environment
 
 
 def _flag(value: Any) -> bool:
@@ -32,6 +35,19 @@ class AgentConfig(BaseModel):
     password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
     bucket: str = Field(alias="HA_AWS_S3_BUCKET")
     s3_endpoint: str | None = Field(None, alias="HA_AWS_S3_SERVICE_ENDPOINT")
+    # The S3 credentials of the original's .env (MinIO's, say); unset: the default chain (a task role)
+    s3_access_key: str | None = Field(None, alias="HA_AWS_ACCESS_KEY", repr=False)
+    s3_secret_key: str | None = Field(None, alias="HA_AWS_SECRET_KEY", repr=False)
+    s3_region: str | None = Field(None, alias="HA_AWS_REGION")
+    # s3: the final file goes to S3 too (the default); local: it stays in OpenVidu's folder only.
+    # Chunks always go to S3: a backup elsewhere needs them.
+    recording_storage: Literal["local", "s3"] = Field("s3", alias="HA_RECORDING_STORAGE")
+    # OpenVidu's recordings folder (its bind mount): the .env, and the files OpenVidu waits for
+    recordings_path: Path = Field(Path(DEFAULT_RECORDINGS_PATH), alias="RECORDINGS_PATH")
+    # run: record; finalize: join what S3 holds (what a finalizer task runs)
+    action: Literal["run", "finalize"] = Field("run", alias="RECORDER_ACTION")
+    # From OpenVidu's `q` to this process's exit: OpenVidu kills the container at 30 s
+    stop_budget_s: float = Field(25, alias="RECORDER_STOP_BUDGET", gt=0, le=29)
     source: Literal["synthetic", "openvidu"] = Field("openvidu", alias="RECORDER_SOURCE")
     resolution: str = Field("1280x720", alias="RESOLUTION", pattern=r"^\d+x\d+$")
     framerate: int = Field(25, alias="FRAMERATE", ge=1, le=60)
@@ -50,6 +66,11 @@ class AgentConfig(BaseModel):
     def _flags(cls, value: Any) -> bool:
         return _flag(value)
 
+    @field_validator("recording_storage", mode="before")
+    @classmethod
+    def _storage(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="before")
     @classmethod
     def _original_controller_address(cls, data: Any) -> Any:
@@ -65,6 +86,20 @@ class AgentConfig(BaseModel):
     @property
     def name(self) -> str:
         return self.video_name or self.video_id
+
+    @property
+    def primary(self) -> bool:
+        """The recorder OpenVidu started (not a backup, not a finalizer): it owes OpenVidu its files."""
+        return not self.recovery and self.action == "run"
+
+    @property
+    def output_dir(self) -> Path:
+        """`/recordings/<id>/`: where OpenVidu waits for `<name>.mp4` and reads `<id>.info`."""
+        return self.recordings_path / self.video_id
+
+    @property
+    def output_file(self) -> Path:
+        return self.output_dir / f"{self.name}.{self.video_format}"
 
     @property
     def work_dir(self) -> Path:
@@ -90,4 +125,5 @@ class AgentConfig(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
-        return cls.model_validate(dict(os.environ if environ is None else environ))
+        """The environment over `$RECORDINGS_PATH/.env` (OpenVidu passes nothing else)."""
+        return cls.model_validate(merged_environment(os.environ if environ is None else environ))

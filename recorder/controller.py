@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import requests
 
 from recorder.config import AgentConfig
+from recorder.finalize import Manifest
 
 log = logging.getLogger("recorder.controller")
 USER_AGENT = "recorder-session-manager/1.0"
@@ -70,6 +72,30 @@ class Controller:
 
     def set_status(self, status: str) -> None:
         self._call("PUT", f"/{self.config.video_id}/status", {"status": status})
+
+    def report_final(self, manifest: Manifest) -> None:
+        """What the final file is and where (S3, OpenVidu's folder, or owed to S3): the controller
+        marks the session and tells the customer's app from it."""
+        body = {
+            "epoch": self.config.epoch,
+            "bucket": manifest.bucket,
+            "key": manifest.final,
+            "local": manifest.local,
+            "s3Pending": manifest.s3Pending,
+            "size": manifest.size,
+            "duration": manifest.duration,
+            "hasAudio": manifest.hasAudio,
+            "hasVideo": manifest.hasVideo,
+            "epochs": manifest.epochs,
+            "gaps": [asdict(gap) for gap in manifest.gaps],
+            "chunks": sum(1 for c in manifest.chunks if c.included),
+            "excluded": manifest.excluded,
+            "missing": manifest.missing,
+            "finalizedBy": manifest.finalizedBy,
+        }
+        reply = self._call("PUT", f"/{self.config.video_id}/final", body)
+        if reply.status_code != 200:
+            raise requests.HTTPError(f"final report answered {reply.status_code}: {reply.text[:300]}")
 
     def set_recording_path(self, path: str) -> None:
         self._call("PUT", f"/{self.config.video_id}/recording-path", {"recordingPath": path})

@@ -1,17 +1,22 @@
 #!/bin/bash
 # Keeps OpenVidu's behaviour: without HA settings this is the stock recording container.
-# With them (HA_CONTROLLER_URL or HA_CONTROLLER_HOST, and HA_AWS_S3_BUCKET), it starts what
-# composed.sh starts (Xvfb, PulseAudio, Chrome on the session layout URL) and hands the
-# capture to the agent: chunks, uploads, heartbeats, fencing, finalize.
+# OpenVidu passes the container nine variables and nothing else, so the HA settings come from
+# the environment or from $RECORDINGS_PATH/.env (/recordings/.env, OpenVidu's recordings
+# folder), as in the original; the environment wins. With them (the controller's address and
+# a bucket), it starts what composed.sh starts (Xvfb, PulseAudio, Chrome on the layout URL)
+# and hands the capture to the agent: chunks, uploads, heartbeats, fencing, OpenVidu's files.
 set -euo pipefail
 
-if [[ -z "${HA_CONTROLLER_URL:-}${HA_CONTROLLER_HOST:-}" || -z "${HA_AWS_S3_BUCKET:-}" ]]; then
+PY=/opt/ovha/venv/bin/python
+if ! "$PY" -c 'import os, sys; from recorder.settings_file import ha_configured; sys.exit(0 if ha_configured(os.environ) else 1)'; then
   exec /entrypoint.sh "$@"
 fi
 
+# OpenVidu stops a recording with `docker exec <container> bash -c "echo 'q' > stop"`: no working
+# directory is given, so `stop` is in the container's working directory, which is this one.
+export STOP_FILE="${STOP_FILE:-$PWD/stop}"
 RESOLUTION="${RESOLUTION:-1280x720}"
 export DISPLAY="${DISPLAY:-:99}"
-mkdir -p "/recordings/${VIDEO_ID}" && cd "/recordings/${VIDEO_ID}"
 
 Xvfb "${DISPLAY}" -screen 0 "${RESOLUTION}x24" -ac -nolisten tcp &
 pulseaudio -D --exit-idle-time=-1 --system=false || true
@@ -21,6 +26,4 @@ google-chrome --kiosk --start-maximized --test-type --no-sandbox --disable-infob
   --window-size="${RESOLUTION/x/,}" --user-data-dir=/tmp/chrome-data "${URL}" &
 sleep "${CHROME_WARMUP_SECONDS:-3}"
 
-# OpenVidu stops a recording by writing "q" into ./stop: the agent watches that file.
-export STOP_FILE="/recordings/${VIDEO_ID}/stop"
-exec /opt/ovha/venv/bin/python -m recorder
+exec "$PY" -m recorder

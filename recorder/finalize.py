@@ -1,10 +1,17 @@
-"""Finalize: every chunk of every recorder, in order, joined into one playable file in S3.
+"""Finalize: every chunk of every recorder, in order, joined into one playable file.
 
-Each chunk is checked with ffprobe first; one a crash left truncated is left out and
-the manifest says so (the original's concat stopped at such a chunk and silently dropped
-everything after it). The manifest names each chunk's epoch (which recorder wrote it),
-its wall-clock start and duration, and the gap between recorders in seconds. Chunks are
-deleted only once the final file is stored, and only when asked to.
+Each chunk is cut back to its whole fragments first; one a crash left unreadable is left
+out and the manifest says so (the original's concat stopped at such a chunk and silently
+dropped everything after it). The manifest names each chunk's epoch (which recorder wrote
+it), its wall-clock start and duration, and the gap between recorders in seconds.
+
+Fast enough for OpenVidu's 30 s whatever the length: a recorder joins its own chunks from
+its disk (the copy it uploaded, same epoch folder, same size) and fetches only what other
+recorders wrote, several at a time; a chunk whose duration the recorder wrote down is not
+probed again. The primary joins straight into OpenVidu's folder (`openvidu_files`); the S3
+copy is uploaded within what is left of the stop budget, or left to a finalizer task
+(`python -m recorder finalize`), which rebuilds it from S3 alone. Chunks are deleted from
+S3 only once the final file is stored there, and only when asked to.
 """
 
 from __future__ import annotations
@@ -12,16 +19,17 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import subprocess
+import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorder.capture import keep_whole_fragments
+from recorder import media, openvidu_files
 from recorder.config import AgentConfig
-from recorder.storage import ChunkStorage
+from recorder.storage import FETCHERS, ChunkStorage
 
 log = logging.getLogger("recorder.finalize")
 GAP_THRESHOLD_S = 0.5  # closer than this, two chunks are continuous
@@ -51,7 +59,7 @@ class Gap:
 @dataclass
 class Manifest:
     sessionId: str
-    final: str | None
+    final: str | None  # the final file's S3 key; None while it is not stored there
     duration: float
     chunks: list[ChunkEntry]
     gaps: list[Gap]
@@ -60,6 +68,16 @@ class Manifest:
     missing: list[int]
     finalizedAt: float
     finalizedBy: str
+    bucket: str = ""
+    size: int = 0
+    hasAudio: bool = False
+    hasVideo: bool = False
+    local: str | None = None  # the final file in OpenVidu's folder (the primary's)
+    s3Pending: bool = False  # the S3 copy did not fit the stop budget: a finalizer stores it
+
+    @property
+    def playable(self) -> bool:
+        return self.hasVideo and (self.final is not None or self.local is not None)
 
 
 def _number(value: str | None) -> float | None:
@@ -69,30 +87,47 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def build_entries(storage: ChunkStorage, folder: Path) -> list[ChunkEntry]:
-    """Downloads every chunk and checks it; the metadata says who wrote it and when it started."""
-    entries = []
-    for item in storage.list_chunks():
+def _local_copy(config: AgentConfig, name: str, epoch: int | None, size: int) -> Path | None:
+    """The copy a recorder on this machine uploaded (its epoch's folder), if it is the same size."""
+    if epoch is None:
+        return None
+    path = config.chunk_folder / config.video_id / f"e{epoch}" / name
+    try:
+        return path if path.stat().st_size == size else None
+    except OSError:
+        return None
+
+
+def build_entries(
+    config: AgentConfig, storage: ChunkStorage, scratch: Path
+) -> tuple[list[ChunkEntry], dict[int, Path]]:
+    """Every stored chunk, checked; and where each playable one is on this disk."""
+
+    def one(item: dict[str, Any]) -> tuple[ChunkEntry, Path]:
         key = item["Key"]
         name = key.rsplit("/", 1)[-1]
-        if not name.split(".")[0].isdigit():
-            continue
         meta = storage.head(key)
-        local = folder / name
-        storage.download(key, local)
-        playable = keep_whole_fragments(local)  # a cut last packet would stop the concat there
-        entries.append(
-            ChunkEntry(
-                index=int(name.split(".")[0]),
-                key=key,
-                epoch=int(meta["epoch"]) if meta.get("epoch", "").isdigit() else None,
-                wallclockStart=_number(meta.get("wallclock-start")),
-                duration=playable if playable is not None else _number(meta.get("duration")),
-                included=playable is not None,
-                problem=None if playable is not None else "unreadable by ffprobe (truncated)",
-            )
+        epoch = int(meta["epoch"]) if meta.get("epoch", "").isdigit() else None
+        path = _local_copy(config, name, epoch, int(item.get("Size", -1)))
+        if path is None:
+            path = scratch / name
+            storage.download(key, path)
+        playable = media.chunk_duration(path, _number(meta.get("duration")))
+        entry = ChunkEntry(
+            index=int(name.split(".")[0]),
+            key=key,
+            epoch=epoch,
+            wallclockStart=_number(meta.get("wallclock-start")),
+            duration=playable if playable is not None else _number(meta.get("duration")),
+            included=playable is not None,
+            problem=None if playable is not None else "unreadable by ffprobe (truncated)",
         )
-    return sorted(entries, key=lambda e: e.index)
+        return entry, path
+
+    items = [i for i in storage.list_chunks() if i["Key"].rsplit("/", 1)[-1].split(".")[0].isdigit()]
+    with ThreadPoolExecutor(FETCHERS) as pool:
+        results = sorted(pool.map(one, items), key=lambda pair: pair[0].index)
+    return [entry for entry, _ in results], {e.index: p for e, p in results if e.included}
 
 
 def find_gaps(entries: list[ChunkEntry]) -> tuple[list[Gap], list[int]]:
@@ -115,129 +150,92 @@ def find_gaps(entries: list[ChunkEntry]) -> tuple[list[Gap], list[int]]:
     return gaps, missing
 
 
-def concat(paths: list[Path], output: Path) -> None:
-    listing = output.with_suffix(".txt")
-    listing.write_text("".join(f"file '{p}'\n" for p in paths))
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(listing),
-            "-c",
-            "copy",
-            "-movflags",
-            "+faststart",
-            str(output),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=3600,
+def finalize(config: AgentConfig, storage: ChunkStorage, deadline: float | None = None) -> Manifest:
+    """Joins what S3 holds for VIDEO_ID. `deadline` (monotonic) bounds the S3 upload of the final
+    file: past it the manifest says `s3Pending` and the final file's S3 copy is a finalizer's job."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"finalize-{config.video_id}-"))
+    try:
+        return _finalize(config, storage, scratch, deadline)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadline: float | None) -> Manifest:
+    entries, paths = build_entries(config, storage, scratch)
+    gaps, missing = find_gaps(entries)
+    playable = [e for e in entries if e.included]
+    manifest = Manifest(
+        sessionId=config.video_id,
+        final=None,
+        duration=round(sum(e.duration or 0 for e in playable), 3),
+        chunks=entries,
+        gaps=gaps,
+        epochs=sorted({e.epoch for e in entries if e.epoch is not None}),
+        excluded=[e.index for e in entries if not e.included],
+        missing=missing,
+        finalizedAt=time.time(),
+        finalizedBy=f"{config.hostname} (epoch {config.epoch}, {config.action})",
+        bucket=config.bucket,
     )
-
-
-def thumbnail(video: Path, output: Path) -> bool:
-    result = subprocess.run(
-        [
-            "ffmpeg",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-ss",
-            "1",
-            "-i",
-            str(video),
-            "-frames:v",
-            "1",
-            "-vf",
-            "scale=480:-2",
-            str(output),
-        ],
-        capture_output=True,
-        timeout=120,
-    )
-    return result.returncode == 0 and output.exists()
-
-
-def recording_metadata(config: AgentConfig, duration: float, size: int) -> dict[str, Any]:
-    """OpenVidu's recording metadata (`.recording.<id>`), over the RECORDING_JSON it was started with."""
-    base: dict[str, Any] = {}
-    if config.recording_json:
-        try:
-            base = json.loads(config.recording_json)
-        except ValueError:
-            base = {}
-    width, height = config.resolution.split("x")
-    return base | {
-        "id": config.video_id,
-        "name": config.name,
-        "outputMode": base.get("outputMode", "COMPOSED"),
-        "hasAudio": not config.only_video,
-        "hasVideo": True,
-        "resolution": f"{width}x{height}",
-        "frameRate": config.framerate,
-        "duration": round(duration, 3),
-        "size": size,
-        "status": "ready",
-        "createdAt": base.get("createdAt", int(time.time() * 1000)),
-    }
-
-
-def finalize(config: AgentConfig, storage: ChunkStorage) -> Manifest:
-    with tempfile.TemporaryDirectory(prefix=f"finalize-{config.video_id}-") as scratch:
-        folder = Path(scratch)
-        entries = build_entries(storage, folder)
-        gaps, missing = find_gaps(entries)
-        playable = [e for e in entries if e.included]
-        final_key = None
-        duration = round(sum(e.duration or 0 for e in playable), 3)
-        if playable:
-            final = folder / f"{config.name}.{config.video_format}"
-            concat([folder / e.key.rsplit("/", 1)[-1] for e in playable], final)
-            final_key = f"{config.video_id}/{final.name}"
-            storage.put_file(final, final_key, "video/mp4")
-            meta = recording_metadata(config, duration, final.stat().st_size)
-            storage.put_bytes(
-                json.dumps(meta).encode(),
-                f"{config.video_id}/.recording.{config.video_id}",
-                "application/json",
-            )
-            thumb = folder / f"{config.name}.jpg"
-            if thumbnail(final, thumb):
-                storage.put_file(thumb, f"{config.video_id}/{thumb.name}", "image/jpeg")
-        manifest = Manifest(
-            sessionId=config.video_id,
-            final=final_key,
-            duration=duration,
-            chunks=entries,
-            gaps=gaps,
-            epochs=sorted({e.epoch for e in entries if e.epoch is not None}),
-            excluded=[e.index for e in entries if not e.included],
-            missing=missing,
-            finalizedAt=time.time(),
-            finalizedBy=f"{config.hostname} (epoch {config.epoch})",
-        )
+    if playable:
+        final = _join(config, [paths[e.index] for e in playable], scratch)
+        report = media.probe_report(final)
+        thumb = scratch / f"{config.video_id}.jpg"
+        has_thumb = media.thumbnail(final, thumb, float(report["format"].get("duration") or 0))
+        streams = {s.get("codec_type") for s in report.get("streams", [])}
+        manifest.size = int(report["format"].get("size") or final.stat().st_size)
+        manifest.duration = round(float(report["format"].get("duration") or manifest.duration), 3)
+        manifest.hasVideo, manifest.hasAudio = "video" in streams, "audio" in streams
+        if has_thumb:
+            storage.put_file(thumb, f"{config.video_id}/{config.name}.jpg", "image/jpeg")
         storage.put_bytes(
-            json.dumps(asdict(manifest), indent=2).encode(),
-            f"{config.video_id}/manifest.json",
+            json.dumps(openvidu_files.recording_metadata(config, report)).encode(),
+            f"{config.video_id}/.recording.{config.video_id}",
             "application/json",
         )
-        if final_key and config.delete_chunks_after_final:
-            storage.delete([e.key for e in entries])
-        log.info(
-            "finalized %s: %s chunks, %.1fs, %s gap(s), %s excluded",
-            config.video_id,
-            len(playable),
-            duration,
-            len(gaps),
-            len(manifest.excluded),
-        )
-        return manifest
+        if config.primary:
+            openvidu_files.seal(config, report, thumb if has_thumb else None)
+            manifest.local = str(final)
+        manifest.final, manifest.s3Pending = _store_final(config, storage, final, deadline)
+    storage.put_bytes(
+        json.dumps(asdict(manifest), indent=2).encode(),
+        f"{config.video_id}/manifest.json",
+        "application/json",
+    )
+    if manifest.final and config.delete_chunks_after_final:
+        storage.delete([e.key for e in entries])
+    log.info(
+        "finalized %s: %s chunks, %.1fs, %s gap(s), %s excluded, S3 %s",
+        config.video_id,
+        len(playable),
+        manifest.duration,
+        len(gaps),
+        len(manifest.excluded),
+        manifest.final or ("pending" if manifest.s3Pending else "not kept (HA_RECORDING_STORAGE=local)"),
+    )
+    return manifest
+
+
+def _join(config: AgentConfig, chunks: list[Path], scratch: Path) -> Path:
+    """The primary joins into OpenVidu's folder and takes the placeholder's place; others in scratch."""
+    if not config.primary:
+        final = scratch / f"{config.name}.{config.video_format}"
+        media.concat(chunks, final, faststart=True)
+        return final
+    joining = openvidu_files.work_file(config)
+    media.concat(chunks, joining)
+    return openvidu_files.place(config, joining)
+
+
+def _store_final(
+    config: AgentConfig, storage: ChunkStorage, final: Path, deadline: float | None
+) -> tuple[str | None, bool]:
+    """(its S3 key or None, whether it is still owed to S3)."""
+    if config.primary and config.recording_storage == "local":
+        return None, False
+    key = f"{config.video_id}/{final.name}"
+    if deadline is None:
+        storage.put_file(final, key, "video/mp4")
+        return key, False
+    stored = storage.put_file_before(final, key, "video/mp4", deadline)
+    return (key, False) if stored else (None, True)

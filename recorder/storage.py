@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from recorder.capture import Chunk
 from recorder.config import AgentConfig
 
 log = logging.getLogger("recorder.storage")
+FETCHERS = 8  # chunks fetched (and heads read) at once at finalize
 
 
 class AlreadyStored(Exception):
@@ -32,8 +34,14 @@ class ChunkStorage:
         self.s3 = s3 or boto3.client(
             "s3",
             endpoint_url=config.s3_endpoint or None,
+            region_name=config.s3_region or None,
+            aws_access_key_id=config.s3_access_key or None,
+            aws_secret_access_key=config.s3_secret_key or None,
             config=Config(
-                connect_timeout=3, read_timeout=30, retries={"mode": "standard", "max_attempts": 3}
+                connect_timeout=3,
+                read_timeout=30,
+                retries={"mode": "standard", "max_attempts": 3},
+                max_pool_connections=FETCHERS * 2,
             ),
         )
 
@@ -74,6 +82,30 @@ class ChunkStorage:
 
     def put_file(self, path: Path, key: str, content_type: str) -> None:
         self.s3.upload_file(str(path), self.config.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def put_file_before(self, path: Path, key: str, content_type: str, deadline: float) -> bool:
+        """Uploads unless the deadline (monotonic) passes first: OpenVidu's 30 s outrank a long
+        upload. False: not stored (an unfinished multipart upload is aborted by the bucket's
+        lifecycle rule), and a finalizer task stores it from the chunks instead."""
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def upload() -> None:
+            try:
+                self.put_file(path, key, content_type)
+            except BaseException as error:
+                failure.append(error)
+            finally:
+                done.set()
+
+        threading.Thread(target=upload, name=f"upload-{path.name}", daemon=True).start()
+        if not done.wait(max(0.0, deadline - time.monotonic())):
+            log.warning("%s is not in S3 yet and the stop budget is spent: leaving it to a finalizer", key)
+            return False
+        if failure:
+            log.error("upload of %s failed: %s", key, failure[0])
+            return False
+        return True
 
     def put_bytes(self, data: bytes, key: str, content_type: str) -> None:
         self.s3.put_object(Bucket=self.config.bucket, Key=key, Body=data, ContentType=content_type)
@@ -129,7 +161,7 @@ class Uploader:
                 continue
             self.stored.append(index)
             del self.pending[index]
-            chunk.path.unlink(missing_ok=True)  # stored durably: the local copy may go
+            # The local copy stays until the final file exists: finalize joins it without a download.
 
     def drain(self, deadline: float, allowed: Any = lambda: True) -> None:
         """Keeps trying until nothing is pending or the deadline passes (graceful stop)."""

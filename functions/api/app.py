@@ -29,6 +29,7 @@ from hacore.failover.engine import FailoverEngine
 from hacore.settings import Settings, get_settings
 from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
+from hacore.webhooks.outcome import CustomerTerminal
 
 logger = Logger(service="recorder-ha-controller")
 
@@ -44,6 +45,7 @@ class ApiDeps:
     clock: Callable[[], float] = field(default=time.time)
     engine: FailoverEngine | None = None
     dead_letters: DeadLetters | None = None
+    customer_terminal: CustomerTerminal | None = None
 
     def failover(self) -> FailoverEngine:
         """Built on first use: the sessions routes (the heartbeat) never pay for launcher clients."""
@@ -52,6 +54,17 @@ class ApiDeps:
 
             self.engine = build_engine(self.settings, self.store, self.clock)
         return self.engine
+
+    def terminal(self) -> CustomerTerminal:
+        """Built on first use: only the final report needs the webhook queue."""
+        if self.customer_terminal is None:
+            from hacore.webhooks.endpoints import endpoints_from
+            from hacore.webhooks.ingest import Ingest
+
+            sqs = aws.client("sqs", self.settings.region)
+            ingest = Ingest(sqs, self.settings, endpoints_from(self.settings))
+            self.customer_terminal = CustomerTerminal(self.store, ingest)
+        return self.customer_terminal
 
     def dlq(self) -> DeadLetters:
         if self.dead_letters is None:
@@ -114,7 +127,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
             )
         return json_reply(200, {"status": "UP", "components": {"dynamodb": {"status": "UP"}}})
 
-    add_session_routes(app, deps.store, deps.clock)
+    add_session_routes(app, deps.store, deps.clock, deps.terminal)
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
 

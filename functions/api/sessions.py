@@ -17,6 +17,8 @@ from hacore.models import (
     ActiveReply,
     AllSessions,
     CleanupReply,
+    FinalReply,
+    FinalReport,
     HealthReply,
     HeartbeatReply,
     HeartbeatRequest,
@@ -32,12 +34,18 @@ from hacore.models import (
     parse_status,
 )
 from hacore.store import SessionStore
+from hacore.webhooks.outcome import CustomerTerminal
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
 TAGS = ["sessions"]
 
 
-def add_session_routes(app: APIGatewayHttpResolver, store: SessionStore, clock: Callable[[], float]) -> None:
+def add_session_routes(
+    app: APIGatewayHttpResolver,
+    store: SessionStore,
+    clock: Callable[[], float],
+    terminal: Callable[[], CustomerTerminal],
+) -> None:
     def stamp() -> str:
         return iso(clock()) or ""
 
@@ -132,6 +140,21 @@ def add_session_routes(app: APIGatewayHttpResolver, store: SessionStore, clock: 
     ) -> MessageReply:
         store.set_recording_path(sessionId, request.recordingPath or "")
         return MessageReply(message="Recording path updated", sessionId=sessionId, timestamp=stamp())
+
+    @app.put(
+        "/api/sessions/<sessionId>/final",
+        tags=TAGS,
+        summary="A recorder's final file: where it is and what it holds (the customer's `ready` follows)",
+    )
+    def report_final(sessionId: SessionId, request: Annotated[FinalReport, Body()]) -> FinalReply:
+        record = terminal().report_final(sessionId, request)
+        return FinalReply(
+            message="Final file recorded",
+            sessionId=sessionId,
+            status=record.status,
+            customerTerminal=record.terminal.status if record.terminal else None,
+            timestamp=stamp(),
+        )
 
     @app.put("/api/sessions/<sessionId>/stop", tags=TAGS, summary="Stop a session (it goes to STOPPING)")
     def stop(sessionId: SessionId) -> MessageReply:

@@ -122,6 +122,41 @@ class FailoverEvent(Model):
     detail: str | None = None
 
 
+class FinalReport(Model):
+    """PUT /api/sessions/{id}/final: what a recorder's finalize produced, and where it is."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    epoch: int | None = Field(None, ge=1, description="the reporting recorder's epoch; older: 409")
+    bucket: str | None = Field(None, max_length=255)
+    key: str | None = Field(None, max_length=1024, description="the final file's S3 key; null: not in S3")
+    local: str | None = Field(None, max_length=1024, description="the final file in OpenVidu's folder")
+    s3Pending: bool = Field(False, description="the S3 copy is still owed (a finalizer stores it)")
+    size: int = Field(0, ge=0)
+    duration: float = Field(0, ge=0)
+    hasAudio: bool = False
+    hasVideo: bool = False
+    epochs: list[int] = Field(default_factory=list)
+    gaps: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    chunks: int = Field(0, ge=0)
+    excluded: list[int] = Field(default_factory=list)
+    missing: list[int] = Field(default_factory=list)
+    finalizedBy: str | None = Field(None, max_length=256)
+
+    @property
+    def playable(self) -> bool:
+        return self.hasVideo and bool(self.key or self.local)
+
+
+class Terminal(Model):
+    """The one terminal `recordingStatusChanged` the customer's app gets for a recording."""
+
+    status: str  # ready | failed
+    webhookId: str  # the webhook relayed as the terminal (OpenVidu's, or ours)
+    body: dict[str, Any] | None = None  # ours to send (a synthesized ready, a released failed)
+    sent: bool = True  # False while ours is decided but not yet queued
+
+
 class SessionRecord(Model):
     """One recording, as stored: key `sessionId` (OpenVidu's recording id, the recorder's VIDEO_ID)."""
 
@@ -151,6 +186,9 @@ class SessionRecord(Model):
     failoverAttempts: int = 0
     captureRestarts: int = 0
     failovers: list[FailoverEvent] = Field(default_factory=list)
+    final: FinalReport | None = None
+    heldWebhook: dict[str, Any] | None = None  # OpenVidu's `failed`, held while a backup finalizes
+    terminal: Terminal | None = None
     expiresAt: int
     version: int = 0
 
@@ -187,6 +225,8 @@ class SessionView(Model):
     failovers: list[FailoverEvent] = Field(default_factory=list)
     failoverAttempts: int = 0
     captureRestarts: int = 0
+    final: FinalReport | None = None
+    customerTerminal: str | None = None
     expiresAt: str
 
     @classmethod
@@ -213,6 +253,8 @@ class SessionView(Model):
             failovers=record.failovers,
             failoverAttempts=record.failoverAttempts,
             captureRestarts=record.captureRestarts,
+            final=record.final,
+            customerTerminal=record.terminal.status if record.terminal else None,
             expiresAt=iso(record.expiresAt),
         )
 
@@ -309,6 +351,10 @@ class MessageReply(Stamped):
 
 class StatusReply(MessageReply):
     status: Status
+
+
+class FinalReply(StatusReply):
+    customerTerminal: str | None = None
 
 
 class SessionList(Stamped):

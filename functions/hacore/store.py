@@ -40,7 +40,7 @@ LIST_INDEX = "ByList"
 WATCH_HEARTBEAT_INDEX = "WatchByHeartbeat"
 WATCH_CHUNK_INDEX = "WatchByChunk"
 CLAIMS_INDEX = "ClaimsByExpiry"
-JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata")
+JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata", "final", "heldWebhook", "terminal")
 MAX_WRITE_ATTEMPTS = 10
 
 _serializer = TypeSerializer()

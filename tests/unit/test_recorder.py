@@ -13,16 +13,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-from recorder.capture import (
-    Capture,
-    CaptureBroken,
-    Chunk,
-    ffmpeg_command,
-    keep_whole_fragments,
-    probe_duration,
-)
+from recorder.capture import Capture, CaptureBroken, Chunk, ffmpeg_command
 from recorder.config import AgentConfig
-from recorder.finalize import ChunkEntry, concat, find_gaps
+from recorder.finalize import ChunkEntry, find_gaps
+from recorder.media import concat, keep_whole_fragments, probe_duration
 from recorder.storage import ChunkStorage, Uploader
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "chunks-bucket"}
@@ -89,7 +83,7 @@ def test_uploads_are_write_once_and_carry_the_epoch(storage: ChunkStorage, tmp_p
     uploader.upload_due()
     assert uploader.stored == [0, 1]
     assert storage.head("rec1/chunks/0001.mp4")["epoch"] == "2"
-    assert not (tmp_path / "0001.mp4").exists()  # stored durably, the local copy went
+    assert (tmp_path / "0001.mp4").exists()  # stored durably; the local copy stays until the final file
     again = chunk(tmp_path, 1)
     uploader.add([again])
     uploader.upload_due()

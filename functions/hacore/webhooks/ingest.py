@@ -100,13 +100,23 @@ class Ingest:
         self._endpoints = endpoints
 
     def accept(
-        self, method: str, content_type: str, body: str, is_base64: bool, event_type: str | None
+        self,
+        method: str,
+        content_type: str,
+        body: str,
+        is_base64: bool,
+        event_type: str | None,
+        webhook_id: str | None = None,
+        effects: bool = True,
     ) -> Envelope:
+        """Queues one webhook. Ours (a synthesized terminal) comes with its own id and no effects."""
         if not self._settings.webhook_queue_url:
             raise QueueUnavailable("WEBHOOK_QUEUE_URL is not configured")
-        first = Envelope(uuid.uuid4().hex, time.time(), method, content_type, body, is_base64)
+        first = Envelope(webhook_id or uuid.uuid4().hex, time.time(), method, content_type, body, is_base64)
         names: list[str | None] = [e.name for e in self._endpoints if e.wants(event_type)] or [None]
-        copies = [replace(first, endpoint=name, apply_effects=n == 0) for n, name in enumerate(names)]
+        copies = [
+            replace(first, endpoint=name, apply_effects=effects and n == 0) for n, name in enumerate(names)
+        ]
         try:
             for start in range(0, len(copies), 10):
                 entries = [

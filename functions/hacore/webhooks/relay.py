@@ -23,6 +23,7 @@ from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint
 from hacore.webhooks.events import parse_event
 from hacore.webhooks.ingest import Envelope
+from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.signing import sign
 from hacore.webhooks.stats import RelayStats
 
@@ -57,8 +58,10 @@ class Relay:
         effects: SessionEffects | None,
         http: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        terminal: CustomerTerminal | None = None,
     ) -> None:
         self.settings = settings
+        self.terminal = terminal
         self.endpoints = {e.name: e for e in endpoints}
         self.sqs = sqs
         self.stats = stats
@@ -75,12 +78,23 @@ class Relay:
             return "dead-lettered"
         if envelope.apply_effects and attempt == 1:
             self.stats.received()  # counted here, once per webhook, to keep the ingest path short
-        if envelope.apply_effects and self.effects is not None:
-            try:
-                self.effects.apply(parse_event(envelope.body_text()))
-            except Exception as error:  # the session store is down: retry the whole message later
-                log.warning("session effects of %s failed: %s", envelope.id, error)
-                self._retry_later(envelope, attempt, receipt_handle)
+        event = parse_event(envelope.body_text())
+        try:
+            if envelope.apply_effects and self.effects is not None:
+                self.effects.apply(event)
+            # OpenVidu's ready/failed may be held back or replaced: the customer gets one terminal
+            verdict = (
+                self.terminal.verdict(event, event.model_dump() if event else None, envelope.id)
+                if self.terminal is not None
+                else "relay"
+            )
+        except Exception as error:  # the session store is down: retry the whole message later
+            log.warning("session effects of %s failed: %s", envelope.id, error)
+            self._retry_later(envelope, attempt, receipt_handle)
+        if verdict != "relay":
+            return {"hold": "held back", "drop": "dropped: terminal already sent", "replace": "replaced"}[
+                verdict
+            ]
         endpoint = self.endpoints.get(envelope.endpoint or "")
         if endpoint is None:
             return "no endpoint"

@@ -15,6 +15,7 @@ from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint, endpoints_from
 from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.stats import RelayStats
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class WebhookParts:
     stats: RelayStats
     dead_letters: DeadLetters
     sqs: Any
+    terminal: CustomerTerminal
 
 
 def build_webhook_parts(settings: Settings) -> WebhookParts:
@@ -48,18 +50,22 @@ def build_webhook_parts(settings: Settings) -> WebhookParts:
     endpoints = endpoints_from(settings)
     effects = SessionEffects(store, lazy_engine)
     stats = RelayStats(dynamodb, settings.webhook_stats_table)
+    ingest = Ingest(sqs, settings, endpoints)
     return WebhookParts(
         settings,
         endpoints,
-        Ingest(sqs, settings, endpoints),
+        ingest,
         effects,
         stats,
         DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
         sqs,
+        CustomerTerminal(store, ingest),
     )
 
 
 def build_relay(parts: WebhookParts) -> Relay:
     from hacore.webhooks.relay import Relay
 
-    return Relay(parts.settings, parts.endpoints, parts.sqs, parts.stats, parts.effects)
+    return Relay(
+        parts.settings, parts.endpoints, parts.sqs, parts.stats, parts.effects, terminal=parts.terminal
+    )

@@ -1,0 +1,135 @@
+"""The truth for the customer's app: exactly one terminal `recordingStatusChanged` per recording,
+`ready` whenever a playable file exists. Pure functions over the session record (the store's
+`mutate` persists them; `webhooks/outcome.py` sends what they decide).
+
+OpenVidu judges a recording by its own container alone: after a takeover that container is
+dead, so OpenVidu concludes `failed` although the backup produced a complete file. So:
+
+* OpenVidu's `ready`: relayed; it is the terminal.
+* OpenVidu's `failed`, the final file already reported playable: replaced by our `ready`.
+* OpenVidu's `failed` for a recording a backup took over (epoch > 1): held back until the
+  backup's final report: a playable file turns it into our `ready`, none releases it.
+* any other `failed`: relayed; it is the terminal.
+* a playable final report after a takeover, OpenVidu's terminal not seen yet: our `ready` now
+  (OpenVidu can only say `failed`, and that will be dropped).
+* once a terminal is decided, any other terminal event for the recording is dropped.
+
+Every decision is keyed by webhook id, so applying the same webhook twice decides the same.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from hacore.models import FinalReport, SessionRecord, Status, Terminal
+
+Verdict = Literal["relay", "hold", "drop", "replace"]
+TERMINAL_STATUSES = ("ready", "failed")
+# OpenVidu's fields of the recording, carried from its own events or its RECORDING_JSON
+OPENVIDU_FIELDS = (
+    "sessionId",
+    "uniqueSessionId",
+    "startTime",
+    "reason",
+    "id",
+    "name",
+    "outputMode",
+    "resolution",
+    "frameRate",
+    "recordingLayout",
+    "customLayout",
+)
+
+
+def ours_id(session_id: str, status: str) -> str:
+    """The webhook id of a terminal we send: the same on every retry, never one of OpenVidu's."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"ovha:{session_id}:{status}").hex
+
+
+def synthesized_ready(
+    record: SessionRecord, final: FinalReport, source: dict[str, Any] | None
+) -> dict[str, Any]:
+    """OpenVidu's `ready`, as OpenVidu would have sent it had its container survived, with the real
+    file's size and duration, plus where the file is and how it was made (`ha`)."""
+    recording = record.recordingJson if isinstance(record.recordingJson, dict) else {}
+    base = {k: recording[k] for k in OPENVIDU_FIELDS if k in recording}
+    if "createdAt" in recording:
+        base["startTime"] = recording["createdAt"]
+    base |= {k: v for k, v in (source or {}).items() if k in OPENVIDU_FIELDS}
+    return {
+        "event": "recordingStatusChanged",
+        "timestamp": int(time.time() * 1000),
+        **base,
+        "id": record.sessionId,
+        "hasAudio": final.hasAudio,
+        "hasVideo": final.hasVideo,
+        "size": final.size,
+        "duration": final.duration,
+        "status": "ready",
+        "ha": {
+            "recovered": record.epoch > 1,
+            "bucket": final.bucket,
+            "key": final.key,
+            "local": final.local,
+            "s3Pending": final.s3Pending,
+            "epochs": final.epochs,
+            "gaps": final.gaps,
+            "missingChunks": final.missing,
+            "excludedChunks": final.excluded,
+            "finalizedBy": final.finalizedBy,
+        },
+    }
+
+
+def on_openvidu_terminal(
+    record: SessionRecord, status: str, body: dict[str, Any], webhook_id: str
+) -> tuple[SessionRecord, Verdict]:
+    """What OpenVidu's `ready` or `failed` (webhook `webhook_id`) becomes for the customer."""
+    if record.terminal is not None:
+        return record, "relay" if record.terminal.webhookId == webhook_id else "drop"
+    if record.heldWebhook is not None and record.heldWebhook.get("id") == webhook_id:
+        return record, "hold"
+    if status == "ready":
+        return _decide(record, Terminal(status="ready", webhookId=webhook_id)), "relay"
+    final = record.final
+    if final is not None and final.playable:
+        ready = synthesized_ready(record, final, body)
+        return _decide(
+            record,
+            Terminal(status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False),
+        ), "replace"
+    if record.epoch > 1 and record.status is not Status.FAILED and final is None:
+        return record.model_copy(update={"heldWebhook": {"id": webhook_id, "body": body}}), "hold"
+    return _decide(record, Terminal(status="failed", webhookId=webhook_id)), "relay"
+
+
+def on_final(record: SessionRecord, final: FinalReport) -> SessionRecord:
+    """A recorder's final report: the session ends, and the customer's terminal may follow from it."""
+    status = Status.COMPLETED if final.playable else record.status
+    updated = record.model_copy(update={"final": final, "status": status})
+    if record.terminal is not None:
+        return updated
+    held = record.heldWebhook
+    if final.playable and (held is not None or record.epoch > 1):
+        ready = synthesized_ready(record, final, held["body"] if held else None)
+        terminal = Terminal(
+            status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False
+        )
+        return _decide(updated, terminal)
+    if held is not None and not final.playable:  # nothing playable after all: OpenVidu was right
+        return _decide(
+            updated, Terminal(status="failed", webhookId=held["id"], body=held["body"], sent=False)
+        )
+    return updated
+
+
+def mark_sent(record: SessionRecord) -> SessionRecord:
+    if record.terminal is None or record.terminal.sent:
+        return record
+    return record.model_copy(update={"terminal": record.terminal.model_copy(update={"sent": True})})
+
+
+def _decide(record: SessionRecord, terminal: Terminal) -> SessionRecord:
+    return record.model_copy(update={"terminal": terminal, "heldWebhook": None})

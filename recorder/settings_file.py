@@ -1,0 +1,63 @@
+"""The recorder's settings as the original distributes them: `$RECORDINGS_PATH/.env`.
+
+OpenVidu passes its recording container nine variables and nothing else, so a primary
+recorder cannot learn the controller's address or the bucket from its environment. The
+original HA project keeps them in `/recordings/.env` (OpenVidu's recordings folder, which
+every recording container mounts); this reads that file. The rule: `KEY=VALUE` lines,
+`#` comments, an optional `export `, optional quotes; the environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+log = logging.getLogger("recorder.settings")
+DEFAULT_RECORDINGS_PATH = "/recordings"
+LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return re.sub(r"\s+#.*$", "", value)  # an unquoted value ends at a trailing comment
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """`KEY=VALUE` lines as docker compose and the original's scripts read them."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = LINE.match(line)
+        if match is None:
+            log.warning("ignored a line of the settings file that is not KEY=VALUE: %r", line[:80])
+            continue
+        values[match.group(1)] = _unquote(match.group(2))
+    return values
+
+
+def settings_file(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("RECORDINGS_PATH") or DEFAULT_RECORDINGS_PATH) / ".env"
+
+
+def merged_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The file's values under the environment's: what the recorder is configured with."""
+    path = settings_file(environ)
+    try:
+        from_file = parse_env_file(path.read_text())
+    except FileNotFoundError:
+        from_file = {}
+    except OSError as error:
+        log.warning("could not read %s: %s", path, error)
+        from_file = {}
+    return {**from_file, **environ}
+
+
+def ha_configured(environ: Mapping[str, str]) -> bool:
+    """HA or the stock recorder: HA needs the controller's address and a bucket, from either source."""
+    merged = merged_environment(environ)
+    controller = merged.get("HA_CONTROLLER_URL") or merged.get("HA_CONTROLLER_HOST")
+    return bool(controller and merged.get("HA_AWS_S3_BUCKET"))
