@@ -1,11 +1,14 @@
-"""The failover drill: a real recorder is SIGKILLed mid-recording, the detector's backup
-continues, OpenVidu's `stopped` webhook ends the recording, and the one final file is checked.
+"""The failover drill, through OpenVidu: the emulated OpenVidu 2.x (`local.openvidu`) starts the
+primary recorder exactly as OpenVidu does, a fault is injected, the detector's backup continues,
+OpenVidu stops the recording (its `stopped` webhook ends the backup), and the one final file
+is checked, with what OpenVidu concluded and what the customer's endpoint was told.
 
-It starts its own local stack (`python -m local up`, moto included), records from the
-synthetic source, and prints one JSON line per run:
-{"ok", "gap_s", "detect_s", "backup_first_chunk_s", "duration_s", "chunks", "epochs", ...}.
+It starts its own local stack (`python -m local up`, moto included, its media node's `.env`,
+a customer's endpoint on localhost), records from the synthetic source, and prints one JSON
+line per run: {"ok", "openvidu_status", "customer_terminal", "gap_s", "detect_s", ...}.
 Modes: `kill` (the whole recorder, the default), `ffmpeg` (only ffmpeg: the agent heals in
-place), `hang` (ffmpeg SIGSTOPped), `zombie` (the recorder SIGSTOPped, replaced, SIGCONTed).
+place), `hang` (ffmpeg SIGSTOPped), `zombie` (the recorder SIGSTOPped, replaced, SIGCONTed),
+`none` (no fault: OpenVidu concludes `ready`).
 """
 
 from __future__ import annotations
@@ -29,10 +32,16 @@ import boto3
 import requests
 
 from local import ROOT
+from local.openvidu import OpenViduEmulator, Recording
+from local.receiver import Receiver
 from local.runtime import free_port, wait_until_serving
 
 USER, PASSWORD = "drill", "drill-password"
 BUCKET = "ovha-local-recordingsbucket"
+
+
+# What OpenVidu concludes, per mode: it judges its own container, which a takeover replaced.
+OPENVIDU_EXPECTS = {"none": "ready", "ffmpeg": "ready", "hang": "ready", "kill": "failed", "zombie": "failed"}
 
 
 @dataclass
@@ -42,6 +51,8 @@ class DrillStack:
     process: subprocess.Popen[bytes]
     state: Path
     timing: dict[str, Any]
+    recordings: Path
+    customer: Receiver
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -51,6 +62,9 @@ class DrillStack:
 def start_stack(workdir: Path, timing: str) -> DrillStack:
     port, moto = free_port(), free_port()
     state = workdir / "backups"
+    recordings = workdir / "recordings"
+    customer = Receiver(free_port())
+    customer.up()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "HA_CONTROLLER_", "APP_"))
     }
@@ -61,8 +75,11 @@ def start_stack(workdir: Path, timing: str) -> DrillStack:
         "HA_CONTROLLER_PASSWORD": PASSWORD,
         "HA_TIMING": timing,
         "APP_PROCESS_STATE_DIR": str(state),
+        "RECORDINGS_PATH": str(recordings),
+        "OPENVIDU_WEBHOOK_ENDPOINT": customer.url,
         "PYTHONUNBUFFERED": "1",
     }
+    env.pop("OPENVIDU_WEBHOOK_INBOUND_TOKEN", None)
     log = (workdir / "stack.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "local", "up"],
@@ -75,7 +92,7 @@ def start_stack(workdir: Path, timing: str) -> DrillStack:
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, process)
     status = requests.get(f"{url}/api/failover/status", auth=(USER, PASSWORD), timeout=10).json()
-    return DrillStack(url, f"http://127.0.0.1:{moto}", process, state, status)
+    return DrillStack(url, f"http://127.0.0.1:{moto}", process, state, status, recordings, customer)
 
 
 def stop_stack(stack: DrillStack) -> None:
@@ -86,6 +103,7 @@ def stop_stack(stack: DrillStack) -> None:
         os.killpg(stack.process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         stack.process.wait(timeout=15)
+    stack.customer.down()
 
 
 def wait(check: Callable[[], Any], seconds: float, what: str, every: float = 0.2) -> Any:
@@ -104,7 +122,7 @@ class Run:
     workdir: Path
     mode: str
     rng: random.Random
-    video_id: str = field(default_factory=lambda: f"drill_{uuid.uuid4().hex[:8]}")
+    session_id: str = field(default_factory=lambda: f"drill_{uuid.uuid4().hex[:8]}")
 
     def __post_init__(self) -> None:
         self.http = requests.Session()
@@ -117,30 +135,12 @@ class Run:
             aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
         )
         self.chunk = float(self.stack.timing["chunkTimeSizeSeconds"])
-
-    def recorder_env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HA_", "APP_"))}
-        return base | {
-            "VIDEO_ID": self.video_id,
-            "VIDEO_NAME": "drill",
-            "VIDEO_FORMAT": "mp4",
-            "RECORDER_SOURCE": "synthetic",
-            "RESOLUTION": "320x240",
-            "FRAMERATE": "15",
-            "CHUNK_TIME_SIZE": f"{self.chunk:g}",
-            "HEARTBEAT_INTERVAL": f"{self.chunk:g}",
-            "CHUNK_FOLDER": str(self.workdir / "chunks"),
-            "STOP_FILE": str(self.workdir / "stop-primary"),
-            "HA_CONTROLLER_URL": self.stack.url,
-            "HA_CONTROLLER_USERNAME": USER,
-            "HA_CONTROLLER_PASSWORD": PASSWORD,
-            "HA_AWS_S3_BUCKET": BUCKET,
-            "AWS_ENDPOINT_URL": self.stack.aws,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.openvidu = OpenViduEmulator(
+            recordings_path=self.stack.recordings,
+            webhook_url=f"{self.stack.url}/openvidu/webhook",
+            containers_dir=self.workdir / "containers",
+        )
+        self.video_id = self.session_id  # OpenVidu's recording id: the session's, while it is free
 
     def session(self) -> dict[str, Any]:
         return self.http.get(f"{self.stack.url}/api/sessions/{self.video_id}", timeout=10).json()
@@ -153,28 +153,24 @@ class Run:
         return self.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
 
     def execute(self) -> dict[str, Any]:
-        log = (self.workdir / f"{self.video_id}-primary.log").open("wb")
-        primary = subprocess.Popen(
-            [sys.executable, "-m", "recorder"],
-            cwd=ROOT,
-            env=self.recorder_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        recording = self.openvidu.start(name="drill", session_id=self.session_id, resolution="320x240")
         try:
+            if recording.status != "started":
+                raise RuntimeError(f"OpenVidu could not start the recording: {recording.status}")
+            self.video_id = recording.id
             wait(lambda: len(self.stored_chunks()) >= 2, 60, "the primary's first chunks")
             time.sleep(self.rng.uniform(0, 3) * self.chunk)  # a random point inside some chunk
-            return self._fail_and_recover(primary)
+            return {"file_s": recording.timings.get("file_s")} | self._fail_and_recover(recording)
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(primary.pid, signal.SIGKILL)
+            self.openvidu.kill(recording)
 
-    def _fail_and_recover(self, primary: subprocess.Popen[bytes]) -> dict[str, Any]:
+    def _fail_and_recover(self, recording: Recording) -> dict[str, Any]:
         result: dict[str, Any] = {"mode": self.mode, "video_id": self.video_id}
+        primary = recording.process
+        assert primary is not None
         failed_at = time.time()
         if self.mode == "kill":
-            os.killpg(primary.pid, signal.SIGKILL)
+            self.openvidu.kill(recording)
         elif self.mode in ("ffmpeg", "hang"):
             ffmpeg = _child_ffmpeg(primary.pid)
             os.kill(ffmpeg, signal.SIGKILL if self.mode == "ffmpeg" else signal.SIGSTOP)
@@ -189,26 +185,65 @@ class Run:
             result["detect_s"] = round(session["failovers"][0]["launchedAt"] - failed_at, 2)
             first = wait(lambda: self._first_chunk_of_epoch(2), 120, "the backup's first chunk")
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
-        else:
+        elif self.mode != "none":
             wait(lambda: self._first_chunk_after(failed_at), 60, "a chunk after the capture failure")
         if self.mode == "zombie":
             os.killpg(primary.pid, signal.SIGCONT)
             result["zombie_exit"] = wait(lambda: primary.poll(), 60, "the zombie to stop itself")
         time.sleep(2 * self.chunk)  # let the survivor record a little more
-        webhook = {
-            "event": "recordingStatusChanged",
-            "id": self.video_id,
-            "sessionId": "drill",
-            "status": "stopped",
-            "reason": "recordingStoppedByServer",
-            "timestamp": int(time.time() * 1000),
-        }
-        reply = requests.post(f"{self.stack.url}/openvidu/webhook", json=webhook, timeout=10)
-        result["webhook"] = reply.status_code
-        if self.mode in ("ffmpeg", "hang"):
-            Path(self.recorder_env()["STOP_FILE"]).write_text("q")  # OpenVidu stops its own container so
+        self.openvidu.stop(recording)  # stopped, q, 30 s, .info: ready or failed
+        result["openvidu_status"] = recording.status
+        result["stop_to_exit_s"] = recording.timings.get("stop_to_exit_s")
         manifest = wait(lambda: self._manifest(), 180, "the final file and manifest", every=1)
-        return result | self._verify(manifest)
+        verified = self._verify(manifest)
+        terminal = self._customer_terminal(manifest)
+        verified["checks"]["openvidu_as_expected"] = recording.status == OPENVIDU_EXPECTS[self.mode]
+        verified["checks"]["customer_told_ready_once"] = (
+            terminal["status"] == "ready" and terminal["count"] == 1
+        )
+        verified["checks"]["customer_file_complete"] = bool(terminal.get("complete"))
+        verified["checks"]["stopped_before_terminal"] = bool(terminal.get("after_stopped"))
+        verified["ok"] = all(verified["checks"].values())
+        return result | {"customer_terminal": terminal} | verified
+
+    def _customer_terminal(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """What the customer's endpoint was told about this recording, in order; its terminal event."""
+
+        def events() -> list[dict[str, Any]]:
+            bodies = [json.loads(r["body"] or b"{}") for r in list(self.stack.customer.requests)]
+            return [
+                b
+                for b in bodies
+                if b.get("event") == "recordingStatusChanged" and b.get("id") == self.video_id
+            ]
+
+        wait(
+            lambda: any(e.get("status") in ("ready", "failed") for e in events()),
+            120,
+            "the customer's terminal",
+        )
+        time.sleep(max(2.0, 2 * self.chunk))  # a second terminal would arrive in this time
+        seen = events()
+        statuses = [e.get("status") for e in seen]
+        terminals = [e for e in seen if e.get("status") in ("ready", "failed")]
+        first = terminals[0]
+        return {
+            "status": first.get("status"),
+            "count": len(terminals),
+            "events": statuses,
+            "after_stopped": "stopped" in statuses
+            and statuses.index("stopped") < statuses.index(first["status"]),
+            "synthesized": "ha" in first,
+            "complete": first.get("status") == "ready" and self._names_the_whole_file(first, manifest),
+        }
+
+    def _names_the_whole_file(self, event: dict[str, Any], manifest: dict[str, Any]) -> bool:
+        """The size the customer was told is the final file's (in S3, or OpenVidu's folder)."""
+        if event.get("ha", {}).get("key"):
+            stored = self.s3.head_object(Bucket=event["ha"]["bucket"], Key=event["ha"]["key"])
+            return int(event["size"]) == stored["ContentLength"] and manifest["final"] == event["ha"]["key"]
+        local = self.stack.recordings / self.video_id / "drill.mp4"
+        return local.exists() and int(event["size"]) == local.stat().st_size
 
     def _first_chunk_of_epoch(self, epoch: int) -> float | None:
         for item in self.stored_chunks():
@@ -317,6 +352,8 @@ def run_drill(
 
 
 def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
+    terminals = [r.get("customer_terminal", {}) for r in results]
+
     def p95(key: str) -> float | None:
         values = sorted(r[key] for r in results if r.get(key) is not None)
         return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else None
@@ -327,6 +364,10 @@ def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
         "mode": mode,
         "runs": len(results),
         "ok_runs": sum(1 for r in results if r.get("ok")),
+        "openvidu_status": sorted({r.get("openvidu_status") for r in results if r.get("openvidu_status")}),
+        "customer_ready_complete": sum(
+            1 for t in terminals if t.get("status") == "ready" and t.get("complete")
+        ),
         "gap_p95_s": p95("gap_s"),
         "detect_p95_s": p95("detect_s"),
         "backup_first_chunk_p95_s": p95("backup_first_chunk_s"),

@@ -125,10 +125,11 @@ def on_final(record: SessionRecord, final: FinalReport) -> SessionRecord:
     return updated
 
 
-def mark_sent(record: SessionRecord) -> SessionRecord:
-    if record.terminal is None or record.terminal.sent:
+def mark_sent(record: SessionRecord, sent: bool = True) -> SessionRecord:
+    """Claims (or gives back) the sending of our terminal; unchanged when there is nothing to do."""
+    if record.terminal is None or record.terminal.body is None or record.terminal.sent is sent:
         return record
-    return record.model_copy(update={"terminal": record.terminal.model_copy(update={"sent": True})})
+    return record.model_copy(update={"terminal": record.terminal.model_copy(update={"sent": sent})})
 
 
 def _decide(record: SessionRecord, terminal: Terminal) -> SessionRecord:

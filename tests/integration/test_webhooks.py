@@ -32,7 +32,7 @@ from local.provision import create_queues, create_tables, physical_name
 from local.runtime import free_port
 from local.template import Template
 from tests.helpers import register_body
-from tests.receiver import Receiver
+from local.receiver import Receiver
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()

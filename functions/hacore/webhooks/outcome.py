@@ -1,8 +1,9 @@
 """Sends what `hacore.terminal` decides: the customer's one terminal event per recording.
 
-The decision is stored first (one conditional write), then ours is queued and marked sent:
-a crash between the two leaves it unsent in the record, and the next report or event for
-the recording sends it (with the same webhook id, so a receiver can deduplicate).
+The decision is stored first (one conditional write). Sending ours is claimed with a second
+one (`sent` false -> true): of two callers only the claimer queues it, so it is queued once;
+if queueing fails the claim is undone and the caller fails (the recorder's report, or the
+relay's message, is retried), so it is never lost either.
 """
 
 from __future__ import annotations
@@ -57,14 +58,28 @@ class CustomerTerminal:
         terminal = record.terminal
         if terminal is None or terminal.sent or terminal.body is None:
             return record
-        self._ingest.accept(
-            "POST",
-            "application/json",
-            json.dumps(terminal.body),
-            False,
-            "recordingStatusChanged",
-            webhook_id=terminal.webhookId,
-            effects=False,
-        )
+        won: list[bool] = []
+
+        def claim(current: SessionRecord, now: float) -> SessionRecord:
+            updated = mark_sent(current)
+            won[:] = [updated is not current]
+            return updated
+
+        claimed = self._store.mutate(record.sessionId, claim)
+        if not won[0]:
+            return claimed  # another caller claimed it
+        try:
+            self._ingest.accept(
+                "POST",
+                "application/json",
+                json.dumps(terminal.body),
+                False,
+                "recordingStatusChanged",
+                webhook_id=terminal.webhookId,
+                effects=False,
+            )
+        except Exception:
+            self._store.mutate(record.sessionId, lambda current, now: mark_sent(current, False))
+            raise
         log.info("queued our %s for %s (%s)", terminal.status, record.sessionId, terminal.webhookId)
-        return self._store.mutate(record.sessionId, lambda current, now: mark_sent(current))
+        return claimed
