@@ -272,7 +272,7 @@ class LocalStack:
             f"  Queues       {', '.join(f'{fn} polls {q}' for fn, q, _ in self.template.queue_sources())}\n"
             f"  Credentials  {credentials}\n"
             f"  Media node   the recorders' settings: {self.env_file}\n"
-            "  OpenVidu     .venv/bin/python -m local openvidu record --seconds 20   (an emulated recording)\n"
+            "  OpenVidu     .venv/bin/python -m local openvidu record --seconds 20  (emulated recording)\n"
             f"  Try          curl -u {user}:<password> {self.url}/api/sessions/health\n"
             "  Stop         Ctrl-C"
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from local.apigw import LocalContext, http_api_event, response_parts
@@ -106,3 +108,18 @@ def register_body(session_id: str = "ses_A~1", **extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+def fragmented_chunk(path: Path, seconds: float) -> Path:
+    """A chunk as the segment muxer writes it: fragmented MP4, H.264 and AAC, half-second fragments."""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"),
+            *("-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds), "-c:v", "libx264"),
+            *("-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags"),
+            *("+frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "500000", str(path)),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path

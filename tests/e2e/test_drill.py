@@ -1,4 +1,6 @@
-"""The failover drill in CI, fast profile: real recorder processes, real ffmpeg, real kills."""
+"""The failover drill in CI, fast profile, through the OpenVidu emulator: real recorder processes
+started as OpenVidu starts them, real ffmpeg, real kills; what OpenVidu concludes and what the
+customer's endpoint is told."""
 
 from __future__ import annotations
 
@@ -30,16 +32,32 @@ def drill(stack: DrillStack, tmp_path: Path, mode: str) -> dict:
     return result
 
 
-def test_a_sigkilled_recorder_is_replaced_and_the_file_plays(stack: DrillStack, tmp_path: Path) -> None:
+def test_without_a_fault_openvidu_concludes_ready(stack: DrillStack, tmp_path: Path) -> None:
+    result = drill(stack, tmp_path, "none")
+    assert result["openvidu_status"] == "ready"
+    assert result["epochs"] == [1]
+    assert result["customer_terminal"]["events"] == ["started", "stopped", "ready"]
+    assert not result["customer_terminal"]["synthesized"]  # OpenVidu's own ready, relayed
+    assert result["file_s"] < 30
+    assert result["stop_to_exit_s"] < 30
+
+
+def test_a_sigkilled_recorder_is_replaced_and_the_customer_gets_ready(
+    stack: DrillStack, tmp_path: Path
+) -> None:
     result = drill(stack, tmp_path, "kill")
     assert result["epochs"] == [1, 2]
     assert result["gap_s"] > 0  # the gap is reported, not hidden
-    assert result["webhook"] == 200
+    assert result["openvidu_status"] == "failed"  # its container died: OpenVidu cannot know better
+    terminal = result["customer_terminal"]
+    assert (terminal["status"], terminal["count"], terminal["synthesized"]) == ("ready", 1, True)
+    assert terminal["complete"]
 
 
 def test_ffmpeg_killed_inside_a_live_recorder_is_healed_in_place(stack: DrillStack, tmp_path: Path) -> None:
     result = drill(stack, tmp_path, "ffmpeg")
     assert result["epochs"] == [1]  # no takeover was needed
+    assert result["openvidu_status"] == "ready"
     assert "detect_s" not in result
 
 

@@ -22,6 +22,7 @@ from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import endpoints_from
 from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.relay import Relay
 from hacore.webhooks.signing import verify
 from hacore.webhooks.stats import RelayStats
@@ -29,10 +30,10 @@ from hacore.webhooks.wiring import WebhookParts
 from local.apigw import LocalContext, http_api_event, response_parts
 from local.event_sources import SqsPoller
 from local.provision import create_queues, create_tables, physical_name
+from local.receiver import Receiver
 from local.runtime import free_port
 from local.template import Template
 from tests.helpers import register_body
-from local.receiver import Receiver
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
@@ -114,15 +115,18 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
     effects = SessionEffects(store, lambda: engine)
     endpoints = endpoints_from(settings)
     stats = RelayStats(dynamodb, settings.webhook_stats_table)
-    relay = Relay(settings, endpoints, sqs, stats, effects)
+    ingest = Ingest(sqs, settings, endpoints)
+    terminal = CustomerTerminal(store, ingest)
+    relay = Relay(settings, endpoints, sqs, stats, effects, terminal=terminal)
     parts = WebhookParts(
         settings,
         endpoints,
-        Ingest(sqs, settings, endpoints),
+        ingest,
         effects,
         stats,
         DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
         sqs,
+        terminal,
     )
     poller = SqsPoller(sqs, settings.webhook_queue_url or "", make_handler(relay), "RelayFunction")
     return Rig(settings, sqs, store, parts, poller, launcher)
@@ -251,18 +255,21 @@ def test_the_session_effects_happen_once(aws: None, receiver: Receiver) -> None:
     assert stopped["record"].status is Status.STOPPING
     ready = changed("ready_me", "ready")
     assert (ready["first"], ready["again"]) == ("COMPLETED", "already COMPLETED")
-    failed = changed("fail_me", "failed")
-    assert failed["first"] == "takeover launched at epoch 2"
-    assert failed["again"].startswith("no takeover")
-    assert (failed["record"].status, failed["record"].epoch) == (Status.FAILING_OVER, 2)
-    assert [s.session_id for s in rig.launcher.launches] == ["fail_me"]  # one backup, not three
-    assert len(receiver.requests) == 6  # every copy is still relayed
+    failed = changed("fail_me", "failed")  # OpenVidu is done with it: the session ends, no takeover
+    assert (failed["first"], failed["again"]) == ("STOPPING", "already STOPPING")
+    assert (failed["record"].status, failed["record"].epoch) == (Status.STOPPING, 1)
+    assert rig.launcher.launches == []
+    # every stopped is relayed; of each recording's terminal events the customer gets one
+    statuses = [json.loads(r["body"])["status"] for r in receiver.requests]
+    assert sorted(statuses) == ["failed", "ready", "stopped", "stopped"]
+    assert rig.store.get("ready_me").terminal.status == "ready"  # type: ignore[union-attr]
+    assert rig.store.get("fail_me").terminal.status == "failed"  # type: ignore[union-attr]
 
 
 def test_stopped_asks_a_running_backup_to_stop_gracefully(aws: None, receiver: Receiver) -> None:
     rig = make_rig(receiver)
     rig.store.register(RegisterRequest.model_validate(register_body("bk")))
-    rig.post({"event": "recordingStatusChanged", "id": "bk", "status": "failed"})  # a backup is launched
+    rig.parts.effects._engine().take_over("bk")  # a backup is launched
     status, reply = rig.post({"event": "recordingStatusChanged", "id": "bk", "status": "stopped"})
     assert status == 200
     assert reply["effect"] == "STOPPING, backup asked to stop gracefully (it finalizes)"

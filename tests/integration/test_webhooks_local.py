@@ -16,10 +16,10 @@ import pytest
 import requests
 
 from hacore.webhooks.signing import verify
+from local.receiver import Receiver
 from local.runtime import free_port
 from tests.helpers import register_body
 from tests.integration.conftest import ROOT, RunningStack, start_stack, stop_stack
-from local.receiver import Receiver
 
 SECRET = "whsec_bG9jYWwtc3RhY2stc2lnbmluZy1rZXktZm9yLXRlc3Q="
 TOKEN = "openvidu-says-hello"

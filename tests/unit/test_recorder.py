@@ -18,6 +18,7 @@ from recorder.config import AgentConfig
 from recorder.finalize import ChunkEntry, find_gaps
 from recorder.media import concat, keep_whole_fragments, probe_duration
 from recorder.storage import ChunkStorage, Uploader
+from tests.helpers import fragmented_chunk
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "chunks-bucket"}
 
@@ -168,21 +169,6 @@ def test_a_run_that_closed_a_chunk_is_healed_without_counting_a_failed_start(tmp
         assert (capture.failed_starts, capture.restarts, capture.running) == (0, 1, True)
     finally:
         capture.kill()
-
-
-def fragmented_chunk(path: Path, seconds: float) -> Path:
-    """A chunk as the segment muxer writes it: fragmented MP4, H.264 and AAC, half-second fragments."""
-    subprocess.run(
-        [
-            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"),
-            *("-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds), "-c:v", "libx264"),
-            *("-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags"),
-            *("+frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "500000", str(path)),
-        ],
-        check=True,
-        timeout=60,
-    )
-    return path
 
 
 def test_a_chunk_cut_mid_packet_is_trimmed_so_the_concat_loses_nothing_after_it(tmp_path: Path) -> None:

@@ -4,8 +4,11 @@ and again by the relay worker, the same event twice changes nothing more.
 * stopped: the session stops (STOPPING, inactive); a running backup recorder is asked to stop
   gracefully so that it finalizes (it marks the session COMPLETED); FAILED if that stop fails.
 * ready: COMPLETED.
-* failed: the recorder OpenVidu started has failed: take over at once, without waiting for
-  the heartbeat timeout (the original left such recordings active).
+* failed: OpenVidu is done with the recording (its start failed, or its container did not
+  end well): the session ends as on `stopped`, and a running backup is asked to stop
+  gracefully, so that whatever was recorded is finalized (the original left such recordings
+  active). No takeover: nobody would ever stop it. What the customer is told is
+  `hacore.terminal`'s business.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine
 from hacore.models import SessionRecord, Status
 from hacore.store import SessionStore
@@ -44,7 +46,7 @@ class SessionEffects:
             self._store.set_status(record.sessionId, Status.COMPLETED)
             return "COMPLETED"
         if status == "failed":
-            return self._failed(record)
+            return self._stopped(record)
         return f"no effect for status {status}"
 
     def _stopped(self, record: SessionRecord) -> str:
@@ -64,12 +66,3 @@ class SessionEffects:
                 return f"FAILED: the backup could not be stopped ({type(error).__name__})"
         self._store.set_status(record.sessionId, Status.STOPPING)
         return outcome
-
-    def _failed(self, record: SessionRecord) -> str:
-        if record.status not in (Status.STARTING, Status.RECORDING):
-            return f"no takeover: session is {record.status.value}"
-        try:
-            takeover = self._engine().take_over(record.sessionId, reason="openvidu-failed")
-        except DomainError as error:
-            return f"no takeover: {error.message}"
-        return f"takeover {takeover.outcome} at epoch {takeover.epoch}"
