@@ -1,13 +1,18 @@
-"""`python -m bench [api] [failover] [webhooks]`: runs the benchmarks and prints one JSON line per figure."""
+"""`python -m bench [api] [failover] [webhooks] [stop]`: runs the benchmarks, one JSON line per figure."""
 
 from __future__ import annotations
 
 import sys
 
 import local  # noqa: F401 - puts functions/ on the path
-from bench import api_bench, failover_bench, webhook_bench
+from bench import api_bench, failover_bench, stop_bench, webhook_bench
 
-SUITES = {"api": api_bench.run, "failover": failover_bench.run, "webhooks": webhook_bench.run}
+SUITES = {
+    "api": api_bench.run,
+    "failover": failover_bench.run,
+    "webhooks": webhook_bench.run,
+    "stop": stop_bench.run,
+}
 
 
 def main(argv: list[str]) -> int:
