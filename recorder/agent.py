@@ -37,6 +37,7 @@ EXIT_FENCED = 3
 EXIT_CAPTURE_BROKEN = 4
 TICK_S = 0.25
 DRAIN_S = 120.0  # a backup's or a SIGTERMed recorder's upload drain, when no OpenVidu is waiting
+REPORT_ATTEMPTS = 5
 STOP_DRAIN_SHARE = 0.4  # of the stop budget, at most, for uploading the last chunks before joining
 
 
@@ -143,8 +144,9 @@ class Agent:
         return 0 if manifest.playable else 1
 
     def _report(self, manifest: Manifest) -> None:
-        """The final file, where it is, and what it holds: the controller tells the customer from it."""
-        self._tell(lambda: self.controller.report_final(manifest))
+        # A backup retries (the customer's `ready` hangs on it); the primary has no time to spare
+        # and OpenVidu's own `ready` to fall back on.
+        report_final(self.controller, manifest, 1 if self.config.primary else REPORT_ATTEMPTS)
         if manifest.final:
             self._tell(lambda: self.controller.set_recording_path(f"s3://{manifest.bucket}/{manifest.final}"))
         elif manifest.local:
@@ -206,6 +208,23 @@ class Agent:
             log.warning("could not tell the controller: %s", error)
 
 
+def report_final(controller: Controller, manifest: Manifest, attempts: int) -> None:
+    """The final file, where it is, and what it holds: the controller tells the customer from it."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(2**attempt)
+        try:
+            controller.report_final(manifest)
+            return
+        except Fenced:
+            log.warning("the controller says another epoch owns the session now")
+            return
+        except requests.RequestException as error:
+            log.warning(
+                "could not report the final file (attempt %d of %d): %s", attempt + 1, attempts, error
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m recorder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     storage = ChunkStorage(config)
     if config.action == "finalize":
         manifest = finalize(config, storage)
-        Agent._tell(lambda: Controller(config).report_final(manifest))
+        report_final(Controller(config), manifest, REPORT_ATTEMPTS)
         return 0 if manifest.final else 1
     agent = Agent(config, Controller(config), storage)
     for signum in (signal.SIGTERM, signal.SIGINT):

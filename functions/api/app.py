@@ -29,6 +29,7 @@ from hacore.failover.engine import FailoverEngine
 from hacore.settings import Settings, get_settings
 from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
+from hacore.webhooks.ingest import QueueUnavailable
 from hacore.webhooks.outcome import CustomerTerminal
 
 logger = Logger(service="recorder-ha-controller")
@@ -63,7 +64,9 @@ class ApiDeps:
 
             sqs = aws.client("sqs", self.settings.region)
             ingest = Ingest(sqs, self.settings, endpoints_from(self.settings))
-            self.customer_terminal = CustomerTerminal(self.store, ingest)
+            self.customer_terminal = CustomerTerminal(
+                self.store, ingest, self.failover, self.settings.finalize_timeout_s
+            )
         return self.customer_terminal
 
     def dlq(self) -> DeadLetters:
@@ -106,6 +109,11 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
     @app.exception_handler(DomainError)
     def refused(error: DomainError) -> Response:
         return error_reply(error.status_code, error.message, **error.extra)
+
+    @app.exception_handler(QueueUnavailable)
+    def queue_down(error: QueueUnavailable) -> Response:
+        # the final report's ready could not be queued: decided and kept, sent when reported again
+        return error_reply(503, f"the webhook queue is unavailable ({error}); report again")
 
     @app.not_found
     def not_found(_: Exception) -> Response:

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hacore.failover.engine import FailoverEngine
 from hacore.settings import Settings, get_settings
+from hacore.webhooks.wiring import build_webhook_parts
 from hacore.wiring import build_engine
 
 logger = Logger(service="recorder-ha-detector")
@@ -50,7 +51,10 @@ def run_sweeps(
     return {"enabled": True, "sweeps": sweeps, "takeovers": takeovers, "failed": failed}
 
 
-engine = build_engine(get_settings(), metrics=metrics)
+settings = get_settings()
+# A held OpenVidu `failed` whose deadline passed is released by the sweep that finds it.
+webhooks = build_webhook_parts(settings)
+engine = build_engine(settings, metrics=metrics, holds=webhooks.terminal.release_expired)
 
 
 @logger.inject_lambda_context

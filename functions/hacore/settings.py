@@ -108,6 +108,9 @@ class Settings(BaseModel):
     start_grace_s: int = Field(60, alias="APP_FAILOVER_START_GRACE", ge=1)
     backup_start_timeout_s: int = Field(60, alias="APP_FAILOVER_BACKUP_START_TIMEOUT", ge=1)
     failover_enabled: Flag = Field(True, alias="APP_FAILOVER_ENABLED")
+    # How long OpenVidu's `failed`, held back while a backup or finalizer makes the final file,
+    # waits for that final report before it is released to the customer after all.
+    finalize_timeout_s: int = Field(900, alias="APP_FINALIZE_TIMEOUT", ge=10, le=86400)
     max_failover_attempts: int = Field(3, alias="APP_FAILOVER_MAX_ATTEMPTS", ge=1, le=20)
 
     detector_budget_s: float = Field(55, alias="APP_DETECTOR_BUDGET_SECONDS", gt=0, le=840)

@@ -7,7 +7,8 @@ takeovers exactly-once and heartbeats safe against a concurrent claim.
 Four sparse, sharded, keys-only indexes keep reads proportional to what is asked:
 `ByList` (active / inactive listings and counts); `WatchByHeartbeat` and `WatchByChunk`
 (the detector's candidates: only STARTING / RECORDING sessions carry `watchShard`);
-`ClaimsByExpiry` (FAILING_OVER sessions, by when their claim lapses).
+`ClaimsByExpiry` (FAILING_OVER sessions, by when their claim lapses; sessions whose
+OpenVidu `failed` is held, by when the hold lapses).
 Items past their TTL are treated as absent by every read.
 """
 
@@ -84,8 +85,10 @@ def to_item(record: SessionRecord) -> dict[str, Any]:
     data["listKey"] = list_key(record.active, shard)
     if record.status.watched:
         data["watchShard"] = watch_key(shard)
-    if record.status is Status.FAILING_OVER and record.claimExpiresAt is not None:
-        data["claimShard"] = claim_key(shard)
+    if record.claimExpiresAt is not None and (
+        record.status is Status.FAILING_OVER or (record.heldWebhook is not None and record.terminal is None)
+    ):
+        data["claimShard"] = claim_key(shard)  # a takeover's claim, or a held terminal's deadline
     return {k: _serializer.serialize(v) for k, v in _to_dynamo(data).items()}
 
 

@@ -7,12 +7,17 @@ dead, so OpenVidu concludes `failed` although the backup produced a complete fil
 
 * OpenVidu's `ready`: relayed; it is the terminal.
 * OpenVidu's `failed`, the final file already reported playable: replaced by our `ready`.
-* OpenVidu's `failed` for a recording a backup took over (epoch > 1): held back until the
-  backup's final report: a playable file turns it into our `ready`, none releases it.
+* OpenVidu's `failed` for a recording with chunks in S3 (a backup took over, or the recorder
+  died before it could finalize): held back until a final report (the backup's, or a
+  finalizer's): a playable file turns it into our `ready`, none releases it.
 * any other `failed`: relayed; it is the terminal.
 * a playable final report after a takeover, OpenVidu's terminal not seen yet: our `ready` now
   (OpenVidu can only say `failed`, and that will be dropped).
 * once a terminal is decided, any other terminal event for the recording is dropped.
+* a held `failed` that no final report answers by its deadline (APP_FINALIZE_TIMEOUT) is
+  released: the customer is told what OpenVidu said, late rather than never. Until then the
+  session sits in the claims index (`claimExpiresAt` is the deadline), so the detector's
+  sweep finds it without scanning.
 
 Every decision is keyed by webhook id, so applying the same webhook twice decides the same.
 """
@@ -84,7 +89,7 @@ def synthesized_ready(
 
 
 def on_openvidu_terminal(
-    record: SessionRecord, status: str, body: dict[str, Any], webhook_id: str
+    record: SessionRecord, status: str, body: dict[str, Any], webhook_id: str, hold_until: float
 ) -> tuple[SessionRecord, Verdict]:
     """What OpenVidu's `ready` or `failed` (webhook `webhook_id`) becomes for the customer."""
     if record.terminal is not None:
@@ -100,13 +105,22 @@ def on_openvidu_terminal(
             record,
             Terminal(status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False),
         ), "replace"
-    if record.epoch > 1 and record.status is not Status.FAILED and final is None:
-        return record.model_copy(update={"heldWebhook": {"id": webhook_id, "body": body}}), "hold"
+    if final is None and record.status is not Status.FAILED and recoverable(record):
+        held = {"heldWebhook": {"id": webhook_id, "body": body}, "claimExpiresAt": hold_until}
+        return record.model_copy(update=held), "hold"
     return _decide(record, Terminal(status="failed", webhookId=webhook_id)), "relay"
 
 
+def recoverable(record: SessionRecord) -> bool:
+    """A playable file can still be made: a backup recorded, or chunks are stored."""
+    return record.epoch > 1 or record.lastChunkIndex is not None
+
+
 def on_final(record: SessionRecord, final: FinalReport) -> SessionRecord:
-    """A recorder's final report: the session ends, and the customer's terminal may follow from it."""
+    """A recorder's final report: the session ends, and the customer's terminal may follow from it.
+    A finalizer's report (S3 only) keeps what the primary said of its local copy."""
+    if final.local is None and record.final is not None and record.final.local:
+        final = final.model_copy(update={"local": record.final.local})
     status = Status.COMPLETED if final.playable else record.status
     updated = record.model_copy(update={"final": final, "status": status})
     if record.terminal is not None:
@@ -125,6 +139,19 @@ def on_final(record: SessionRecord, final: FinalReport) -> SessionRecord:
     return updated
 
 
+def release_expired_hold(record: SessionRecord, now: float) -> SessionRecord:
+    """No final report came in time: OpenVidu's `failed` goes to the customer after all."""
+    held = record.heldWebhook
+    if (
+        held is None
+        or record.terminal is not None
+        or record.claimExpiresAt is None
+        or now < record.claimExpiresAt
+    ):
+        return record
+    return _decide(record, Terminal(status="failed", webhookId=held["id"], body=held["body"], sent=False))
+
+
 def mark_sent(record: SessionRecord, sent: bool = True) -> SessionRecord:
     """Claims (or gives back) the sending of our terminal; unchanged when there is nothing to do."""
     if record.terminal is None or record.terminal.body is None or record.terminal.sent is sent:
@@ -133,4 +160,7 @@ def mark_sent(record: SessionRecord, sent: bool = True) -> SessionRecord:
 
 
 def _decide(record: SessionRecord, terminal: Terminal) -> SessionRecord:
-    return record.model_copy(update={"terminal": terminal, "heldWebhook": None})
+    update: dict[str, Any] = {"terminal": terminal, "heldWebhook": None}
+    if record.heldWebhook is not None and record.status is not Status.FAILING_OVER:
+        update["claimExpiresAt"] = None  # the hold's deadline, not a takeover's claim
+    return record.model_copy(update=update)

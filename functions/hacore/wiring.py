@@ -32,6 +32,7 @@ def build_engine(
     store: SessionStore | None = None,
     clock: Callable[[], float] = time.time,
     metrics: MetricSink | None = None,
+    holds: Callable[[str], object] | None = None,
 ) -> FailoverEngine:
     if store is None:
         store = SessionStore(
@@ -41,4 +42,4 @@ def build_engine(
         settings, lambda service: aws.client(service, settings.region), launcher_env(settings)
     )
     chunks = ChunkIndex(aws.client("s3", settings.region, settings.s3_endpoint), settings.s3_bucket)
-    return FailoverEngine(store, launcher, chunks, settings, clock, metrics)
+    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, holds)

@@ -175,3 +175,30 @@ def test_a_recorder_that_ignores_q_is_killed_and_failed(
     assert (recordings / recording.id / "stop").exists() is False  # q went to the working directory
     assert (tmp_path / "containers" / f"recording_{recording.id}" / "stop").read_text() == "q\n"
     assert customer_statuses(customer, recording.id) == ["started", "stopped", "failed"]
+
+
+def test_a_recorder_killed_before_any_takeover_still_ends_ready_for_the_customer(
+    media_node: tuple[RunningStack, Path], customer: Receiver, tmp_path: Path
+) -> None:
+    """OpenVidu stops the recording before the detector noticed the dead recorder: OpenVidu says
+    failed, but its chunks are in S3, so a finalizer joins them and the customer is told ready."""
+    stack, recordings = media_node
+    openvidu = emulator(stack, recordings, tmp_path)
+    recording = openvidu.start(name="cut_short")
+    assert recording.status == "started"
+    time.sleep(5)  # two or so chunks stored
+    openvidu.kill(recording)
+    openvidu.stop(recording)  # at once: long before the heartbeat timeout
+    assert recording.status == "failed"
+    assert customer_statuses(customer, recording.id) == ["started", "stopped", "ready"]
+    ready = [json.loads(r["body"]) for r in list(customer.requests)]
+    ready = [b for b in ready if b.get("id") == recording.id and b.get("status") == "ready"]
+    assert len(ready) == 1
+    assert ready[0]["ha"]["recovered"] is False
+    assert ready[0]["ha"]["key"] == f"{recording.id}/cut_short.mp4"
+    assert ready[0]["duration"] > 2
+    assert ready[0]["name"] == "cut_short"
+    session = stack_session(stack, recording.id)
+    assert session["status"] == "COMPLETED"
+    assert session["customerTerminal"] == "ready"
+    assert session["final"]["finalizedBy"].endswith("finalize)")

@@ -13,7 +13,7 @@ from hacore.settings import Settings
 from hacore.store import SessionStore
 from hacore.terminal import on_final, on_openvidu_terminal, ours_id
 from hacore.webhooks.events import parse_event
-from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.ingest import Ingest, QueueUnavailable
 from hacore.webhooks.outcome import CustomerTerminal
 
 FAILED = {
@@ -36,6 +36,7 @@ PLAYABLE = FinalReport(
     gaps=[{"afterChunk": 4, "beforeChunk": 5, "seconds": 7.5}],
 )
 NOTHING = FinalReport(hasVideo=False)
+HOLD = 5000.0  # when a held failed is released, if no final report came
 
 
 def record(epoch: int = 1, **changes: Any) -> SessionRecord:
@@ -61,27 +62,29 @@ def record(epoch: int = 1, **changes: Any) -> SessionRecord:
 
 
 def test_openvidus_ready_is_the_terminal_and_a_second_terminal_is_dropped() -> None:
-    after, verdict = on_openvidu_terminal(record(), "ready", {}, "w1")
+    after, verdict = on_openvidu_terminal(record(), "ready", {}, "w1", hold_until=HOLD)
     assert verdict == "relay"
     assert after.terminal
     assert after.terminal.webhookId == "w1"
-    assert on_openvidu_terminal(after, "ready", {}, "w1")[1] == "relay"  # the same webhook again
-    assert on_openvidu_terminal(after, "failed", FAILED, "w2")[1] == "drop"
+    assert (
+        on_openvidu_terminal(after, "ready", {}, "w1", hold_until=HOLD)[1] == "relay"
+    )  # the same webhook again
+    assert on_openvidu_terminal(after, "failed", FAILED, "w2", hold_until=HOLD)[1] == "drop"
 
 
 def test_a_failed_without_a_takeover_is_relayed() -> None:
-    after, verdict = on_openvidu_terminal(record(epoch=1), "failed", FAILED, "w1")
+    after, verdict = on_openvidu_terminal(record(epoch=1), "failed", FAILED, "w1", hold_until=HOLD)
     assert verdict == "relay"
     assert after.terminal
     assert after.terminal.status == "failed"
 
 
 def test_a_failed_after_a_takeover_is_held_then_replaced_by_ready_from_the_final_report() -> None:
-    held, verdict = on_openvidu_terminal(record(epoch=2), "failed", FAILED, "w1")
+    held, verdict = on_openvidu_terminal(record(epoch=2), "failed", FAILED, "w1", hold_until=HOLD)
     assert verdict == "hold"
     assert held.heldWebhook == {"id": "w1", "body": FAILED}
     assert held.terminal is None
-    assert on_openvidu_terminal(held, "failed", FAILED, "w1")[1] == "hold"  # idempotent
+    assert on_openvidu_terminal(held, "failed", FAILED, "w1", hold_until=HOLD)[1] == "hold"  # idempotent
     done = on_final(held, PLAYABLE)
     assert done.status is Status.COMPLETED
     assert done.heldWebhook is None
@@ -99,7 +102,7 @@ def test_a_failed_after_a_takeover_is_held_then_replaced_by_ready_from_the_final
     assert ready["ha"]["key"] == "rec/meeting.mp4"
     assert ready["ha"]["epochs"] == [1, 2]
     assert ready["ha"]["gaps"][0]["seconds"] == 7.5
-    assert on_openvidu_terminal(done, "failed", FAILED, "w1")[1] == "drop"
+    assert on_openvidu_terminal(done, "failed", FAILED, "w1", hold_until=HOLD)[1] == "drop"
 
 
 def test_a_final_report_before_openvidus_failed_turns_it_into_ready() -> None:
@@ -108,14 +111,16 @@ def test_a_final_report_before_openvidus_failed_turns_it_into_ready() -> None:
     assert done.terminal.webhookId == ours_id("rec", "ready")
     first = on_final(record(epoch=1), PLAYABLE)  # no takeover: OpenVidu's own ready will come
     assert first.terminal is None
-    replaced, verdict = on_openvidu_terminal(first, "failed", FAILED, "w9")  # yet it said failed
+    replaced, verdict = on_openvidu_terminal(
+        first, "failed", FAILED, "w9", hold_until=HOLD
+    )  # yet it said failed
     assert verdict == "replace"
     assert replaced.terminal
     assert replaced.terminal.status == "ready"
 
 
 def test_nothing_playable_releases_the_held_failed() -> None:
-    held, _ = on_openvidu_terminal(record(epoch=2), "failed", FAILED, "w1")
+    held, _ = on_openvidu_terminal(record(epoch=2), "failed", FAILED, "w1", hold_until=HOLD)
     released = on_final(held, NOTHING)
     assert released.terminal
     assert (released.terminal.status, released.terminal.webhookId) == ("failed", "w1")
@@ -124,7 +129,9 @@ def test_nothing_playable_releases_the_held_failed() -> None:
 
 
 def test_a_failed_session_gets_openvidus_failed() -> None:
-    verdict = on_openvidu_terminal(record(epoch=3, status=Status.FAILED), "failed", FAILED, "w1")[1]
+    verdict = on_openvidu_terminal(
+        record(epoch=3, status=Status.FAILED), "failed", FAILED, "w1", hold_until=HOLD
+    )[1]
     assert verdict == "relay"
 
 
@@ -163,3 +170,139 @@ def test_our_ready_is_queued_once_whoever_calls(
     assert json.loads(envelope["body"])["status"] == "ready"
     our_ready = json.loads(envelope["body"])
     assert terminal.verdict(parse_event(envelope["body"]), our_ready, envelope["id"]) == "relay"
+
+
+class Launches:
+    """The engine's finalizer launches, recorded (a unit test of the triggers, not of the launcher)."""
+
+    def __init__(self, running: bool = False) -> None:
+        self.finalizers: list[str] = []
+        self.launcher = self
+        self.running = running
+
+    def launch_finalizer(self, session_id: str, why: str) -> str:
+        self.finalizers.append(session_id)
+        return "ref"
+
+    def describe(self, ref: str) -> Any:
+        from hacore.launchers import BackupInfo
+
+        return BackupInfo(ref, "rec", 2, "0004", "running" if self.running else "exited", "test")
+
+
+def held_session(store: SessionStore, launcher_ref: str | None = None) -> None:
+    store.register(RegisterRequest(sessionId="rec", clientId="c"))
+    store.heartbeat("rec", HeartbeatRequest(lastChunk="0003.mp4"))
+    store.mutate(  # a takeover happened, then OpenVidu's `stopped` ended the session
+        "rec",
+        lambda r, now: r.model_copy(
+            update={"epoch": 2, "launcherRef": launcher_ref, "status": Status.STOPPING}
+        ),
+    )
+
+
+def test_a_held_failed_with_no_recorder_left_starts_a_finalizer(
+    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
+) -> None:
+    terminal, _, _ = outcome
+    engine = Launches(running=False)
+    terminal._engine = lambda: engine  # type: ignore[assignment,return-value]
+    held_session(store, launcher_ref="ref-dead-backup")
+    assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
+    assert engine.finalizers == ["rec"]
+
+
+def test_a_running_backup_finalizes_itself(
+    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
+) -> None:
+    terminal, _, _ = outcome
+    engine = Launches(running=True)
+    terminal._engine = lambda: engine  # type: ignore[assignment,return-value]
+    held_session(store, launcher_ref="ref-live-backup")
+    assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
+    assert engine.finalizers == []
+
+
+def test_an_s3_copy_still_owed_starts_a_finalizer(
+    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
+) -> None:
+    terminal, _, _ = outcome
+    engine = Launches()
+    terminal._engine = lambda: engine  # type: ignore[assignment,return-value]
+    store.register(RegisterRequest(sessionId="rec", clientId="c"))
+    local_only = FinalReport(
+        local="/recordings/rec/m.mp4", s3Pending=True, hasVideo=True, size=9, duration=7200
+    )
+    assert terminal.report_final("rec", local_only).final.s3Pending  # type: ignore[union-attr]
+    assert engine.finalizers == ["rec"]
+    stored = FinalReport(bucket="b", key="rec/m.mp4", hasVideo=True, size=9, duration=7200)
+    after = terminal.report_final("rec", stored)  # the finalizer's report keeps the local copy
+    assert after.final is not None
+    assert (after.final.key, after.final.local) == ("rec/m.mp4", "/recordings/rec/m.mp4")
+    assert engine.finalizers == ["rec"]
+
+
+def test_a_ready_that_cannot_be_queued_is_not_lost(
+    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
+) -> None:
+    terminal, sqs, _ = outcome
+    held_session(store)
+    assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
+    broken = Settings.from_env({"WEBHOOK_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/gone"})
+    good = terminal._ingest
+    terminal._ingest = Ingest(sqs, broken, [])
+    with pytest.raises(QueueUnavailable):
+        terminal.report_final("rec", PLAYABLE)
+    pending = store.get("rec").terminal
+    assert pending is not None
+    assert (pending.status, pending.sent) == ("ready", False)  # decided, and still owed
+    terminal._ingest = good
+    assert terminal.send_pending(store.get("rec")).terminal.sent  # type: ignore[union-attr]
+
+
+def test_a_held_failed_that_no_report_answers_is_released_at_its_deadline(
+    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore, clock: Any
+) -> None:
+    terminal, sqs, queue = outcome
+    held_session(store)
+    assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
+    held = store.get("rec")
+    assert held.claimExpiresAt == clock() + 900
+    assert store.stale_candidates(0, 0, clock()) == set()  # not before its deadline
+    assert not terminal.release_expired("rec")
+    clock.advance(901)
+    assert store.stale_candidates(0, 0, clock()) == {"rec"}  # the detector's sweep finds it
+    assert terminal.release_expired("rec")
+    released = store.get("rec")
+    assert released.terminal is not None
+    assert (released.terminal.status, released.terminal.webhookId, released.terminal.sent) == (
+        "failed",
+        "w1",
+        True,
+    )
+    assert released.heldWebhook is None
+    assert released.claimExpiresAt is None
+    assert store.stale_candidates(0, 0, clock()) == set()
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"])["id"] == "w1"  # OpenVidu's own webhook, its own id
+    assert not terminal.release_expired("rec")  # once
+
+
+def test_the_sweep_hands_a_lapsed_hold_to_the_release(
+    store: SessionStore, settings: Settings, clock: Any
+) -> None:
+    from hacore.failover.engine import FailoverEngine
+
+    released: list[str] = []
+    engine = FailoverEngine(store, Launches(), None, settings, clock, holds=released.append)  # type: ignore[arg-type]
+    held_session(store)
+    store.mutate(
+        "rec",
+        lambda r, now: on_openvidu_terminal(r, "failed", FAILED, "w1", hold_until=now + 10)[0],
+    )
+    engine.sweep()
+    assert released == []
+    clock.advance(11)
+    report = engine.sweep()
+    assert released == ["rec"]
+    assert report.takeovers == []

@@ -76,7 +76,10 @@ class FailoverEngine:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         metrics: MetricSink | None = None,
+        holds: Callable[[str], object] | None = None,
     ) -> None:
+        """`holds` releases a held OpenVidu `failed` whose deadline passed (`hacore.terminal`)."""
+        self.holds = holds
         self.store = store
         self.launcher = launcher
         self.chunks = chunks
@@ -99,6 +102,9 @@ class FailoverEngine:
         report.candidates = len(candidates)
         for session_id in sorted(candidates):
             record = self.store.find(session_id)
+            if record is not None and record.heldWebhook is not None and self.holds is not None:
+                self.holds(session_id)  # a hold's deadline, not a takeover's claim
+                continue
             if record is None or stale_reason(record, self.clock(), s) is None:
                 continue
             report.stale += 1
@@ -255,6 +261,27 @@ class FailoverEngine:
             self.store.mutate(session_id, change)
         except SessionNotFound:
             log.warning("session %s vanished before its launch outcome (%s) was written", session_id, outcome)
+
+    # --- finalizers ---------------------------------------------------------------
+
+    def launch_finalizer(self, session_id: str, why: str) -> str | None:
+        """Starts `python -m recorder finalize` for the session (its recorder's environment, its
+        epoch): it joins every chunk in S3 into the final file and reports it. Idempotent per epoch.
+        None when the launcher failed (logged; the caller's next event or report tries again)."""
+        record = self.store.get(session_id)
+        start = chunk_label(record.lastChunkIndex or 0)
+        environment = backup_environment(record, record.epoch, start, self.settings) | {
+            "RECORDER_ACTION": "finalize"
+        }
+        spec = BackupSpec(session_id, record.epoch, start, environment, action="finalize")
+        try:
+            ref = self.launcher.launch(spec)
+        except Exception as error:
+            log.error("launching the finalizer of %s failed (%s): %s", session_id, why, error)
+            self.metrics.add_metric(name="LaunchFailures", unit="Count", value=1)
+            return None
+        log.info("finalizer %s launched for %s at epoch %s: %s", ref, session_id, record.epoch, why)
+        return ref
 
     # --- backups ------------------------------------------------------------------
 

@@ -24,20 +24,26 @@ class LaunchError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackupSpec:
+    """A recorder the controller starts: a backup (`run`), or a finalizer (`finalize`), which joins
+    what S3 holds into the final file when no recorder could (the same image, the same launcher)."""
+
     session_id: str
     epoch: int
     start_chunk: str
     environment: dict[str, str]
+    action: str = "run"
 
     @property
     def token(self) -> str:
-        """Idempotency token: the same session and epoch never start two backups."""
-        return hashlib.sha256(f"{self.session_id}#{self.epoch}".encode()).hexdigest()[:32]
+        """Idempotency token: the same session and epoch never start two backups (or finalizers)."""
+        suffix = "" if self.action == "run" else f"#{self.action}"
+        return hashlib.sha256(f"{self.session_id}#{self.epoch}{suffix}".encode()).hexdigest()[:32]
 
     @property
     def name(self) -> str:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.session_id)[:60]
-        return f"backup-recorder-{safe}-e{self.epoch}"
+        role = "backup-recorder" if self.action == "run" else "finalizer"
+        return f"{role}-{safe}-e{self.epoch}"
 
 
 @dataclass

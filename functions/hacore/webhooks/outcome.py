@@ -10,22 +10,44 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from hacore.errors import StaleEpoch
 from hacore.models import FinalReport, SessionRecord
 from hacore.store import SessionStore
-from hacore.terminal import TERMINAL_STATUSES, Verdict, mark_sent, on_final, on_openvidu_terminal
+from hacore.terminal import (
+    TERMINAL_STATUSES,
+    Verdict,
+    mark_sent,
+    on_final,
+    on_openvidu_terminal,
+    release_expired_hold,
+)
 from hacore.webhooks.events import OpenViduEvent
 from hacore.webhooks.ingest import Ingest
+
+if TYPE_CHECKING:
+    from hacore.failover.engine import FailoverEngine
 
 log = logging.getLogger("hacore.terminal")
 
 
 class CustomerTerminal:
-    def __init__(self, store: SessionStore, ingest: Ingest) -> None:
+    """`engine` (built on first use) starts finalizers: when OpenVidu's `failed` is held and no
+    backup is running to finalize, and when a final file's S3 copy is still owed."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        ingest: Ingest,
+        engine: Callable[[], FailoverEngine] | None = None,
+        hold_s: float = 900,
+    ) -> None:
         self._store = store
         self._ingest = ingest
+        self._engine = engine
+        self._hold_s = hold_s
 
     def report_final(self, session_id: str, final: FinalReport) -> SessionRecord:
         def change(record: SessionRecord, now: float) -> SessionRecord:
@@ -33,7 +55,22 @@ class CustomerTerminal:
                 raise StaleEpoch(session_id, final.epoch, record.epoch)
             return on_final(record, final)
 
-        return self.send_pending(self._store.mutate(session_id, change))
+        record = self.send_pending(self._store.mutate(session_id, change))
+        if final.s3Pending and self._engine is not None:
+            self._engine().launch_finalizer(
+                session_id, "the final file's S3 copy did not fit the stop budget"
+            )
+        return record
+
+    def _finalize_unless_a_backup_will(self, record: SessionRecord) -> None:
+        if self._engine is None:
+            return
+        engine = self._engine()
+        if record.launcherRef:
+            backup = engine.launcher.describe(record.launcherRef)
+            if backup is not None and backup.state == "running":
+                return  # it was asked to stop gracefully: it finalizes and reports
+        engine.launch_finalizer(record.sessionId, "OpenVidu said failed; no recorder is left to finalize")
 
     def verdict(self, event: OpenViduEvent | None, body: dict[str, Any] | None, webhook_id: str) -> Verdict:
         """Whether this webhook reaches the customer: OpenVidu's terminal events are judged."""
@@ -45,14 +82,27 @@ class CustomerTerminal:
         decided: list[Verdict] = []
 
         def change(record: SessionRecord, now: float) -> SessionRecord:
-            updated, verdict = on_openvidu_terminal(record, status or "", body or {}, webhook_id)
+            updated, verdict = on_openvidu_terminal(
+                record, status or "", body or {}, webhook_id, hold_until=now + self._hold_s
+            )
             decided[:] = [verdict]
             return updated
 
         record = self._store.mutate(event.id, change)
         self.send_pending(record)
         log.info("OpenVidu's %s for %s: %s", status, event.id, decided[0])
+        if decided[0] == "hold":
+            self._finalize_unless_a_backup_will(record)
         return decided[0]
+
+    def release_expired(self, session_id: str) -> bool:
+        """The detector's call for a session whose hold lapsed: OpenVidu's `failed` is sent now."""
+        record = self._store.mutate(session_id, lambda current, now: release_expired_hold(current, now))
+        if record.terminal is None or record.terminal.sent:
+            return False
+        log.warning("no final report for %s in time: releasing OpenVidu's failed", session_id)
+        self.send_pending(record)
+        return True
 
     def send_pending(self, record: SessionRecord) -> SessionRecord:
         terminal = record.terminal

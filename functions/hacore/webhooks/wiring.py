@@ -59,7 +59,7 @@ def build_webhook_parts(settings: Settings) -> WebhookParts:
         stats,
         DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
         sqs,
-        CustomerTerminal(store, ingest),
+        CustomerTerminal(store, ingest, lazy_engine, settings.finalize_timeout_s),
     )
 
 
