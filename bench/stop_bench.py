@@ -8,7 +8,8 @@ the metadata the recorder writes: what N chunks of a real run leave behind when 
 The real recorder is then started by the OpenVidu emulator on top of them (the image's ENV
 carries START_CHUNK=N, so it continues the numbering), records a few live chunks, and is
 stopped by OpenVidu's `q`. Printed: the time to `<name>.mp4`, `q` to exit, OpenVidu's
-conclusion, the final file's duration and size, and whether its S3 copy fit in the budget.
+conclusion, the final file's duration and size, whether its S3 copy fit in the budget, and if
+not, how long after the exit the finalizer task (launched by the controller) stored it.
 """
 
 from __future__ import annotations
@@ -84,8 +85,25 @@ def one(label: str, chunks: int, scratch: Path, url: str, recordings: Path, sour
     recording = openvidu.start(name="meeting", session_id=recording_id, resolution="1280x720", frame_rate=25)
     time.sleep(2 * CHUNK_S + 3)
     openvidu.stop(recording)
-    manifest = json.loads(
-        s3.get_object(Bucket=settings["HA_AWS_S3_BUCKET"], Key=f"{recording_id}/manifest.json")["Body"].read()
+    exited = time.monotonic()
+    bucket = settings["HA_AWS_S3_BUCKET"]
+
+    def manifest() -> dict:
+        return json.loads(s3.get_object(Bucket=bucket, Key=f"{recording_id}/manifest.json")["Body"].read())
+
+    first = manifest()
+    stored_after = None
+    if first["s3Pending"]:
+        deadline = exited + 900
+        while time.monotonic() < deadline and stored_after is None:
+            time.sleep(2)
+            if manifest()["final"]:
+                stored_after = round(time.monotonic() - exited, 1)
+    final_key = f"{recording_id}/meeting.mp4"
+    s3_bytes = (
+        s3.head_object(Bucket=bucket, Key=final_key)["ContentLength"]
+        if (not first["s3Pending"] or stored_after is not None)
+        else None
     )
     return {
         "bench": "openvidu_stop",
@@ -96,8 +114,9 @@ def one(label: str, chunks: int, scratch: Path, url: str, recordings: Path, sour
         "openvidu_status": recording.status,
         "final_duration_s": recording.duration,
         "final_size_mb": round(recording.size / 1e6, 1),
-        "s3_copy_within_budget": manifest["final"] is not None,
-        "s3_pending": manifest["s3Pending"],
+        "s3_copy_within_budget": first["final"] is not None,
+        "s3_copy_by_finalizer_after_s": stored_after,
+        "s3_final_size_mb": round(s3_bytes / 1e6, 1) if s3_bytes else None,
     }
 
 

@@ -94,8 +94,8 @@ def on_openvidu_terminal(
     """What OpenVidu's `ready` or `failed` (webhook `webhook_id`) becomes for the customer."""
     if record.terminal is not None:
         return record, "relay" if record.terminal.webhookId == webhook_id else "drop"
-    if record.heldWebhook is not None and record.heldWebhook.get("id") == webhook_id:
-        return record, "hold"
+    if record.heldWebhook is not None:  # one is held already: this one is the same, or a repeat
+        return record, "hold" if record.heldWebhook.get("id") == webhook_id else "drop"
     if status == "ready":
         return _decide(record, Terminal(status="ready", webhookId=webhook_id)), "relay"
     final = record.final

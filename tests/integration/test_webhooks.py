@@ -116,7 +116,7 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
     endpoints = endpoints_from(settings)
     stats = RelayStats(dynamodb, settings.webhook_stats_table)
     ingest = Ingest(sqs, settings, endpoints)
-    terminal = CustomerTerminal(store, ingest)
+    terminal = CustomerTerminal(store, ingest, lambda: engine)
     relay = Relay(settings, endpoints, sqs, stats, effects, terminal=terminal)
     parts = WebhookParts(
         settings,
@@ -258,12 +258,14 @@ def test_the_session_effects_happen_once(aws: None, receiver: Receiver) -> None:
     failed = changed("fail_me", "failed")  # OpenVidu is done with it: the session ends, no takeover
     assert (failed["first"], failed["again"]) == ("STOPPING", "already STOPPING")
     assert (failed["record"].status, failed["record"].epoch) == (Status.STOPPING, 1)
-    assert rig.launcher.launches == []
-    # every stopped is relayed; of each recording's terminal events the customer gets one
+    # its chunks are in S3 and no recorder is left: OpenVidu's failed is held, one finalizer joins them
+    assert [(s.session_id, s.action) for s in rig.launcher.launches] == [("fail_me", "finalize")]
+    assert failed["record"].heldWebhook is not None
+    # every stopped is relayed; of each recording's terminal events the customer gets at most one
     statuses = [json.loads(r["body"])["status"] for r in receiver.requests]
-    assert sorted(statuses) == ["failed", "ready", "stopped", "stopped"]
+    assert sorted(statuses) == ["ready", "stopped", "stopped"]
     assert rig.store.get("ready_me").terminal.status == "ready"  # type: ignore[union-attr]
-    assert rig.store.get("fail_me").terminal.status == "failed"  # type: ignore[union-attr]
+    assert rig.store.get("fail_me").terminal is None  # until the finalizer reports, or the hold lapses
 
 
 def test_stopped_asks_a_running_backup_to_stop_gracefully(aws: None, receiver: Receiver) -> None:

@@ -85,6 +85,7 @@ def test_a_failed_after_a_takeover_is_held_then_replaced_by_ready_from_the_final
     assert held.heldWebhook == {"id": "w1", "body": FAILED}
     assert held.terminal is None
     assert on_openvidu_terminal(held, "failed", FAILED, "w1", hold_until=HOLD)[1] == "hold"  # idempotent
+    assert on_openvidu_terminal(held, "failed", FAILED, "w2", hold_until=HOLD)[1] == "drop"  # a repeat
     done = on_final(held, PLAYABLE)
     assert done.status is Status.COMPLETED
     assert done.heldWebhook is None
