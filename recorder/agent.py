@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import requests
 
@@ -101,7 +102,8 @@ class Agent:
                 log.info("stop file found: stopping gracefully")
                 break
             if self.config.primary and not announced and self.capture.producing():
-                announced = openvidu_files.announce_capture(self.config) or True
+                openvidu_files.announce_capture(self.config)
+                announced = True
             self.uploader.add(self.capture.finished_chunks())
             try:
                 if not self.capture.running:
@@ -117,9 +119,11 @@ class Agent:
 
     def _finish(self) -> int:
         """Graceful stop: close the chunk, upload, mark stopped, finalize, report, all within the
-        stop budget when OpenVidu is waiting (the primary); a backup may take longer."""
-        began = time.monotonic()
+        stop budget when OpenVidu is waiting (the primary); a backup may take longer. The
+        controller's answers never eat the budget: they are waited for only until it runs out."""
+        began = time.monotonic() - self._since_stop_was_written()
         budget = self.config.stop_budget_s if self.config.primary else DRAIN_S
+        deadline = began + budget
         self.uploader.add(self.capture.stop(timeout=min(20.0, budget / 4)))
         self.uploader.drain(began + budget * STOP_DRAIN_SHARE, allowed=self._still_owner)
         if self.fenced.is_set():
@@ -130,18 +134,31 @@ class Agent:
                 sorted(self.uploader.pending),
                 self.config.work_dir,
             )
-        self._tell(lambda: self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts))
-        self._tell(lambda: self.controller.set_status("stopped"))
+        told = self._in_background(self._tell_stopped)
         try:
-            manifest = finalize(self.config, self.storage, deadline=began + budget - 2)
+            # Only OpenVidu's 30 s bound the S3 upload: a backup's final file is stored whatever it takes.
+            manifest = finalize(
+                self.config, self.storage, deadline=deadline - 2 if self.config.primary else None
+            )
         except Exception:
             log.exception("finalize failed; the chunks stay in S3 for `python -m recorder finalize`")
             self._tell(lambda: self.controller.set_status("failed"))
             return 1
-        self._report(manifest)
+        told.join(max(0.0, deadline - time.monotonic()))
+        self._in_background(lambda: self._report(manifest)).join(max(0.0, deadline - time.monotonic()))
         if manifest.playable:
             self.capture.discard(set(self.uploader.stored))
         return 0 if manifest.playable else 1
+
+    def _tell_stopped(self) -> None:
+        self._tell(lambda: self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts))
+        self._tell(lambda: self.controller.set_status("stopped"))
+
+    @staticmethod
+    def _in_background(call: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=call, name="controller-call", daemon=True)
+        thread.start()
+        return thread
 
     def _report(self, manifest: Manifest) -> None:
         # A backup retries (the customer's `ready` hangs on it); the primary has no time to spare
@@ -191,6 +208,17 @@ class Agent:
         if not owner:
             self.fenced.set()
         return owner
+
+    def _since_stop_was_written(self) -> float:
+        """OpenVidu's 30 s run from its `q`, not from when this loop noticed it."""
+        try:
+            return (
+                max(0.0, time.time() - self.config.stop_file.stat().st_mtime)
+                if self._stop_file_says_stop()
+                else 0.0
+            )
+        except OSError:
+            return 0.0
 
     def _stop_file_says_stop(self) -> bool:
         try:

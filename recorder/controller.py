@@ -14,6 +14,8 @@ from recorder.finalize import Manifest
 
 log = logging.getLogger("recorder.controller")
 USER_AGENT = "recorder-session-manager/1.0"
+TIMEOUT = (3.05, 10)  # connect, read: a call to the controller never holds the recorder long
+OWNER_TIMEOUT = (3.05, 3)  # the ownership check sits in the recording loop: shorter still
 
 
 class Fenced(Exception):
@@ -29,7 +31,9 @@ class Controller:
         self._base = f"{config.controller_url.rstrip('/')}/api/sessions"
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        reply = self._http.request(method, f"{self._base}{path}", data=json.dumps(body or {}), timeout=10)
+        reply = self._http.request(
+            method, f"{self._base}{path}", data=json.dumps(body or {}), timeout=TIMEOUT
+        )
         if reply.status_code == 409:
             raise Fenced(reply.text)
         return reply
@@ -65,7 +69,7 @@ class Controller:
 
     def still_owner(self) -> bool:
         """A read (not a heartbeat, which would delay detection): does this epoch still own the session?"""
-        reply = self._http.get(f"{self._base}/{self.config.video_id}", timeout=10)
+        reply = self._http.get(f"{self._base}/{self.config.video_id}", timeout=OWNER_TIMEOUT)
         if reply.status_code != 200:
             return reply.status_code >= 500  # the controller is down: keep recording, uploads are write-once
         return int(reply.json().get("epoch", 1)) == self.config.epoch

@@ -202,3 +202,26 @@ def test_a_recorder_killed_before_any_takeover_still_ends_ready_for_the_customer
     assert session["status"] == "COMPLETED"
     assert session["customerTerminal"] == "ready"
     assert session["final"]["finalizedBy"].endswith("finalize)")
+
+
+def test_a_controller_that_never_answers_delays_neither_the_file_nor_the_stop(
+    media_node: tuple[RunningStack, Path], tmp_path: Path
+) -> None:
+    """A controller that accepts connections and never replies (a hung load balancer): the
+    recorder still shows its file at once and leaves OpenVidu a ready recording in time."""
+    import socket
+
+    stack, recordings = media_node
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections complete in the backlog; nothing is ever read or answered
+        openvidu = emulator(stack, recordings, tmp_path)
+        openvidu.image_env |= {"HA_CONTROLLER_URL": f"http://127.0.0.1:{silent.getsockname()[1]}"}
+        recording = openvidu.start(name="alone")
+        assert recording.status == "started"
+        assert recording.timings["file_s"] < 5
+        time.sleep(4)
+        openvidu.stop(recording)
+    assert recording.status == "ready"
+    assert recording.timings["stop_to_exit_s"] < 30
+    assert recording.duration > 3
