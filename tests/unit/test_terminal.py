@@ -202,26 +202,23 @@ def held_session(store: SessionStore, launcher_ref: str | None = None) -> None:
     )
 
 
-def test_a_held_failed_with_no_recorder_left_starts_a_finalizer(
-    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
+@pytest.mark.parametrize(
+    ("backup_running", "finalizers"),
+    [(False, ["rec"]), (True, [])],
+    ids=["no recorder left: a finalizer", "a running backup finalizes itself"],
+)
+def test_a_held_failed_is_finalized_by_whoever_is_left(
+    outcome: tuple[CustomerTerminal, Any, str],
+    store: SessionStore,
+    backup_running: bool,
+    finalizers: list[str],
 ) -> None:
     terminal, _, _ = outcome
-    engine = Launches(running=False)
+    engine = Launches(running=backup_running)
     terminal._engine = lambda: engine  # type: ignore[assignment,return-value]
-    held_session(store, launcher_ref="ref-dead-backup")
+    held_session(store, launcher_ref="ref-backup")
     assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
-    assert engine.finalizers == ["rec"]
-
-
-def test_a_running_backup_finalizes_itself(
-    outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
-) -> None:
-    terminal, _, _ = outcome
-    engine = Launches(running=True)
-    terminal._engine = lambda: engine  # type: ignore[assignment,return-value]
-    held_session(store, launcher_ref="ref-live-backup")
-    assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
-    assert engine.finalizers == []
+    assert engine.finalizers == finalizers
 
 
 def test_an_s3_copy_still_owed_starts_a_finalizer(

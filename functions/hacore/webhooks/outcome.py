@@ -1,9 +1,10 @@
 """Sends what `hacore.terminal` decides: the customer's one terminal event per recording.
 
 The decision is stored first (one conditional write). Sending ours is claimed with a second
-one (`sent` false -> true): of two callers only the claimer queues it, so it is queued once;
-if queueing fails the claim is undone and the caller fails (the recorder's report, or the
-relay's message, is retried), so it is never lost either.
+one (`sent` false -> true): of two callers only the claimer queues it, so it is queued once.
+If queueing fails, the claim is undone and the caller fails (the recorder's report gets 503
+and is sent again; the relay's message is retried), so the event stays owed, not lost. The
+one window left is the claimer's process dying between its claim and the SQS call.
 """
 
 from __future__ import annotations
