@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hacore.errors import StaleEpoch
+from hacore.errors import SessionNotFound, StaleEpoch
 from hacore.models import FinalReport, SessionRecord
 from hacore.store import SessionStore
 from hacore.terminal import (
@@ -78,8 +78,6 @@ class CustomerTerminal:
         status = event.recording_status if event else None
         if event is None or event.id is None or status not in TERMINAL_STATUSES:
             return "relay"
-        if self._store.find(event.id) is None:
-            return "relay"  # not a recording this controller knows: OpenVidu's word stands
         decided: list[Verdict] = []
 
         def change(record: SessionRecord, now: float) -> SessionRecord:
@@ -89,7 +87,10 @@ class CustomerTerminal:
             decided[:] = [verdict]
             return updated
 
-        record = self._store.mutate(event.id, change)
+        try:
+            record = self._store.mutate(event.id, change)
+        except SessionNotFound:
+            return "relay"  # not a recording this controller knows: OpenVidu's word stands
         self.send_pending(record)
         log.info("OpenVidu's %s for %s: %s", status, event.id, decided[0])
         if decided[0] == "hold":
