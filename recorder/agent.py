@@ -137,6 +137,8 @@ class Agent:
         budget = self.config.stop_budget_s if self.config.primary else DRAIN_S
         deadline = began + budget
         self.uploader.add(self.capture.stop(timeout=min(20.0, budget / 4)))
+        if self.stack is not None:  # nothing more is captured: the browser's CPU goes to the join
+            self.stack.stop()
         self.uploader.drain(began + budget * STOP_DRAIN_SHARE, allowed=self._still_owner)
         if self.fenced.is_set():
             return self._fenced_exit()
