@@ -30,6 +30,8 @@ from recorder.config import AgentConfig
 
 log = logging.getLogger("recorder.stack")
 BACKOFF_MAX_S = 8.0
+PR_SET_PDEATHSIG = 1
+BROWSER_NAMES = frozenset({"chromium", "chrome", "google-chrome", "chromium-browser"})
 DEVTOOLS_TIMEOUT_S = 2.0
 STILL_REPORT_MAX_S = 600.0
 PAGE_START_S = 10.0
@@ -75,20 +77,29 @@ class Component:
         return self.process is not None and self.process.poll() is None
 
     def launch(self, command: list[str], log_file: Path, env: dict[str, str]) -> None:
+        """A piece that cannot even be started (its program missing) counts as one that died."""
         with log_file.open("ab") as output:
-            self.process = subprocess.Popen(
-                command,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
+            try:
+                # In the agent's process group, and killed by the kernel if the agent dies: a killed
+                # recorder (or container) never leaves an X server or a browser behind.
+                self.process = subprocess.Popen(
+                    command,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    preexec_fn=die_with_parent,
+                )
+            except OSError as error:
+                log.error("%s could not be started (%s): %s", self.name, command[0], error)
+                self.process = None
 
     def kill(self) -> None:
+        """The process and everything below it (a browser's zygote and renderers)."""
         if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+            for pid in [*descendants(self.process.pid), self.process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def count_restart(self, reason: str) -> None:
@@ -184,7 +195,11 @@ class CaptureStack:
             time.sleep(0.1)
 
     def _pactl(self, *arguments: str) -> bool:
-        done = subprocess.run(["pactl", *arguments], env=self.env, capture_output=True, timeout=5)
+        try:
+            done = subprocess.run(["pactl", *arguments], env=self.env, capture_output=True, timeout=5)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            log.warning("pactl %s: %s", arguments[0], error)
+            return False
         return done.returncode == 0
 
     def _start_browser(self) -> None:
@@ -305,6 +320,13 @@ class CaptureStack:
             self.components[name].kill()
 
 
+def die_with_parent() -> None:
+    """Run in the child before exec: the kernel sends it SIGKILL when the agent dies, even by SIGKILL."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def browser_binary(setting: str) -> str:
     if setting != "auto":
         return shutil.which(setting) or setting
@@ -337,12 +359,9 @@ def browser_pids(root: int) -> list[int]:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
         except OSError:
             continue
-        if (
-            args
-            and b"chrom" in Path(args[0].decode(errors="replace")).name.encode()
-            and not any(a.startswith(b"--type=") for a in args)
-        ):
-            found.append(pid)
+        name = Path(args[0].decode(errors="replace")).name if args else ""
+        if name in BROWSER_NAMES and not any(a.startswith(b"--type=") for a in args):
+            found.append(pid)  # not its crashpad handler, which has no --type either
     return found
 
 
@@ -363,14 +382,22 @@ def descendants(pid: int) -> list[int]:
 
 def free_display(preferred: str) -> str:
     """The preferred display if nothing holds it, else the next free one (several recorders on one
-    machine: a primary and a local backup)."""
+    machine: a primary and a local backup). A lock left by a killed X server is taken back."""
     number = int(preferred.lstrip(":").split(".")[0] or 99)
-    while (
-        Path(f"/tmp/.X{number}-lock").exists()  # noqa: S108 - X11's own paths
-        or Path(f"/tmp/.X11-unix/X{number}").exists()  # noqa: S108
-    ):
+    while True:
+        lock = Path(f"/tmp/.X{number}-lock")  # noqa: S108 - X11's own paths
+        x_socket = Path(f"/tmp/.X11-unix/X{number}")  # noqa: S108
+        if not lock.exists() and not x_socket.exists():
+            return f":{number}"
+        try:
+            holder = int(lock.read_text().strip())
+        except (OSError, ValueError):
+            holder = 0
+        if holder and not Path(f"/proc/{holder}").exists():  # stale: its X server is gone
+            lock.unlink(missing_ok=True)
+            x_socket.unlink(missing_ok=True)
+            return f":{number}"
         number += 1
-    return f":{number}"
 
 
 def free_port() -> int:

@@ -94,10 +94,15 @@ def test_a_still_picture_is_reloaded_then_the_browser_restarted_then_only_report
 
 
 def test_two_recorders_on_one_machine_get_two_displays(tmp_path: Path, monkeypatch: Any) -> None:
-    taken = {"/tmp/.X99-lock", "/tmp/.X11-unix/X100"}
+    taken = {"/tmp/.X99-lock", "/tmp/.X11-unix/X100", "/proc/1"}  # X99 held by a live process (pid 1)
     monkeypatch.setattr(Path, "exists", lambda self: str(self) in taken)
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "1\n")
     assert free_display(":99") == ":101"
     assert free_display(":50") == ":50"
+    taken.discard("/proc/1")  # the X server that held :99 is gone: its lock is taken back
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: taken.discard(str(self)))
+    assert free_display(":99") == ":99"
+    assert "/tmp/.X99-lock" not in taken
 
 
 def test_no_page_renderer_below_a_process_without_a_browser(tmp_path: Path) -> None:
