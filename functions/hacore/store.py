@@ -41,15 +41,7 @@ LIST_INDEX = "ByList"
 WATCH_HEARTBEAT_INDEX = "WatchByHeartbeat"
 WATCH_CHUNK_INDEX = "WatchByChunk"
 CLAIMS_INDEX = "ClaimsByExpiry"
-JSON_TEXT_FIELDS = (
-    "recordingJson",
-    "environment",
-    "metadata",
-    "final",
-    "heldWebhook",
-    "terminal",
-    "captureHealth",
-)
+JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata", "final", "heldWebhook", "terminal")
 MAX_WRITE_ATTEMPTS = 10
 
 _serializer = TypeSerializer()
@@ -285,11 +277,7 @@ class SessionStore:
                 }
             if beat.captureRestarts is not None and beat.captureRestarts > record.captureRestarts:
                 updates["captureRestarts"] = beat.captureRestarts
-            if beat.captureHealth is not None and beat.captureHealth != record.captureHealth:
-                updates["captureHealth"] = beat.captureHealth
-            updated = record.model_copy(update=updates)
-            updated._restarts_added = max(0, (beat.captureRestarts or 0) - record.captureRestarts)
-            return updated
+            return record.model_copy(update=updates)
 
         return self.mutate(session_id, change)
 
