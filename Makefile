@@ -16,7 +16,7 @@ PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 PATH="$(PY312_DIR):$(CURDIR)/$(VENV_SAM)/bin:$$PATH"
 
-.PHONY: help setup up test lint unit integration e2e sam-validate sam-build bench drill validate clean
+.PHONY: help setup system-deps up test lint unit integration e2e sam-validate sam-build bench drill validate clean
 
 help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
@@ -27,11 +27,15 @@ help:
 
 setup: $(VENV)/.installed $(VENV_SAM)/.installed system-deps
 
+# ffmpeg for every recorder; Xvfb, PulseAudio and Chromium for the real capture stack (the e2e browser drills)
 system-deps:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-	  echo ">> installing ffmpeg from Debian"; \
+	@missing=""; \
+	for tool in ffmpeg:ffmpeg ffprobe:ffmpeg Xvfb:xvfb pulseaudio:pulseaudio pactl:pulseaudio-utils chromium:chromium; do \
+	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing from Debian:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
 $(VENV)/.installed: requirements.txt functions/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,7 +84,7 @@ e2e: setup
 bench: setup
 	$(PY) -m bench
 
-# make drill [RUNS=10] [MODE=kill|ffmpeg|hang|zombie] [HA_TIMING=fast]
+# make drill [RUNS=10] [MODE=kill|ffmpeg|hang|zombie|none|browser|renderer|freeze] [HA_TIMING=fast]
 drill: setup
 	$(PY) -m local drill $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(ARGS)
 

@@ -119,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     drilling = commands.add_parser("drill", help="kill a real recorder mid-recording; check the final file")
     drilling.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", "1")))
     drilling.add_argument("--timing", choices=["default", "fast"], default=None, help="default: $HA_TIMING")
-    drilling.add_argument("--mode", choices=["kill", "ffmpeg", "hang", "zombie", "none"], default="kill")
+    drilling.add_argument(
+        "--mode",
+        choices=["kill", "ffmpeg", "hang", "zombie", "none", "browser", "renderer", "freeze"],
+        default="kill",
+    )
     drilling.add_argument("--seed", type=int, default=None)
     drilling.set_defaults(run=drill)
     emulated = commands.add_parser(

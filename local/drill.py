@@ -8,7 +8,10 @@ a customer's endpoint on localhost), records from the synthetic source, and prin
 line per run: {"ok", "openvidu_status", "customer_terminal", "gap_s", "detect_s", ...}.
 Modes: `kill` (the whole recorder, the default), `ffmpeg` (only ffmpeg: the agent heals in
 place), `hang` (ffmpeg SIGSTOPped), `zombie` (the recorder SIGSTOPped, replaced, SIGCONTed),
-`none` (no fault: OpenVidu concludes `ready`).
+`none` (no fault: OpenVidu concludes `ready`). With a real browser (Chromium in Xvfb with
+PulseAudio, on a local page with a moving clock and a tone): `browser` (the browser killed),
+`renderer` (the page's renderer killed), `freeze` (the page hangs). A still or black span
+over 2 s in the final file counts as lost media, as a gap between recorders does: `lost_s`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -35,13 +39,29 @@ from local import ROOT
 from local.openvidu import OpenViduEmulator, Recording
 from local.receiver import Receiver
 from local.runtime import free_port, wait_until_serving
+from local.test_page import TestPage
+from recorder.stack import browser_pids, page_renderer_pids
 
 USER, PASSWORD = "drill", "drill-password"
 BUCKET = "ovha-local-recordingsbucket"
 
 
 # What OpenVidu concludes, per mode: it judges its own container, which a takeover replaced.
-OPENVIDU_EXPECTS = {"none": "ready", "ffmpeg": "ready", "hang": "ready", "kill": "failed", "zombie": "failed"}
+OPENVIDU_EXPECTS = {
+    "none": "ready",
+    "ffmpeg": "ready",
+    "hang": "ready",
+    "kill": "failed",
+    "zombie": "failed",
+    "browser": "ready",
+    "renderer": "ready",
+    "freeze": "ready",
+}
+BROWSER_MODES = ("browser", "renderer", "freeze")
+LOST_SPAN_S = 2.0  # a still or black span longer than this is lost media
+STILL = re.compile(r"lavfi\.freezedetect\.freeze_duration: (\d+(?:\.\d+)?)")
+BLACK = re.compile(r"black_duration:(\d+(?:\.\d+)?)")
+VOLUME = re.compile(r"mean_volume: (-?\d+(?:\.\d+)?) dB")
 
 
 @dataclass
@@ -135,11 +155,15 @@ class Run:
             aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
         )
         self.chunk = float(self.stack.timing["chunkTimeSizeSeconds"])
+        self.page = TestPage(free_port()).up() if self.mode in BROWSER_MODES else None
         self.openvidu = OpenViduEmulator(
             recordings_path=self.stack.recordings,
             webhook_url=f"{self.stack.url}/openvidu/webhook",
             containers_dir=self.workdir / "containers",
+            layout_url=self.page.url if self.page else None,
         )
+        if self.page is not None:  # the recorder image's default: OpenVidu's X display, pulse, browser
+            self.openvidu.image_env |= {"RECORDER_SOURCE": "openvidu"}
         self.video_id = self.session_id  # OpenVidu's recording id: the session's, while it is free
 
     def session(self) -> dict[str, Any]:
@@ -163,6 +187,8 @@ class Run:
             return {"file_s": recording.timings.get("file_s")} | self._fail_and_recover(recording)
         finally:
             self.openvidu.kill(recording)
+            if self.page is not None:
+                self.page.down()
 
     def _fail_and_recover(self, recording: Recording) -> dict[str, Any]:
         result: dict[str, Any] = {"mode": self.mode, "video_id": self.video_id}
@@ -176,6 +202,12 @@ class Run:
             os.kill(ffmpeg, signal.SIGKILL if self.mode == "ffmpeg" else signal.SIGSTOP)
         elif self.mode == "zombie":
             os.killpg(primary.pid, signal.SIGSTOP)
+        elif self.mode == "browser":
+            os.kill(browser_pids(primary.pid)[0], signal.SIGKILL)
+        elif self.mode == "renderer":
+            os.kill(page_renderer_pids(primary.pid)[0], signal.SIGKILL)
+        elif self.mode == "freeze" and self.page is not None:
+            self.page.freeze()
         if self.mode in ("kill", "zombie"):
             session = wait(
                 lambda: (s := self.session())["failovers"] and s["failovers"][0].get("launchedAt") and s,
@@ -185,6 +217,9 @@ class Run:
             result["detect_s"] = round(session["failovers"][0]["launchedAt"] - failed_at, 2)
             first = wait(lambda: self._first_chunk_of_epoch(2), 120, "the backup's first chunk")
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
+        elif self.mode in BROWSER_MODES:
+            frozen_s = float(os.environ.get("CAPTURE_FROZEN_SECONDS", "10"))
+            time.sleep(max(3 * self.chunk, frozen_s + 8))  # noticed, healed, and recorded on
         elif self.mode != "none":
             wait(lambda: self._first_chunk_after(failed_at), 60, "a chunk after the capture failure")
         if self.mode == "zombie":
@@ -204,7 +239,8 @@ class Run:
         verified["checks"]["customer_file_complete"] = bool(terminal.get("complete"))
         verified["checks"]["stopped_before_terminal"] = bool(terminal.get("after_stopped"))
         verified["ok"] = all(verified["checks"].values())
-        return result | {"customer_terminal": terminal} | verified
+        health = self.session().get("captureHealth")
+        return result | {"customer_terminal": terminal, "capture_health": health} | verified
 
     def _customer_terminal(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """What the customer's endpoint was told about this recording, in order; its terminal event."""
@@ -277,6 +313,7 @@ class Run:
             timeout=60,
         )
         duration = float(probe.stdout.strip() or 0)
+        content = content_report(final)
         indices = [c["index"] for c in manifest["chunks"]]
         included = [c["index"] for c in manifest["chunks"] if c["included"]]
         reported_missing = {i for gap in manifest["gaps"] for i in gap["missingChunks"]}
@@ -290,6 +327,7 @@ class Run:
             "no_duplicates": len(indices) == len(set(indices)),
             "missing_only_in_reported_gap": actually_missing <= reported_missing,
             "one_final_file": bool(manifest["final"]),
+            "has_sound": content["mean_volume_db"] is not None and content["mean_volume_db"] > -50,
             # fencing: after a takeover at chunk N, no older epoch stored chunk N or later
             "no_chunk_from_a_fenced_recorder": all(
                 c["epoch"] is None
@@ -298,8 +336,14 @@ class Run:
             ),
         }
         ok, chunks = all(checks.values()), manifest["chunks"]
+        gap_lost = sum(g for g in recorder_gaps if g is not None and g > 0)
         return {
             "ok": ok,
+            "lost_s": round(gap_lost + content["still_s"], 2),
+            "still_spans_s": content["still_spans_s"],
+            "still_over_half_second_s": content["glitch_s"],
+            "mean_volume_db": content["mean_volume_db"],
+            "stack_still_spans": manifest.get("stillSpans", []),
             "gap_s": round(sum(g for g in recorder_gaps if g is not None), 2)
             if recorder_gaps
             else round(max([g["seconds"] or 0 for g in manifest["gaps"]] or [0]), 2),
@@ -313,6 +357,41 @@ class Run:
             # on a failure, what the manifest says of each chunk: [index, epoch, seconds]
             **({} if ok else {"manifest_chunks": [[c["index"], c["epoch"], c["duration"]] for c in chunks]}),
         }
+
+
+def content_report(final: Path) -> dict[str, Any]:
+    """Still or black spans over LOST_SPAN_S (freezedetect, blackdetect) and the mean volume."""
+    run = subprocess.run(
+        [
+            *("ffmpeg", "-hide_banner", "-nostats", "-loglevel", "info", "-i", str(final)),
+            *("-vf", f"freezedetect=n=-60dB:d={LOST_SPAN_S},blackdetect=d={LOST_SPAN_S}"),
+            *("-af", "volumedetect", "-f", "null", "-"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    glitches = subprocess.run(  # the short ones too, for the record: what a viewer would notice
+        [
+            *("ffmpeg", "-hide_banner", "-nostats", "-loglevel", "info", "-i", str(final)),
+            *("-vf", "freezedetect=n=-60dB:d=0.5", "-an", "-f", "null", "-"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    spans = [float(x) for x in STILL.findall(run.stderr)] + [float(x) for x in BLACK.findall(run.stderr)]
+    volume = VOLUME.search(run.stderr)
+    # a black picture is also still: count a span once, the longer reading
+    still = max(
+        sum(float(x) for x in STILL.findall(run.stderr)), sum(float(x) for x in BLACK.findall(run.stderr))
+    )
+    return {
+        "still_spans_s": [round(x, 2) for x in spans],
+        "still_s": round(still, 2),
+        "glitch_s": round(sum(float(x) for x in STILL.findall(glitches.stderr)), 2),
+        "mean_volume_db": float(volume.group(1)) if volume else None,
+    }
 
 
 def _child_ffmpeg(agent_pid: int) -> int:
@@ -354,9 +433,12 @@ def run_drill(
 def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
     terminals = [r.get("customer_terminal", {}) for r in results]
 
-    def p95(key: str) -> float | None:
+    def percentile(key: str, share: float) -> float | None:
         values = sorted(r[key] for r in results if r.get(key) is not None)
-        return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else None
+        return values[min(len(values) - 1, round(share * (len(values) - 1)))] if values else None
+
+    def p95(key: str) -> float | None:
+        return percentile(key, 0.95)
 
     return {
         "summary": True,
@@ -372,4 +454,7 @@ def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
         "detect_p95_s": p95("detect_s"),
         "backup_first_chunk_p95_s": p95("backup_first_chunk_s"),
         "gap_max_s": max((r["gap_s"] for r in results if r.get("gap_s") is not None), default=None),
+        "lost_p50_s": percentile("lost_s", 0.5),
+        "lost_p95_s": percentile("lost_s", 0.95),
+        "lost_max_s": max((r["lost_s"] for r in results if r.get("lost_s") is not None), default=None),
     }

@@ -142,6 +142,7 @@ class OpenViduEmulator:
     webhook_headers: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "recorder"])
     image_env: dict[str, str] = field(default_factory=image_environment)
+    layout_url: str | None = None  # the page the recorder's browser opens (OpenVidu's layout URL)
     start_timeout_s: float = START_TIMEOUT_S
     stop_timeout_s: float = STOP_TIMEOUT_S
     on_event: Callable[[dict[str, Any]], None] | None = None
@@ -179,7 +180,8 @@ class OpenViduEmulator:
         return self.image_env | {
             "RECORDINGS_PATH": str(self.recordings_path),
             "DEBUG_MODE": "false",
-            "URL": f"https://127.0.0.1:4443/#/layout-best-fit/{recording.session_id}/SECRET/4443/false",
+            "URL": self.layout_url
+            or f"https://127.0.0.1:4443/#/layout-best-fit/{recording.session_id}/SECRET/4443/false",
             "ONLY_VIDEO": str(not recording.has_audio).lower(),
             "RESOLUTION": recording.resolution,
             "FRAMERATE": str(recording.frame_rate),

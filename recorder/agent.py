@@ -31,12 +31,14 @@ from recorder.capture import Capture, CaptureBroken
 from recorder.config import AgentConfig
 from recorder.controller import Controller, Fenced
 from recorder.finalize import Manifest, finalize
+from recorder.stack import CaptureStack, StackBroken
 from recorder.storage import ChunkStorage, Uploader
 
 log = logging.getLogger("recorder")
 EXIT_FENCED = 3
 EXIT_CAPTURE_BROKEN = 4
 TICK_S = 0.25
+STACK_CHECK_S = 1.0
 DRAIN_S = 120.0  # a backup's or a SIGTERMed recorder's upload drain, when no OpenVidu is waiting
 REPORT_ATTEMPTS = 5
 STOP_DRAIN_SHARE = 0.4  # of the stop budget, at most, for uploading the last chunks before joining
@@ -47,11 +49,16 @@ class Agent:
         self.config = config
         self.controller = controller
         self.storage = storage
-        self.capture = Capture(config)
+        # The X server, PulseAudio and the browser, for the real source; the synthetic one needs none.
+        self.stack = CaptureStack(config) if config.source == "openvidu" else None
+        self.capture = Capture(
+            config, self.stack.display if self.stack else None, self.stack.env if self.stack else None
+        )
         self.uploader = Uploader(storage)
         self.stop_requested = threading.Event()
         self.fenced = threading.Event()
         self._done = threading.Event()
+        self._next_stack_check = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -68,6 +75,8 @@ class Agent:
         )
         if c.primary:
             openvidu_files.prepare(c)
+        if self.stack is not None:
+            self.stack.start()
         self.capture.start()
         beats = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
         beats.start()
@@ -79,6 +88,8 @@ class Agent:
         finally:
             self._done.set()
             self.capture.kill()
+            if self.stack is not None:
+                self.stack.stop()
 
     def _register(self) -> bool:
         """Retries until the controller answers (in the background: the capture never waits for it)."""
@@ -106,11 +117,12 @@ class Agent:
                 announced = True
             self.uploader.add(self.capture.finished_chunks())
             try:
+                self._watch_stack()
                 if not self.capture.running:
                     self.uploader.add(self.capture.restart("ffmpeg exited"))
                 elif self.capture.stalled():
                     self.uploader.add(self.capture.restart("no chunk closed for two chunk lengths"))
-            except CaptureBroken as error:
+            except (CaptureBroken, StackBroken) as error:
                 return self._give_up(error)
             if self.uploader.pending:
                 self.uploader.upload_due(allowed=self._still_owner())
@@ -125,6 +137,8 @@ class Agent:
         budget = self.config.stop_budget_s if self.config.primary else DRAIN_S
         deadline = began + budget
         self.uploader.add(self.capture.stop(timeout=min(20.0, budget / 4)))
+        if self.stack is not None:  # nothing more is captured: the browser's CPU goes to the join
+            self.stack.stop()
         self.uploader.drain(began + budget * STOP_DRAIN_SHARE, allowed=self._still_owner)
         if self.fenced.is_set():
             return self._fenced_exit()
@@ -135,6 +149,8 @@ class Agent:
                 self.config.work_dir,
             )
         told = self._in_background(self._tell_stopped)
+        if self.stack is not None:
+            self._keep_health_report()
         try:
             # Only OpenVidu's 30 s bound the S3 upload: a backup's final file is stored whatever it takes.
             manifest = finalize(
@@ -151,7 +167,9 @@ class Agent:
         return 0 if manifest.playable else 1
 
     def _tell_stopped(self) -> None:
-        self._tell(lambda: self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts))
+        self._tell(
+            lambda: self.controller.heartbeat(self.uploader.newest_stored, self.restarts(), self.health())
+        )
         self._tell(lambda: self.controller.set_status("stopped"))
 
     @staticmethod
@@ -169,7 +187,40 @@ class Agent:
         elif manifest.local:
             self._tell(lambda: self.controller.set_recording_path(manifest.local or ""))
 
-    def _give_up(self, error: CaptureBroken) -> int:
+    def _watch_stack(self) -> None:
+        """The capture stack's pieces (about once a second), and what freezedetect saw."""
+        if self.stack is None:
+            return
+        for started, wallclock in self.capture.freeze_events():
+            self.stack.on_frozen(started, wallclock)
+        now = time.monotonic()
+        if now >= self._next_stack_check:
+            self._next_stack_check = now + STACK_CHECK_S
+            self.stack.check()
+
+    def _keep_health_report(self) -> None:
+        """The stack's still spans, for the manifest (every recorder's, whoever finalizes)."""
+        assert self.stack is not None
+        report = {"epoch": self.config.epoch, "at": time.time(), "stillSpans": self.stack.freeze.spans}
+        try:
+            self.storage.put_health(report | {"health": self.health()})
+        except Exception as error:  # S3 down: the manifest lacks these spans, the recording is whole
+            log.warning("could not store the capture stack's report: %s", error)
+
+    def restarts(self) -> int:
+        """Every restart inside this recorder: ffmpeg's, and the capture stack's pieces and page."""
+        if self.stack is None:
+            return self.capture.restarts
+        return self.capture.restarts + sum(self.stack.health()["restarts"].values())  # type: ignore[union-attr]
+
+    def health(self) -> dict[str, object] | None:
+        if self.stack is None:
+            return None
+        health = self.stack.health()
+        health["restarts"] = {**health["restarts"], "ffmpeg": self.capture.restarts}  # type: ignore[dict-item]
+        return health
+
+    def _give_up(self, error: CaptureBroken | StackBroken) -> int:
         """The capture cannot run here: keep what was recorded, stop heartbeating, and let the
         controller's takeover start a recorder elsewhere (its next attempt, or FAILED)."""
         log.error("giving up: %s", error)
@@ -192,7 +243,7 @@ class Agent:
             return
         while not self._done.is_set():
             try:
-                self.controller.heartbeat(self.uploader.newest_stored, self.capture.restarts)
+                self.controller.heartbeat(self.uploader.newest_stored, self.restarts(), self.health())
             except Fenced:
                 self.fenced.set()
                 return

@@ -22,6 +22,8 @@ from recorder.media import keep_whole_fragments
 log = logging.getLogger("recorder.capture")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 CHUNK_FILE = re.compile(r"^(\d+)\.mp4$")
+FREEZE_NOISE = "-60dB"  # what freezedetect counts as "no change"
+FREEZE_EVENT = re.compile(r"lavfi\.freezedetect\.freeze_(start|end): (\d+(?:\.\d+)?)")
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,21 @@ class Chunk:
     duration: float
 
 
-def input_args(config: AgentConfig) -> list[str]:
-    """Where the picture and sound come from: a synthetic source, or OpenVidu's X display and pulse."""
+def input_args(config: AgentConfig, display: str | None = None) -> list[str]:
+    """Where the picture and sound come from: a synthetic source, or OpenVidu's X display and pulse
+    (the capture stack's display, and its PulseAudio's default source: the browser's sound)."""
     width, height = config.resolution.split("x")
     if config.source == "synthetic":
         args = ["-re", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={config.framerate}"]
         if not config.only_video:
             args += ["-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
         return args
+    # Each live input gets its own queue, and pulse small fragments: ffmpeg reads its inputs in turn,
+    # and a pulse read blocking on a big fragment makes x11grab miss frames (a picture that stutters,
+    # still for a second in every two: measured with freezedetect, gone with these).
     args = [
+        "-thread_queue_size",
+        "512",
         "-f",
         "x11grab",
         "-draw_mouse",
@@ -50,36 +58,42 @@ def input_args(config: AgentConfig) -> list[str]:
         "-video_size",
         config.resolution,
         "-i",
-        config.display,
+        display or config.display,
     ]
     if not config.only_video:
-        args += ["-f", "pulse", "-i", "default"]
+        args += ["-thread_queue_size", "512", "-f", "pulse", "-fragment_size", "1920", "-i", "default"]
     return args
 
 
 def video_filter(config: AgentConfig) -> list[str]:
-    """A burnt-in wall clock on the synthetic source, so a viewer can see where a gap is."""
-    if config.source != "synthetic" or not FONT.exists():
-        return []
-    clock = r"%{localtime\:%H\\\:%M\\\:%S}"
-    return [
-        "-vf",
-        f"drawtext=fontfile={FONT}:text='{clock} e{config.epoch}':x=8:y=8:fontsize=20:"
-        "fontcolor=white:box=1:boxcolor=black@0.6",
-    ]
+    """`freezedetect` on what is captured (a still or black picture for CAPTURE_FROZEN_SECONDS is
+    logged, and the capture stack acts on it; frames pass unchanged), and a burnt-in wall clock
+    on the synthetic source, so a viewer can see where a gap is."""
+    filters = []
+    if config.source == "synthetic" and FONT.exists():
+        clock = r"%{localtime\:%H\\\:%M\\\:%S}"
+        filters.append(
+            f"drawtext=fontfile={FONT}:text='{clock} e{config.epoch}':x=8:y=8:fontsize=20:"
+            "fontcolor=white:box=1:boxcolor=black@0.6"
+        )
+    filters.append(f"freezedetect=n={FREEZE_NOISE}:d={config.frozen_seconds:g}")
+    return ["-vf", ",".join(filters)]
 
 
-def ffmpeg_command(config: AgentConfig, start_number: int, segment_list: Path) -> list[str]:
+def ffmpeg_command(
+    config: AgentConfig, start_number: int, segment_list: Path, display: str | None = None
+) -> list[str]:
     chunk = f"{config.chunk_time_size:g}"
     audio = [] if config.only_video else ["-c:a", "aac", "-b:a", "96k"]
     return [
         "ffmpeg",
         "-hide_banner",
         "-loglevel",
-        "error",
+        "info",  # freezedetect reports at info level; -nostats keeps the log to events
+        "-nostats",
         "-nostdin",
         "-y",
-        *input_args(config),
+        *input_args(config, display),
         *video_filter(config),
         "-c:v",
         "libx264",
@@ -127,8 +141,14 @@ class Capture:
     at most 8 s), and after CAPTURE_MAX_FAILED_STARTS in a row the capture gives up, so a
     recorder whose display or audio is gone exits and the controller's takeover decides."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(
+        self, config: AgentConfig, display: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """`display` and `env` are the capture stack's (its X display, its PulseAudio)."""
         self.config = config
+        self.display = display
+        self.env = env
+        self._log_offset = 0
         self.folder = config.work_dir
         self.folder.mkdir(parents=True, exist_ok=True)
         self.runs = 0
@@ -148,12 +168,13 @@ class Capture:
     def start(self) -> None:
         self.runs += 1
         self._list = self.folder / f"run-{self.runs}.csv"
-        command = ffmpeg_command(self.config, self._next_index, self._list)
+        command = ffmpeg_command(self.config, self._next_index, self._list, self.display)
         self._run_started = time.time()
         self._last_progress = time.monotonic()
+        self._log_offset = 0
         log_file = (self.folder / f"ffmpeg-{self.runs}.log").open("ab")
         self._process = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
         )
         log.info(
             "ffmpeg run %s started at chunk %04d (pid %s)", self.runs, self._next_index, self._process.pid
@@ -178,6 +199,23 @@ class Capture:
             self._last_progress = time.monotonic()
             fresh.append(chunk)
         return fresh
+
+    def freeze_events(self) -> list[tuple[bool, float]]:
+        """freezedetect's reports since the last call: (True: the picture went still, False: it moves
+        again) with the wall-clock time it refers to."""
+        path = self.folder / f"ffmpeg-{self.runs}.log"
+        try:
+            with path.open("rb") as ffmpeg_log:
+                ffmpeg_log.seek(self._log_offset)
+                fresh = ffmpeg_log.read()
+        except OSError:
+            return []
+        complete = fresh.rfind(b"\n") + 1  # a line still being written waits for the next call
+        self._log_offset += complete
+        return [
+            (kind == "start", self._run_started + float(seconds))
+            for kind, seconds in FREEZE_EVENT.findall(fresh[:complete].decode(errors="replace"))
+        ]
 
     def producing(self) -> bool:
         """ffmpeg has written media: a chunk was closed, or the one being written is not empty."""

@@ -52,7 +52,13 @@ class AgentConfig(BaseModel):
     resolution: str = Field("1280x720", alias="RESOLUTION", pattern=r"^\d+x\d+$")
     framerate: int = Field(25, alias="FRAMERATE", ge=1, le=60)
     only_video: bool = Field(False, alias="ONLY_VIDEO")
-    display: str = Field(":99", alias="DISPLAY")
+    display: str = Field(":99", alias="DISPLAY")  # the first display tried; the next free one if taken
+    # The recording browser: OpenVidu's image has Google Chrome; `auto` takes it, else Debian's chromium
+    browser: str = Field("auto", alias="RECORDER_BROWSER")
+    # A picture still (or black) this long is a page to reload (ffmpeg's freezedetect on the capture)
+    frozen_seconds: float = Field(10, alias="CAPTURE_FROZEN_SECONDS", ge=2, le=600)
+    # Restarts of one piece of the capture stack (X, PulseAudio, browser) before the recorder gives up
+    stack_max_restarts: int = Field(10, alias="CAPTURE_STACK_MAX_RESTARTS", ge=1)
     stop_file: Path = Field(Path("stop"), alias="STOP_FILE")
     recording_json: str | None = Field(None, alias="RECORDING_JSON")
     url: str | None = Field(None, alias="URL")

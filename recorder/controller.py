@@ -59,8 +59,10 @@ class Controller:
         elif reply.status_code != 201:
             raise RuntimeError(f"register answered {reply.status_code}: {reply.text[:300]}")
 
-    def heartbeat(self, last_chunk: int | None, restarts: int) -> None:
+    def heartbeat(self, last_chunk: int | None, restarts: int, health: dict[str, Any] | None = None) -> None:
         body: dict[str, Any] = {"epoch": self.config.epoch, "captureRestarts": restarts}
+        if health is not None:
+            body["captureHealth"] = health
         if last_chunk is not None:
             body["lastChunk"] = f"{last_chunk:04d}.mp4"
         reply = self._call("PUT", f"/{self.config.video_id}/heartbeat", body)

@@ -73,6 +73,8 @@ class Manifest:
     hasAudio: bool = False
     hasVideo: bool = False
     local: str | None = None  # the final file in OpenVidu's folder (the primary's)
+    # Spans of still or black picture each recorder's capture stack saw, beside the gaps between recorders
+    stillSpans: list[dict[str, Any]] = field(default_factory=list)
     s3Pending: bool = False  # the S3 copy did not fit the stop budget: a finalizer stores it
 
     @property
@@ -150,6 +152,19 @@ def find_gaps(entries: list[ChunkEntry]) -> tuple[list[Gap], list[int]]:
     return gaps, missing
 
 
+def still_spans(storage: ChunkStorage) -> list[dict[str, Any]]:
+    """Every recorder's still-picture spans, in time order, with their length in seconds."""
+    spans = []
+    for report in storage.health_reports():
+        for span in report.get("stillSpans", []):
+            end = span.get("end") or report.get("at")
+            seconds = round(end - span["start"], 2) if end else None
+            spans.append(
+                {"epoch": report.get("epoch"), "start": span["start"], "end": end, "seconds": seconds}
+            )
+    return sorted(spans, key=lambda s: s["start"])
+
+
 def finalize(config: AgentConfig, storage: ChunkStorage, deadline: float | None = None) -> Manifest:
     """Joins what S3 holds for VIDEO_ID. `deadline` (monotonic) bounds the S3 upload of the final
     file: past it the manifest says `s3Pending` and the final file's S3 copy is a finalizer's job."""
@@ -176,6 +191,7 @@ def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadlin
         finalizedAt=time.time(),
         finalizedBy=f"{config.hostname} (epoch {config.epoch}, {config.action})",
         bucket=config.bucket,
+        stillSpans=still_spans(storage),
     )
     if playable:
         final = _join(config, [paths[e.index] for e in playable], scratch)

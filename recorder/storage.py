@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -73,6 +74,20 @@ class ChunkStorage:
         for page in paginator.paginate(Bucket=self.config.bucket, Prefix=f"{self.config.video_id}/chunks/"):
             items.extend(page.get("Contents", []))
         return items
+
+    def health_reports(self) -> list[dict[str, Any]]:
+        """What each recorder wrote of its capture stack (`<id>/health/e<epoch>.json`)."""
+        reports = []
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=f"{self.config.video_id}/health/"):
+            for item in page.get("Contents", []):
+                body = self.s3.get_object(Bucket=self.config.bucket, Key=item["Key"])["Body"].read()
+                reports.append(json.loads(body))
+        return reports
+
+    def put_health(self, report: dict[str, Any]) -> None:
+        key = f"{self.config.video_id}/health/e{self.config.epoch}.json"
+        self.put_bytes(json.dumps(report).encode(), key, "application/json")
 
     def head(self, key: str) -> dict[str, str]:
         return self.s3.head_object(Bucket=self.config.bucket, Key=key).get("Metadata", {})

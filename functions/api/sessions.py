@@ -7,6 +7,7 @@ and `cleanup` are never taken for session ids.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Annotated
 
@@ -35,6 +36,19 @@ from hacore.models import (
 )
 from hacore.store import SessionStore
 from hacore.webhooks.outcome import CustomerTerminal
+
+
+def capture_restarts_metric(added: int, session_id: str) -> None:
+    """CloudWatch (EMF): restarts inside recorders, of ffmpeg or of the capture stack (X, PulseAudio,
+    the browser, page reloads). A climbing figure is a sick media node or a sick layout page."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OpenViduHA")
+    with single_metric(
+        name="CaptureRestarts", unit=MetricUnit.Count, value=added, namespace=namespace
+    ) as metric:
+        metric.add_metadata(key="sessionId", value=session_id)
+
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
 TAGS = ["sessions"]
@@ -112,6 +126,8 @@ def add_session_routes(
         sessionId: SessionId, beat: Annotated[HeartbeatRequest | None, Body()] = None
     ) -> HeartbeatReply:
         record = store.heartbeat(sessionId, beat or HeartbeatRequest())
+        if record.restarts_added:
+            capture_restarts_metric(record.restarts_added, sessionId)
         return HeartbeatReply(
             sessionId=sessionId,
             lastChunk=record.lastChunk,

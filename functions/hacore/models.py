@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-~.:@+=]{1,128}$"
@@ -185,12 +185,19 @@ class SessionRecord(Model):
     claimExpiresAt: float | None = None
     failoverAttempts: int = 0
     captureRestarts: int = 0
+    captureHealth: dict[str, Any] | None = None  # the capture stack, as the recorder last reported it
     failovers: list[FailoverEvent] = Field(default_factory=list)
     final: FinalReport | None = None
     heldWebhook: dict[str, Any] | None = None  # OpenVidu's `failed`, held while a backup finalizes
     terminal: Terminal | None = None
     expiresAt: int
     version: int = 0
+    # Not stored: how many capture restarts the heartbeat that made this copy added (a metric's value)
+    _restarts_added: int = PrivateAttr(0)
+
+    @property
+    def restarts_added(self) -> int:
+        return self._restarts_added
 
     @property
     def active(self) -> bool:
@@ -225,6 +232,7 @@ class SessionView(Model):
     failovers: list[FailoverEvent] = Field(default_factory=list)
     failoverAttempts: int = 0
     captureRestarts: int = 0
+    captureHealth: dict[str, Any] | None = None
     final: FinalReport | None = None
     customerTerminal: str | None = None
     expiresAt: str
@@ -253,6 +261,7 @@ class SessionView(Model):
             failovers=record.failovers,
             failoverAttempts=record.failoverAttempts,
             captureRestarts=record.captureRestarts,
+            captureHealth=record.captureHealth,
             final=record.final,
             customerTerminal=record.terminal.status if record.terminal else None,
             expiresAt=iso(record.expiresAt),
@@ -305,7 +314,12 @@ class HeartbeatRequest(StrictRequest):
     epoch: int | None = Field(
         None, ge=1, description="the recorder's generation; older than the session's: 409"
     )
-    captureRestarts: int | None = Field(None, ge=0, description="capture restarts inside the recorder")
+    captureRestarts: int | None = Field(
+        None, ge=0, description="restarts inside the recorder: ffmpeg, X, PulseAudio, browser, page reloads"
+    )
+    captureHealth: dict[str, Any] | None = Field(
+        None, description="the capture stack: restarts per piece, seconds of still or black picture"
+    )
 
 
 class StatusRequest(StrictRequest):

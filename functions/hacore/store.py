@@ -41,7 +41,15 @@ LIST_INDEX = "ByList"
 WATCH_HEARTBEAT_INDEX = "WatchByHeartbeat"
 WATCH_CHUNK_INDEX = "WatchByChunk"
 CLAIMS_INDEX = "ClaimsByExpiry"
-JSON_TEXT_FIELDS = ("recordingJson", "environment", "metadata", "final", "heldWebhook", "terminal")
+JSON_TEXT_FIELDS = (
+    "recordingJson",
+    "environment",
+    "metadata",
+    "final",
+    "heldWebhook",
+    "terminal",
+    "captureHealth",
+)
 MAX_WRITE_ATTEMPTS = 10
 
 _serializer = TypeSerializer()
@@ -277,7 +285,11 @@ class SessionStore:
                 }
             if beat.captureRestarts is not None and beat.captureRestarts > record.captureRestarts:
                 updates["captureRestarts"] = beat.captureRestarts
-            return record.model_copy(update=updates)
+            if beat.captureHealth is not None and beat.captureHealth != record.captureHealth:
+                updates["captureHealth"] = beat.captureHealth
+            updated = record.model_copy(update=updates)
+            updated._restarts_added = max(0, (beat.captureRestarts or 0) - record.captureRestarts)
+            return updated
 
         return self.mutate(session_id, change)
 

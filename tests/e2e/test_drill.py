@@ -73,3 +73,40 @@ def test_a_zombie_recorder_stops_itself_and_never_overwrites_a_chunk(
     assert result["zombie_exit"] == 3  # it heard 409 and stopped recording
     assert result["epochs"] == [1, 2]
     assert result["checks"]["no_chunk_from_a_fenced_recorder"]
+
+
+REAL_STACK = ("Xvfb", "pulseaudio", "pactl")
+browser_stack = pytest.mark.skipif(
+    any(shutil.which(tool) is None for tool in REAL_STACK)
+    or not (shutil.which("chromium") or shutil.which("google-chrome")),
+    reason="Xvfb, PulseAudio and Chromium are not installed (make installs them from Debian)",
+)
+
+
+@browser_stack
+@pytest.mark.parametrize("mode", ["browser", "renderer"])
+def test_a_dead_browser_or_crashed_page_is_healed_in_place(
+    stack: DrillStack, tmp_path: Path, mode: str
+) -> None:
+    """A real Chromium in Xvfb with PulseAudio, on a page with a moving clock and a tone."""
+    result = drill(stack, tmp_path, mode)
+    assert result["epochs"] == [1]  # healed inside the recorder, no takeover
+    assert result["openvidu_status"] == "ready"
+    assert result["checks"]["has_sound"]
+    assert result["lost_s"] == 0  # no still or black span over 2 s
+    restarts = result["capture_health"]["restarts"]
+    assert restarts["browser" if mode == "browser" else "page"] >= 1
+    assert restarts["ffmpeg"] == 0  # the display lived: ffmpeg went on
+
+
+@browser_stack
+def test_a_frozen_page_is_reloaded(stack: DrillStack, tmp_path: Path) -> None:
+    result = drill(stack, tmp_path, "freeze")
+    assert result["openvidu_status"] == "ready"
+    assert result["checks"]["has_sound"]
+    assert result["capture_health"]["restarts"]["page"] >= 1
+    frozen = float(result["capture_health"]["frozenSeconds"])
+    assert 0 < frozen < 10 + 10  # noticed after CAPTURE_FROZEN_SECONDS, then reloaded: not forever
+    (span,) = result["stack_still_spans"]  # the manifest lists it
+    assert span["seconds"] == pytest.approx(frozen, abs=1.5)
+    assert result["lost_s"] == pytest.approx(frozen, abs=2.5)  # what the stack saw is what the file shows

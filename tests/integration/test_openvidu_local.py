@@ -140,9 +140,14 @@ def test_a_recorder_that_never_writes_its_file_fails_the_start(
     media_node: tuple[RunningStack, Path], customer: Receiver, tmp_path: Path
 ) -> None:
     stack, recordings = media_node
-    # The image's own ENV points the capture at a display that does not exist: ffmpeg never runs.
+    # An image without an X server: the capture stack cannot start its display, ffmpeg has nothing
+    # to grab, and the file OpenVidu waits for never appears.
+    no_x = tmp_path / "bin"
+    no_x.mkdir()
+    for tool in ("ffmpeg", "ffprobe"):
+        (no_x / tool).symlink_to(shutil.which(tool) or tool)
     openvidu = emulator(stack, recordings, tmp_path, start_timeout_s=6, stop_timeout_s=15)
-    openvidu.image_env |= {"RECORDER_SOURCE": "openvidu", "DISPLAY": ":87"}
+    openvidu.image_env |= {"RECORDER_SOURCE": "openvidu", "PATH": str(no_x)}
     recording = openvidu.start(name="broken")
     assert recording.status == "failed"
     assert not (recordings / recording.id / "broken.mp4").exists()

@@ -1,0 +1,37 @@
+"""Heartbeats carry the capture stack's health; the session shows it; CloudWatch gets a metric."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.helpers import ApiClient
+
+HEALTH = {"restarts": {"display": 0, "audio": 0, "browser": 1, "page": 2, "ffmpeg": 0}, "frozenSeconds": 12.5}
+
+
+def test_the_session_shows_the_stack_and_the_metric_counts_new_restarts(
+    api: ApiClient, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    assert api.post("/api/sessions", {"sessionId": "rec", "clientId": "c"}).status == 201
+    beat = api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 3, "captureHealth": HEALTH})
+    assert beat.status == 200
+    assert api.get("/api/sessions/rec").json["captureHealth"] == HEALTH
+    assert api.get("/api/sessions/rec").json["captureRestarts"] == 3
+    api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 3, "captureHealth": HEALTH})  # nothing new
+    api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 5})
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CaptureRestarts"' in line
+    ]
+    assert [m["CaptureRestarts"] for m in emitted] == [[3.0], [2.0]]  # the restarts each heartbeat added
+    assert emitted[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+
+
+def test_a_health_that_is_not_an_object_is_a_400(api: ApiClient) -> None:
+    assert api.post("/api/sessions", {"sessionId": "rec", "clientId": "c"}).status == 201
+    reply = api.put("/api/sessions/rec/heartbeat", {"captureHealth": "fine"})
+    assert reply.status == 400
+    assert "captureHealth" in str(reply.json)
