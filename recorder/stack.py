@@ -286,9 +286,11 @@ class CaptureStack:
             for page in pages:
                 self._devtools(f"json/close/{page['id']}", parse=False)
         except (OSError, ValueError) as error:
-            log.warning("could not reload the page through DevTools (%s): restarting the browser", error)
+            # Usually the browser itself died a moment ago (its renderers go first): a browser restart.
+            self.components["browser"].count_restart(f"DevTools did not answer a reload ({error})")
             self.components["browser"].kill()
             self._start_browser()
+            return
         self.page_reloads += 1
         self._page_renderer_seen = False
 

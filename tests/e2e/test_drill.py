@@ -4,6 +4,7 @@ customer's endpoint is told."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillStack]:
 
 def drill(stack: DrillStack, tmp_path: Path, mode: str) -> dict:
     result = Run(stack, tmp_path, mode, random.Random(11)).execute()
-    assert result["checks"] == {name: True for name in result["checks"]}, result
+    failed = sorted(name for name, held in result["checks"].items() if not held)
+    assert not failed, f"{failed}: {json.dumps(result, default=str)}"  # all of it: a drill is slow to rerun
     assert result["ok"], result
     return result
 

@@ -13,7 +13,7 @@ import pytest
 
 from recorder.capture import Capture, video_filter
 from recorder.config import AgentConfig
-from recorder.stack import CaptureStack, Component, StackBroken, free_display, page_renderer_pids
+from recorder.stack import CaptureStack, Component, StackBroken, free_display, free_port, page_renderer_pids
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "b"}
 
@@ -114,3 +114,15 @@ def test_no_page_renderer_below_a_process_without_a_browser(tmp_path: Path) -> N
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_reload_the_browser_cannot_answer_is_counted_as_a_browser_restart(tmp_path: Path) -> None:
+    """A killed browser's renderers vanish first: the reload that follows finds no DevTools, and the
+    restart it does instead is the browser's, not a page reload (what the session and metric show)."""
+    stack = CaptureStack(config(tmp_path))
+    stack.devtools_port = free_port()  # nothing listens there
+    started: list[str] = []
+    stack._start_browser = lambda: started.append("browser")  # type: ignore[method-assign]
+    stack.reload_page()
+    assert started == ["browser"]
+    assert stack.health()["restarts"] == {"display": 0, "audio": 0, "browser": 1, "page": 0}
