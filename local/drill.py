@@ -8,10 +8,13 @@ a customer's endpoint on localhost), records from the synthetic source, and prin
 line per run: {"ok", "openvidu_status", "customer_terminal", "gap_s", "detect_s", ...}.
 Modes: `kill` (the whole recorder, the default), `ffmpeg` (only ffmpeg: the agent heals in
 place), `hang` (ffmpeg SIGSTOPped), `zombie` (the recorder SIGSTOPped, replaced, SIGCONTed),
-`none` (no fault: OpenVidu concludes `ready`). With a real browser (Chromium in Xvfb with
-PulseAudio, on a local page with a moving clock and a tone): `browser` (the browser killed),
-`renderer` (the page's renderer killed), `freeze` (the page hangs). A still or black span
-over 2 s in the final file counts as lost media, as a gap between recorders does: `lost_s`.
+`none` (no fault: OpenVidu concludes `ready`), `backup-kill` (the recorder, then its backup: the
+platform's stopped-task event takes over at once). Each takeover reports `launch_s` (its claim
+to the new recorder's first heartbeat) and `standby` (a warm standby took it). With a real
+browser (Chromium in Xvfb with PulseAudio, on a local page with a moving clock and a tone):
+`browser` (the browser killed), `renderer` (the page's renderer killed), `freeze` (the page hangs).
+A still or black span over 2 s in the final file counts as lost media, as a gap between recorders
+does: `lost_s`.
 """
 
 from __future__ import annotations
@@ -52,12 +55,15 @@ OPENVIDU_EXPECTS = {
     "ffmpeg": "ready",
     "hang": "ready",
     "kill": "failed",
+    "backup-kill": "failed",
     "zombie": "failed",
     "browser": "ready",
     "renderer": "ready",
     "freeze": "ready",
 }
 BROWSER_MODES = ("browser", "renderer", "freeze")
+# The controller's settings a drill takes from its environment: the modelled cold start, the pool.
+DRILL_SETTINGS = frozenset({"APP_PROCESS_LAUNCH_DELAY", "APP_STANDBY_POOL_SIZE"})
 LOST_SPAN_S = 2.0  # a still or black span longer than this is lost media
 STILL = re.compile(r"lavfi\.freezedetect\.freeze_duration: (\d+(?:\.\d+)?)")
 BLACK = re.compile(r"black_duration:(\d+(?:\.\d+)?)")
@@ -86,7 +92,9 @@ def start_stack(workdir: Path, timing: str) -> DrillStack:
     customer = Receiver(free_port())
     customer.up()
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT", "HA_CONTROLLER_", "APP_"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_ENDPOINT", "HA_CONTROLLER_", "APP_")) or k in DRILL_SETTINGS
     }
     env |= {
         "PORT": str(port),
@@ -195,7 +203,7 @@ class Run:
         primary = recording.process
         assert primary is not None
         failed_at = time.time()
-        if self.mode == "kill":
+        if self.mode in ("kill", "backup-kill"):
             self.openvidu.kill(recording)
         elif self.mode in ("ffmpeg", "hang"):
             ffmpeg = _child_ffmpeg(primary.pid)
@@ -208,15 +216,31 @@ class Run:
             os.kill(page_renderer_pids(primary.pid)[0], signal.SIGKILL)
         elif self.mode == "freeze" and self.page is not None:
             self.page.freeze()
-        if self.mode in ("kill", "zombie"):
+        if self.mode in ("kill", "zombie", "backup-kill"):
             session = wait(
                 lambda: (s := self.session())["failovers"] and s["failovers"][0].get("launchedAt") and s,
-                120,
+                300,
                 "the backup's launch",
             )
             result["detect_s"] = round(session["failovers"][0]["launchedAt"] - failed_at, 2)
-            first = wait(lambda: self._first_chunk_of_epoch(2), 120, "the backup's first chunk")
+            first = wait(lambda: self._first_chunk_of_epoch(2), 300, "the backup's first chunk")
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
+            result |= self._launch_figures(0)
+        if self.mode == "backup-kill":
+            backup = int(self.session()["backupContainerId"].split(":")[1])  # process:<pid>:<token>
+            time.sleep(self.chunk)  # it records a little
+            os.killpg(backup, signal.SIGKILL)
+            killed_at = time.time()
+            session = wait(
+                lambda: (
+                    len((s := self.session())["failovers"]) > 1 and s["failovers"][1].get("launchedAt") and s
+                ),
+                300,
+                "the second takeover's launch",
+            )
+            result["relaunch_s"] = round(session["failovers"][1]["launchedAt"] - killed_at, 2)
+            wait(lambda: self._first_chunk_of_epoch(3), 300, "the second backup's first chunk")
+            result |= {f"second_{k}": v for k, v in self._launch_figures(1).items()}
         elif self.mode in BROWSER_MODES:
             frozen_s = float(os.environ.get("CAPTURE_FROZEN_SECONDS", "10"))
             time.sleep(max(3 * self.chunk, frozen_s + 8))  # noticed, healed, and recorded on
@@ -241,6 +265,18 @@ class Run:
         verified["ok"] = all(verified["checks"].values())
         health = self.session().get("captureHealth")
         return result | {"customer_terminal": terminal, "capture_health": health} | verified
+
+    def _launch_figures(self, takeover: int) -> dict[str, Any]:
+        """Claim to the new recorder's first heartbeat, and whether a warm standby took it."""
+        event = wait(
+            lambda: (f := self.session()["failovers"])[takeover].get("runningAt") and f[takeover],
+            300,
+            "the new recorder's first heartbeat",
+        )
+        return {
+            "launch_s": round(event["runningAt"] - event["at"], 2),
+            "standby": bool(event.get("standbyId")),
+        }
 
     def _customer_terminal(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """What the customer's endpoint was told about this recording, in order; its terminal event."""
@@ -453,7 +489,14 @@ def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
         "customer_ready_complete": sum(
             1 for t in terminals if t.get("status") == "ready" and t.get("complete")
         ),
+        "gap_p50_s": percentile("gap_s", 0.5),
         "gap_p95_s": p95("gap_s"),
+        "launch_p50_s": percentile("launch_s", 0.5),
+        "launch_p95_s": p95("launch_s"),
+        "standby_takeovers": sum(1 for r in results if r.get("standby")),
+        "relaunch_max_s": max(
+            (r["relaunch_s"] for r in results if r.get("relaunch_s") is not None), default=None
+        ),
         "detect_p95_s": p95("detect_s"),
         "backup_first_chunk_p95_s": p95("backup_first_chunk_s"),
         "gap_max_s": max((r["gap_s"] for r in results if r.get("gap_s") is not None), default=None),

@@ -127,11 +127,14 @@ def make_server(router: Router, host: str, port: int) -> ThreadingHTTPServer:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
 
         def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+            if status in (204, 304):
+                payload = b""  # HTTP has no body here: one sent anyway corrupts a kept-alive connection
             self.send_response(status)
             for name, value in headers:
                 if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            if status not in (204, 304):
+                self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(payload)

@@ -27,7 +27,7 @@ from local.event_sources import SqsPoller
 from local.gateway import Router, make_server
 from local.media_node import write_env_file
 from local.provision import create_buckets, create_queues, create_tables
-from local.template import Template
+from local.template import Template, pattern_matches
 
 log = logging.getLogger("local")
 
@@ -50,6 +50,7 @@ LOCAL_OVERRIDES = {
 LOCAL_PARAMETERS = {"Profile": "dev"}
 PR_SET_PDEATHSIG = 1
 TIMING_VARIABLES = frozenset(TIMING_PROFILES["default"])
+TASK_EVENTS_EVERY_S = 0.2  # how often exited backup processes are looked for (ECS: seconds)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -129,6 +130,7 @@ class LocalStack:
         self.env_file = write_env_file(self.environ, self.host, self.port)
         self._start_schedules()
         self._start_queue_pollers()
+        self._start_task_events()
         if announce is not None:
             announce(self)
         threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
@@ -166,6 +168,36 @@ class LocalStack:
                 target=self._every, args=(function, every), name=f"schedule-{function}", daemon=True
             ).start()
 
+    def _start_task_events(self) -> None:
+        """EventBridge's ECS rules: a backup process that exits is sent, as ECS's "Task State Change"
+        event, to the functions whose rule matches it (the detector takes its session over at once)."""
+        from hacore.launchers.process import ProcessLauncher
+        from hacore.settings import Settings
+
+        rules = self.template.event_rules()
+        settings = Settings.from_env(self.environ)
+        if not rules or settings.launcher != "process":
+            return
+        launcher = ProcessLauncher.from_settings(settings, {})
+        routes = [(function, pattern, self._router.handler(function)) for function, pattern in rules]
+
+        def watch() -> None:
+            while not self._stopping.wait(TASK_EVENTS_EVERY_S):
+                try:
+                    events = launcher.stopped_events()
+                except OSError:
+                    log.exception("reading the backup processes failed")
+                    continue
+                for event in events:
+                    for function, pattern, handler in routes:
+                        if pattern_matches(pattern, event):
+                            timeout_ms = self.template.timeout(function) * 1000
+                            threading.Thread(
+                                target=self._invoke, args=(handler, function, timeout_ms, event), daemon=True
+                            ).start()
+
+        threading.Thread(target=watch, name="task-events", daemon=True).start()
+
     def _every(self, function: str, period: float) -> None:
         handler = self._router.handler(function)
         timeout_ms = self.template.timeout(function) * 1000
@@ -175,8 +207,13 @@ class LocalStack:
                 return
 
     @staticmethod
-    def _invoke(handler: Any, function: str, timeout_ms: int) -> None:
-        event = {"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    def _invoke(handler: Any, function: str, timeout_ms: int, event: dict[str, Any] | None = None) -> None:
+        event = event or {
+            "version": "0",
+            "source": "aws.events",
+            "detail-type": "Scheduled Event",
+            "detail": {},
+        }
         try:
             handler(event, LocalContext(function, timeout_ms=timeout_ms))
         except Exception:

@@ -104,3 +104,25 @@ class Template:
                     amount, unit = event["Properties"]["Schedule"].removeprefix("rate(").rstrip(")").split()
                     found.append((name, float(amount) * units[unit]))
         return found
+
+    def event_rules(self) -> list[tuple[str, dict[str, Any]]]:
+        """(function logical id, event pattern) for every EventBridgeRule event."""
+        found = []
+        for name, resource in self.resources("AWS::Serverless::Function").items():
+            for event in (resource["Properties"].get("Events") or {}).values():
+                if event["Type"] == "EventBridgeRule":
+                    found.append((name, event["Properties"]["Pattern"]))
+        return found
+
+
+def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge's matching for the patterns this template uses: exact values, nested fields.
+    A value the local stack cannot resolve (an ARN from !GetAtt) is not checked."""
+    for key, wanted in pattern.items():
+        value = event.get(key)
+        if isinstance(wanted, dict):
+            if not isinstance(value, dict) or not pattern_matches(wanted, value):
+                return False
+        elif isinstance(wanted, list) and all(isinstance(w, str) for w in wanted) and value not in wanted:
+            return False
+    return True

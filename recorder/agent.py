@@ -311,15 +311,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["run", "finalize"],
+        choices=["run", "finalize", "standby"],
         default=None,
-        help="run: record (default); finalize: join what S3 holds for VIDEO_ID (RECORDER_ACTION too)",
+        help="run: record (default); finalize: join what S3 holds for VIDEO_ID; standby: wait warm "
+        "for a takeover (RECORDER_ACTION too)",
     )
     arguments = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
+    if environ.get("RECORDER_ACTION") == "standby":
+        from recorder import standby
+
+        return standby.main(environ)
+    return record(environ)
+
+
+def record(environ: dict[str, str]) -> int:
+    """Record (or finalize) as the environment says: a primary, a backup, or a standby's session."""
     config = AgentConfig.from_env(environ)
     storage = ChunkStorage(config)
     if config.action == "finalize":

@@ -21,12 +21,14 @@ from api.failover import add_failover_routes
 from api.middleware import gate
 from api.replies import describe_validation, error_reply, json_reply
 from api.sessions import add_session_routes
+from api.standbys import add_standby_routes
 from api.webhooks import add_webhook_routes
 from hacore import aws
 from hacore.auth import CredentialSource
 from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine
 from hacore.settings import Settings, get_settings
+from hacore.standby.store import StandbyStore
 from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.ingest import QueueUnavailable
@@ -47,6 +49,7 @@ class ApiDeps:
     engine: FailoverEngine | None = None
     dead_letters: DeadLetters | None = None
     customer_terminal: CustomerTerminal | None = None
+    standby_store: StandbyStore | None = None
 
     def failover(self) -> FailoverEngine:
         """Built on first use: the sessions routes (the heartbeat) never pay for launcher clients."""
@@ -68,6 +71,13 @@ class ApiDeps:
                 self.store, ingest, self.failover, self.settings.finalize_timeout_s
             )
         return self.customer_terminal
+
+    def standbys(self) -> StandbyStore | None:
+        """Built on first use: only standbys (and operators looking at the pool) call these routes."""
+        if self.standby_store is None and self.settings.standby_table:
+            dynamodb = aws.client("dynamodb", self.settings.region)
+            self.standby_store = StandbyStore(dynamodb, self.settings.standby_table, self.clock)
+        return self.standby_store
 
     def dlq(self) -> DeadLetters:
         if self.dead_letters is None:
@@ -138,6 +148,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
     add_session_routes(app, deps.store, deps.clock, deps.terminal)
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
+    add_standby_routes(app, deps.standbys, deps.clock, deps.settings.standby_silent_after_s)
 
     if deps.settings.swagger_enabled:
         app.enable_swagger(path="/swagger-ui.html", title=API_TITLE, version=API_VERSION)

@@ -1,5 +1,7 @@
 """The detector Lambda. EventBridge runs it every minute; it sweeps every check interval until
 its budget is used, so detection takes the timeout plus one check interval, not a minute.
+EventBridge also sends it ECS's event for a recorder task that stopped: a backup that died is
+taken over at once, without waiting for its heartbeat timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hacore.failover.engine import FailoverEngine
+from hacore.failover.task_events import recorder_stopped
 from hacore.settings import Settings, get_settings
 from hacore.webhooks.wiring import build_webhook_parts
 from hacore.wiring import build_engine
@@ -59,6 +62,12 @@ engine = build_engine(settings, metrics=metrics, holds=webhooks.terminal.release
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    stopped = recorder_stopped(event, get_settings().ecs_container)
+    if stopped is not None:  # EventBridge: a recorder task stopped; the schedule sends the rest
+        takeover = engine.on_recorder_stopped(stopped)
+        metrics.flush_metrics()
+        logger.info("recorder stopped", extra={"ref": stopped.ref, "exitCode": stopped.exit_code})
+        return {"event": "recorder-stopped", "takeover": asdict(takeover) if takeover else None}
     summary = run_sweeps(
         engine,
         get_settings(),

@@ -120,6 +120,8 @@ class FailoverEvent(Model):
     outcome: str = "claimed"
     launchedAt: float | None = None
     detail: str | None = None
+    standbyId: str | None = None  # the warm standby that took it over (None: a cold launch)
+    runningAt: float | None = None  # the new recorder's first heartbeat: `at` to this is the launch
 
 
 class FinalReport(Model):

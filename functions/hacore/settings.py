@@ -129,6 +129,16 @@ class Settings(BaseModel):
     docker_socket: str = Field("/var/run/docker.sock", alias="APP_DOCKER_SOCKET_PATH")
     process_command: OptionalText = Field(None, alias="APP_PROCESS_BACKUP_COMMAND")
     process_state_dir: str = Field(".local-data/backups", alias="APP_PROCESS_STATE_DIR")
+    # Fargate's cold start, modelled on this machine: a backup process starts this much later.
+    process_launch_delay_s: float = Field(0, alias="APP_PROCESS_LAUNCH_DELAY", ge=0, le=600)
+
+    # Warm standby recorders (hacore.standby): 0 keeps every takeover a cold launch.
+    standby_table: OptionalText = Field(None, alias="STANDBY_TABLE")
+    standby_pool_size: int = Field(0, alias="APP_STANDBY_POOL_SIZE", ge=0, le=50)
+    # How long a takeover waits for an assigned standby to accept before it launches cold.
+    standby_accept_timeout_s: float = Field(2.0, alias="APP_STANDBY_ACCEPT_TIMEOUT", gt=0, le=20)
+    # A standby not heard from for this long is taken for dead (it polls twice a second).
+    standby_silent_after_s: float = Field(15.0, alias="APP_STANDBY_SILENT_AFTER", ge=2, le=600)
 
     webhook_queue_url: OptionalText = Field(None, alias="WEBHOOK_QUEUE_URL")
     webhook_dlq_url: OptionalText = Field(None, alias="WEBHOOK_DLQ_URL")
@@ -181,6 +191,8 @@ class Settings(BaseModel):
             raise ValueError(
                 "APP_FAILOVER_LAUNCHER=ecs needs APP_ECS_CLUSTER, APP_ECS_TASK_DEFINITION and APP_ECS_SUBNETS"
             )
+        if self.standby_pool_size and not self.standby_table:
+            raise ValueError("APP_STANDBY_POOL_SIZE needs STANDBY_TABLE (the template sets it)")
         if self.username is not None and not (self.password and self.password.get_secret_value()):
             raise ValueError("HA_CONTROLLER_USERNAME is set but HA_CONTROLLER_PASSWORD is empty")
         return self

@@ -72,13 +72,13 @@ def claim_key(shard: int) -> str:
     return f"C#{shard}"
 
 
-def _to_dynamo(value: Any) -> Any:
+def to_dynamo(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(repr(round(value, 3)))
     if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+        return {k: to_dynamo(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_to_dynamo(v) for v in value]
+        return [to_dynamo(v) for v in value]
     return value
 
 
@@ -97,7 +97,7 @@ def to_item(record: SessionRecord) -> dict[str, Any]:
         record.status is Status.FAILING_OVER or (record.heldWebhook is not None and record.terminal is None)
     ):
         data["claimShard"] = claim_key(shard)  # a takeover's claim, or a held terminal's deadline
-    return {k: _serializer.serialize(v) for k, v in _to_dynamo(data).items()}
+    return {k: _serializer.serialize(v) for k, v in to_dynamo(data).items()}
 
 
 def from_item(item: dict[str, Any]) -> SessionRecord:
@@ -278,7 +278,7 @@ class SessionStore:
                 # The backup owns the session now; its chunk clock starts with it.
                 updates |= {
                     "status": Status.RECORDING,
-                    "failovers": mark_last_failover(record.failovers, "running"),
+                    "failovers": mark_last_failover(record.failovers, "running", runningAt=now),
                     "failoverAttempts": 0,
                     "claimExpiresAt": None,
                     "lastChunkChangedAt": now,

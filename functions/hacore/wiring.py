@@ -10,6 +10,8 @@ from hacore.chunks import ChunkIndex
 from hacore.failover.engine import FailoverEngine, MetricSink
 from hacore.launchers import make_launcher
 from hacore.settings import Settings
+from hacore.standby.pool import StandbyPool
+from hacore.standby.store import StandbyStore
 from hacore.store import SessionStore
 
 
@@ -42,4 +44,8 @@ def build_engine(
         settings, lambda service: aws.client(service, settings.region), launcher_env(settings)
     )
     chunks = ChunkIndex(aws.client("s3", settings.region, settings.s3_endpoint), settings.s3_bucket)
-    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, holds)
+    pool = None
+    if settings.standby_table:
+        table = StandbyStore(aws.client("dynamodb", settings.region), settings.standby_table, clock)
+        pool = StandbyPool(table, launcher, settings, clock)
+    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, holds, pool)

@@ -17,11 +17,21 @@ from typing import Any, Protocol
 
 from hacore.chunks import ChunkIndex
 from hacore.errors import DomainError, SessionNotFound
-from hacore.failover.rules import MANUAL, chunk_label, next_chunk, stale_reason
+from hacore.failover.rules import (
+    BACKUP_EXITED,
+    MANUAL,
+    RecorderStopped,
+    chunk_label,
+    exit_needs_takeover,
+    next_chunk,
+    stale_reason,
+)
 from hacore.launchers import BackupInfo, BackupSpec, Launcher
 from hacore.launchers.base import backup_environment
 from hacore.models import FailoverEvent, SessionRecord, Status
 from hacore.settings import Settings
+from hacore.standby.pool import STANDBY_PREFIX, HandOver, StandbyPool
+from hacore.standby.rules import StandbyStatus
 from hacore.store import SessionStore, mark_last_failover
 
 log = logging.getLogger("hacore.failover")
@@ -55,6 +65,7 @@ class Takeover:
     outcome: str
     launcherRef: str | None = None
     detail: str | None = None
+    standby: bool = False
 
 
 @dataclass
@@ -64,6 +75,7 @@ class SweepReport:
     takeovers: list[Takeover] = field(default_factory=list)
     lostRaces: int = 0
     failed: list[str] = field(default_factory=list)
+    standbysLaunched: int = 0
     seconds: float = 0.0
 
 
@@ -77,9 +89,12 @@ class FailoverEngine:
         clock: Callable[[], float] = time.time,
         metrics: MetricSink | None = None,
         holds: Callable[[str], object] | None = None,
+        pool: StandbyPool | None = None,
     ) -> None:
-        """`holds` releases a held OpenVidu `failed` whose deadline passed (`hacore.terminal`)."""
+        """`holds` releases a held OpenVidu `failed` whose deadline passed (`hacore.terminal`);
+        `pool` hands takeovers to warm standbys and is refilled by every sweep."""
         self.holds = holds
+        self.pool = pool
         self.store = store
         self.launcher = launcher
         self.chunks = chunks
@@ -118,6 +133,11 @@ class FailoverEngine:
                 report.failed.append(session_id)
             else:
                 report.takeovers.append(takeover)
+        if self.pool is not None and self.pool.enabled:
+            try:
+                report.standbysLaunched = len(self.pool.refill())
+            except Exception:  # a pool that cannot be refilled never stops detection
+                log.exception("refilling the standby pool failed")
         report.seconds = time.monotonic() - began
         self.metrics.add_metric(name="Sweeps", unit="Count", value=1)
         self.metrics.add_metric(name="StaleSessions", unit="Count", value=report.stale)
@@ -131,14 +151,56 @@ class FailoverEngine:
             raise NotTakeable(f"Session {session_id} changed while it was being taken over; try again")
         return takeover
 
+    def on_recorder_stopped(self, stopped: RecorderStopped) -> Takeover | None:
+        """Event-driven detection: the backup that owns a session stopped uncleanly. Claimed at once,
+        on the same conditional write as a sweep's, re-checked inside it (the owner, the epoch)."""
+        session_id = self._session_of(stopped)
+        if session_id is None:
+            return None
+        record = self.store.find(session_id)
+        if record is None or not exit_needs_takeover(record, stopped):
+            return None
+        log.warning(
+            "the recorder of %s (%s) stopped with exit code %s: taking over now",
+            session_id,
+            stopped.ref,
+            stopped.exit_code,
+        )
+        try:
+            return self._take_over(
+                session_id,
+                manual=True,
+                forced_reason=BACKUP_EXITED,
+                only_if=lambda current: exit_needs_takeover(current, stopped),
+            )
+        except (NotTakeable, SessionNotFound):
+            return None
+
+    def _session_of(self, stopped: RecorderStopped) -> str | None:
+        """A standby records under its own id until it takes a session: the pool knows which."""
+        session_id = stopped.session_id
+        if session_id and self.pool is not None and session_id.startswith(STANDBY_PREFIX):
+            standby = self.pool.store.find(session_id)
+            accepted = standby is not None and standby.status is StandbyStatus.ACCEPTED
+            return standby.assignment.sessionId if accepted and standby.assignment else None
+        return session_id
+
     # --- the claim and the launch -------------------------------------------------
 
-    def _take_over(self, session_id: str, manual: bool, forced_reason: str = MANUAL) -> Takeover | None:
+    def _take_over(
+        self,
+        session_id: str,
+        manual: bool,
+        forced_reason: str = MANUAL,
+        only_if: Callable[[SessionRecord], bool] | None = None,
+    ) -> Takeover | None:
         """Claims, then launches. None when another detector won the claim (or it is no longer stale)."""
         claim: dict[str, Any] = {}
 
         def change(record: SessionRecord, now: float) -> SessionRecord:
             claim.clear()
+            if only_if is not None and not only_if(record):
+                return record  # someone else took it over, or it ended, since the event
             if manual:
                 if record.status not in TAKEOVER_STATUSES:
                     raise NotTakeable(
@@ -207,6 +269,23 @@ class FailoverEngine:
         spec = BackupSpec(
             record.sessionId, epoch, start, backup_environment(record, epoch, start, self.settings)
         )
+        handed = self._hand_to_standby(spec)
+        if handed is not None:
+            self._record_outcome(
+                record.sessionId,
+                epoch,
+                "launched",
+                ref=handed.ref,
+                name=handed.standby_id,
+                launched_at=self.clock(),
+                standby_id=handed.standby_id,
+                detail=f"a warm standby accepted in {handed.seconds:.2f}s",
+            )
+            self.metrics.add_metric(name="StandbyHandOvers", unit="Count", value=1)
+            log.info("standby %s took over %s at epoch %s", handed.standby_id, record.sessionId, epoch)
+            return Takeover(
+                record.sessionId, claim["reason"], epoch, start, "launched", handed.ref, standby=True
+            )
         try:
             ref = self.launcher.launch(spec)
         except Exception as error:
@@ -227,6 +306,18 @@ class FailoverEngine:
         log.info("backup %s launched for %s at epoch %s from chunk %s", ref, record.sessionId, epoch, start)
         return Takeover(record.sessionId, claim["reason"], epoch, start, "launched", launcherRef=ref)
 
+    def _hand_to_standby(self, spec: BackupSpec) -> HandOver | None:
+        if self.pool is None or not self.pool.enabled:
+            return None
+        try:
+            handed = self.pool.hand_over(spec)
+        except Exception:  # the pool's table down: a cold launch still saves the recording
+            log.exception("the standby pool failed; launching cold")
+            return None
+        if handed is None:
+            self.metrics.add_metric(name="StandbyMisses", unit="Count", value=1)
+        return handed
+
     def _record_outcome(
         self,
         session_id: str,
@@ -238,6 +329,7 @@ class FailoverEngine:
         detail: str | None = None,
         launched_at: float | None = None,
         lapse_now: bool = False,
+        standby_id: str | None = None,
     ) -> None:
         """Writes how the launch went, unless a newer epoch has taken the session since."""
 
@@ -248,7 +340,12 @@ class FailoverEngine:
             outcome_now = "running" if record.failovers[-1].outcome == "running" else outcome
             update: dict[str, Any] = {
                 "failovers": mark_last_failover(
-                    record.failovers, outcome_now, launcherRef=ref, detail=detail, launchedAt=launched_at
+                    record.failovers,
+                    outcome_now,
+                    launcherRef=ref,
+                    detail=detail,
+                    launchedAt=launched_at,
+                    standbyId=standby_id,
                 ),
             }
             if ref is not None:

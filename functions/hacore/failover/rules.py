@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hacore.models import SessionRecord, Status
 from hacore.settings import Settings
 
@@ -10,7 +12,11 @@ STUCK_CHUNK = "stuck-chunk"
 NO_FIRST_CHUNK = "no-first-chunk"
 BACKUP_START_TIMEOUT = "backup-start-timeout"
 LAUNCH_FAILED = "launch-failed"
+BACKUP_EXITED = "backup-exited"
 MANUAL = "manual"
+# A recorder that exits with these has nothing left to do: it finished (0), or a newer epoch
+# fenced it off (3). Anything else, or a kill, while it owns a live session is a failure.
+CLEAN_EXIT_CODES = frozenset({0, 3})
 
 
 def stale_reason(record: SessionRecord, now: float, settings: Settings) -> str | None:
@@ -57,3 +63,24 @@ def next_chunk(last_chunk_index: int | None, newest_stored_index: int | None) ->
 def chunk_label(index: int) -> str:
     """START_CHUNK as the original wrote it: four digits (more once a recording passes 9999 chunks)."""
     return f"{index:04d}"
+
+
+@dataclass(frozen=True)
+class RecorderStopped:
+    """The platform saw a recorder's process or task stop (ECS "Task State Change", STOPPED)."""
+
+    ref: str  # the launcher's reference: the ECS task ARN, the local process ref
+    session_id: str | None  # its VIDEO_ID (a standby's own id until it takes a session)
+    exit_code: int | None  # None: killed before it could exit, or unknown
+    on_purpose: bool  # stopped by StopTask (the controller, an operator): not a failure
+
+
+def exit_needs_takeover(record: SessionRecord, stopped: RecorderStopped) -> bool:
+    """The recorder that owns this live session died: take over now, not after the heartbeat timeout.
+    A recorder that no longer owns it (an older epoch), a clean exit or a stop on purpose: nothing."""
+    return (
+        not stopped.on_purpose
+        and stopped.exit_code not in CLEAN_EXIT_CODES
+        and record.launcherRef == stopped.ref
+        and record.status in (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
+    )

@@ -24,8 +24,9 @@ class LaunchError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackupSpec:
-    """A recorder the controller starts: a backup (`run`), or a finalizer (`finalize`), which joins
-    what S3 holds into the final file when no recorder could (the same image, the same launcher)."""
+    """A recorder the controller starts: a backup (`run`), a finalizer (`finalize`), which joins
+    what S3 holds into the final file when no recorder could, or a warm standby (`standby`), which
+    waits for a takeover to hand it a session. The same image and launcher for all three."""
 
     session_id: str
     epoch: int
@@ -42,7 +43,7 @@ class BackupSpec:
     @property
     def name(self) -> str:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", self.session_id)[:60]
-        role = "backup-recorder" if self.action == "run" else "finalizer"
+        role = {"run": "backup-recorder", "standby": "standby-recorder"}.get(self.action, "finalizer")
         return f"{role}-{safe}-e{self.epoch}"
 
 

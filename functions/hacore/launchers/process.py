@@ -4,6 +4,11 @@ Bookkeeping lives in files (one JSON per backup under APP_PROCESS_STATE_DIR), no
 this process's memory: a restarted controller still lists and stops the backups it
 started (the original lost them on restart). A PID is trusted only together with the
 process start time recorded at launch, so a reused PID is never signalled.
+
+Two things ECS does are played here too: APP_PROCESS_LAUNCH_DELAY holds a backup back as
+Fargate's cold start would (the process waits, then becomes the recorder), and a process that
+exits is reported once, as ECS's "Task State Change" event to STOPPED (`stopped_events`),
+with its exit code and whether the controller stopped it on purpose.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,18 +41,33 @@ def _start_time(pid: int) -> str | None:
     return fields[19]
 
 
-def _reap(pid: int) -> None:
-    """Collects an exited child of this process, whichever launcher instance started it."""
+# The children this process started, by pid: kept so that their exit codes are read here (an
+# unreferenced Popen is reaped by subprocess's own clean-up, and its exit code lost with it).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _exit_code(pid: int) -> int | None:
+    """An exited child's code (negative: killed by that signal), collecting it; None otherwise."""
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll()
     with contextlib.suppress(ChildProcessError):  # not our child (started before a restart)
         os.waitpid(pid, os.WNOHANG)
+    return None
 
 
 class ProcessLauncher:
     name = "process"
 
     def __init__(
-        self, command: list[str], state_dir: Path, base_env: dict[str, str], cwd: Path | None = None
+        self,
+        command: list[str],
+        state_dir: Path,
+        base_env: dict[str, str],
+        cwd: Path | None = None,
+        delay: float = 0.0,
     ) -> None:
+        self._delay = delay
         self._command = command
         self._state = state_dir
         self._base_env = base_env
@@ -59,7 +80,7 @@ class ProcessLauncher:
             if settings.process_command
             else [sys.executable, "-m", "recorder"]
         )
-        return cls(command, Path(settings.process_state_dir), base_env)
+        return cls(command, Path(settings.process_state_dir), base_env, delay=settings.process_launch_delay_s)
 
     def launch(self, spec: BackupSpec) -> str:
         self._state.mkdir(parents=True, exist_ok=True)
@@ -68,10 +89,13 @@ class ProcessLauncher:
             return json.loads(record_path.read_text())["ref"]
         log_path = self._state / f"{spec.name}.log"
         environment = {**os.environ, **self._base_env, **spec.environment}
+        command = self._command
+        if self._delay > 0:  # the cold start happens in the child: launching never blocks a sweep
+            command = ["sh", "-c", 'sleep "$0" && exec "$@"', f"{self._delay:g}", *command]
         try:
             with log_path.open("ab") as log:
                 child = subprocess.Popen(
-                    self._command,
+                    command,
                     env=environment,
                     cwd=self._cwd,
                     stdout=log,
@@ -81,6 +105,7 @@ class ProcessLauncher:
                 )
         except OSError as error:
             raise LaunchError(f"cannot start {self._command[0]}: {error}") from error
+        _children[child.pid] = child
         ref = f"process:{child.pid}:{spec.token[:8]}"
         record = {
             "ref": ref,
@@ -93,16 +118,22 @@ class ProcessLauncher:
             "startedAt": time.time(),
             "log": str(log_path),
             "command": self._command,
+            "action": spec.action,
         }
-        temporary = record_path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record))
-        temporary.replace(record_path)
+        self._write(record_path, record)
         return ref
+
+    @staticmethod
+    def _write(path: Path, record: dict[str, Any]) -> None:
+        temporary = path.with_suffix(f".{threading.get_ident()}.tmp")
+        temporary.write_text(json.dumps(record))
+        temporary.replace(path)
 
     def stop(self, ref: str, force: bool = False) -> bool:
         record = self._find(ref)
         if record is None or not self._alive(record):
             return False
+        self._update(ref, stoppedOnPurpose=True)
         try:
             os.killpg(record["pid"], signal.SIGKILL if force else signal.SIGTERM)
         except ProcessLookupError:
@@ -124,6 +155,25 @@ class ProcessLauncher:
             "stateDir": str(self._state),
         }
 
+    def stopped_events(self) -> list[dict[str, Any]]:
+        """Each backup process that exited since the last call, once, as ECS reports a stopped task."""
+        events = []
+        for record in self._records():
+            if record.get("reported") or self._alive(record):
+                continue
+            code = record.get("exitCode", _exit_code(record["pid"]))
+            self._update(record["ref"], reported=True, exitCode=code)
+            events.append(stopped_task_event(record, code))
+        return events
+
+    def _update(self, ref: str, **changes: Any) -> None:
+        for path in self._state.glob("*.json"):
+            with contextlib.suppress(OSError, ValueError):
+                record = json.loads(path.read_text())
+                if record.get("ref") == ref:
+                    self._write(path, record | changes)
+                    return
+
     def _records(self) -> list[dict[str, Any]]:
         if not self._state.exists():
             return []
@@ -139,7 +189,9 @@ class ProcessLauncher:
         return next((r for r in self._records() if r["ref"] == ref), None)
 
     def _alive(self, record: dict[str, Any]) -> bool:
-        _reap(record["pid"])
+        if "exitCode" in record:
+            return False
+        _exit_code(record["pid"])
         started = _start_time(record["pid"])
         return started is not None and started == record["startTime"]
 
@@ -155,3 +207,28 @@ class ProcessLauncher:
             started_at=record["startedAt"],
             detail={"pid": record["pid"], "log": record["log"]},
         )
+
+
+def stopped_task_event(record: dict[str, Any], exit_code: int | None) -> dict[str, Any]:
+    """The EventBridge event ECS sends when a task stops, for a local backup process."""
+    environment = [
+        {"name": "VIDEO_ID", "value": record["sessionId"]},
+        {"name": "EPOCH", "value": str(record["epoch"])},
+    ]
+    return {
+        "version": "0",
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "detail": {
+            "taskArn": record["ref"],
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "stopCode": "UserInitiated" if record.get("stoppedOnPurpose") else "EssentialContainerExited",
+            "stoppedReason": "stopped by the HA controller"
+            if record.get("stoppedOnPurpose")
+            else "process exited",
+            "containers": [{"name": "recorder", "exitCode": exit_code, "lastStatus": "STOPPED"}],
+            "overrides": {"containerOverrides": [{"name": "recorder", "environment": environment}]},
+        },
+    }

@@ -1,0 +1,1 @@
+"""Warm standby recorders: started ahead of need, idle until a takeover hands them a session."""

@@ -1,0 +1,129 @@
+"""Standby mode (`python -m recorder standby`, RECORDER_ACTION=standby): a recorder started before
+it is needed, so that a takeover costs a poll and not a cold start.
+
+The rule it keeps: a standby records only a session whose assignment it has *accepted*: the
+acceptance is the controller's conditional ASSIGNED -> ACCEPTED for that session and epoch. A 409
+or 410 means the takeover gave up on it (or it was retired): it exits without recording, and the
+pool is refilled without it. Until then it is warm: the image is pulled, Python and the agent's
+modules are loaded, and it polls the controller every STANDBY_POLL_INTERVAL seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from pydantic import BaseModel, ConfigDict, Field
+
+from recorder.controller import TIMEOUT, USER_AGENT
+from recorder.settings_file import merged_environment
+
+log = logging.getLogger("recorder.standby")
+RETIRED = 0  # a clean exit: nothing was recording, nothing to take over
+
+
+class StandbyConfig(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    standby_id: str = Field(alias="STANDBY_ID", min_length=1)
+    controller_url: str = Field(alias="HA_CONTROLLER_URL")
+    username: str = Field("", alias="HA_CONTROLLER_USERNAME")
+    password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
+    # Assignment latency is this plus one request: twice a second keeps a takeover under a second.
+    poll_interval_s: float = Field(0.3, alias="STANDBY_POLL_INTERVAL", gt=0, le=30)
+    hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
+
+
+class Standby:
+    def __init__(self, config: StandbyConfig, environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.environ = dict(environ)
+        self.stopping = threading.Event()
+        self._http = requests.Session()
+        self._http.auth = (config.username, config.password)
+        self._http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
+        self._base = f"{config.controller_url.rstrip('/')}/api/standbys"
+
+    def serve(self) -> int:
+        """Warm up, register, wait for a session; then record it as a backup would."""
+        from recorder import agent  # the slow imports (boto3, the agent) happen now, not at takeover
+
+        if not self._register():
+            return RETIRED
+        assignment = self._wait_for_assignment()
+        if assignment is None:
+            return RETIRED
+        environ = self.environ | assignment["environment"] | {"RECORDER_ACTION": "run"}
+        log.info(
+            "standby %s takes over %s at epoch %s from chunk %s",
+            self.config.standby_id,
+            assignment["sessionId"],
+            assignment["epoch"],
+            assignment["startChunk"],
+        )
+        return agent.record(environ)
+
+    def _register(self) -> bool:
+        body = {"standbyId": self.config.standby_id, "host": self.config.hostname}
+        while not self.stopping.is_set():
+            try:
+                reply = self._http.post(self._base, json=body, timeout=TIMEOUT)
+            except requests.RequestException as error:  # the controller down: a standby waits for it
+                log.warning("registering failed: %s", error)
+            else:
+                if reply.status_code == 201:
+                    log.info("standby %s is ready", self.config.standby_id)
+                    return True
+                log.error("registering answered %s: %s", reply.status_code, reply.text[:300])
+                if 400 <= reply.status_code < 500 and reply.status_code != 429:
+                    return False
+            self.stopping.wait(2.0)
+        return False
+
+    def _wait_for_assignment(self) -> dict[str, Any] | None:
+        url = f"{self._base}/{self.config.standby_id}"
+        while not self.stopping.wait(self.config.poll_interval_s):
+            try:
+                reply = self._http.get(f"{url}/assignment", timeout=TIMEOUT)
+            except requests.RequestException as error:
+                log.warning("polling failed: %s", error)
+                continue
+            if reply.status_code == 204:
+                continue
+            if reply.status_code in (404, 409, 410):
+                log.info("standby %s is retired (%s): exiting", self.config.standby_id, reply.status_code)
+                return None
+            if reply.status_code != 200:
+                log.warning("polling answered %s: %s", reply.status_code, reply.text[:200])
+                continue
+            assignment: dict[str, Any] = reply.json()
+            return assignment if self._accept(url, assignment) else None
+        return None
+
+    def _accept(self, url: str, assignment: dict[str, Any]) -> bool:
+        """Retried on a lost reply (an acceptance is idempotent); anything but 200 means: do not record."""
+        body = {"sessionId": assignment["sessionId"], "epoch": assignment["epoch"]}
+        for _ in range(3):
+            try:
+                accepted = self._http.put(f"{url}/accept", json=body, timeout=TIMEOUT)
+            except requests.RequestException as error:
+                log.warning("accepting failed: %s", error)
+                continue
+            if accepted.status_code == 200:
+                return True
+            log.warning("the assignment was withdrawn (%s): exiting", accepted.status_code)
+            return False
+        return False
+
+
+def main(environ: Mapping[str, str]) -> int:
+    environ = merged_environment(environ)
+    standby = Standby(StandbyConfig.model_validate(environ), environ)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: standby.stopping.set())
+    return standby.serve()
