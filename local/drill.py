@@ -85,7 +85,8 @@ class DrillStack:
         return USER, PASSWORD
 
 
-def start_stack(workdir: Path, timing: str) -> DrillStack:
+def start_stack(workdir: Path, timing: str, settings: dict[str, str] | None = None) -> DrillStack:
+    """`settings`: the controller's, over the environment's (a pool size, a modelled cold start)."""
     port, moto = free_port(), free_port()
     state = workdir / "backups"
     recordings = workdir / "recordings"
@@ -106,7 +107,7 @@ def start_stack(workdir: Path, timing: str) -> DrillStack:
         "RECORDINGS_PATH": str(recordings),
         "OPENVIDU_WEBHOOK_ENDPOINT": customer.url,
         "PYTHONUNBUFFERED": "1",
-    }
+    } | (settings or {})
     env.pop("OPENVIDU_WEBHOOK_INBOUND_TOKEN", None)
     log = (workdir / "stack.log").open("wb")
     process = subprocess.Popen(
@@ -184,7 +185,22 @@ class Run:
     def chunk_meta(self, key: str) -> dict[str, str]:
         return self.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
 
+    def _wait_for_pool(self) -> None:
+        """A full pool of warm standbys first, when there is one: a run models a failure in steady
+        state (failures are rare), not one during the pool's own cold start."""
+        size = int(self.stack.timing.get("standbyPoolSize") or 0)
+        if size:
+            delay = float(os.environ.get("APP_PROCESS_LAUNCH_DELAY") or 0)
+            url = f"{self.stack.url}/api/standbys"
+            wait(
+                lambda: requests.get(url, auth=self.stack.auth, timeout=10).json()["idle"] >= size,
+                delay + 120,
+                "a full pool of warm standbys",
+                every=0.5,
+            )
+
     def execute(self) -> dict[str, Any]:
+        self._wait_for_pool()
         recording = self.openvidu.start(name="drill", session_id=self.session_id, resolution="320x240")
         try:
             if recording.status != "started":
@@ -229,6 +245,7 @@ class Run:
         if self.mode == "backup-kill":
             backup = int(self.session()["backupContainerId"].split(":")[1])  # process:<pid>:<token>
             time.sleep(self.chunk)  # it records a little
+            self._wait_for_pool()
             os.killpg(backup, signal.SIGKILL)
             killed_at = time.time()
             session = wait(
@@ -484,6 +501,8 @@ def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
         "timing": timing,
         "mode": mode,
         "runs": len(results),
+        "standby_pool_size": int(os.environ.get("APP_STANDBY_POOL_SIZE") or 0),
+        "launch_delay_s": float(os.environ.get("APP_PROCESS_LAUNCH_DELAY") or 0),
         "ok_runs": sum(1 for r in results if r.get("ok")),
         "openvidu_status": sorted({r.get("openvidu_status") for r in results if r.get("openvidu_status")}),
         "customer_ready_complete": sum(

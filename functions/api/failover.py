@@ -59,6 +59,7 @@ class FailoverStatus(BaseModel):
     startGraceSeconds: int
     backupStartTimeoutSeconds: int
     maxAttempts: int
+    standbyPoolSize: int
     activeBackupContainers: int
     backupContainerDetails: list[BackupView]
     launcher: dict[str, Any]
@@ -120,6 +121,7 @@ def add_failover_routes(
         return FailoverStatus(
             enabled=settings.failover_enabled,
             heartbeatTimeoutSeconds=settings.heartbeat_timeout_s,
+            standbyPoolSize=settings.standby_pool_size,
             stuckChunkTimeoutSeconds=settings.stuck_chunk_timeout_s,
             checkIntervalMs=settings.check_interval_ms,
             heartbeatIntervalSeconds=settings.heartbeat_interval_s,

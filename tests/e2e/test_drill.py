@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from local.drill import DrillStack, Run, start_stack, stop_stack
 
@@ -112,3 +113,29 @@ def test_a_frozen_page_is_reloaded(stack: DrillStack, tmp_path: Path) -> None:
     (span,) = result["stack_still_spans"]  # the manifest lists it
     assert span["seconds"] == pytest.approx(frozen, abs=1.5)
     assert result["lost_s"] == pytest.approx(frozen, abs=2.5)  # what the stack saw is what the file shows
+
+
+@pytest.fixture(scope="module")
+def pooled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillStack]:
+    """One warm standby (the drill waits for it before a failure, as a pool in steady state)."""
+    settings = {"APP_STANDBY_POOL_SIZE": "1"}
+    running = start_stack(tmp_path_factory.mktemp("pooled"), "fast", settings)
+    yield running
+    stop_stack(running)
+
+
+def test_warm_standbys_take_over_and_a_dead_backup_is_replaced_on_its_stopped_event(
+    pooled_stack: DrillStack, tmp_path: Path
+) -> None:
+    """The recorder is killed: a standby takes over. That backup is killed: the platform's event
+    (not a heartbeat timeout) claims it again, and the refilled pool's standby takes it."""
+    result = drill(pooled_stack, tmp_path, "backup-kill")
+    assert result["epochs"] == [1, 2, 3]
+    assert result["standby"]
+    assert result["second_standby"]
+    session = requests.get(
+        f"{pooled_stack.url}/api/sessions/{result['video_id']}", auth=pooled_stack.auth, timeout=10
+    ).json()
+    reasons = [f["reason"] for f in session["failovers"]]
+    assert reasons == ["heartbeat-timeout", "backup-exited"]
+    assert all(f["standbyId"] for f in session["failovers"])

@@ -271,3 +271,39 @@ def test_docker_launcher_reports_an_unreachable_engine_without_giving_up(tmp_pat
     with pytest.raises(LaunchError):
         launcher.launch(SPEC)
     assert launcher.health()["healthy"] is False  # asked again, not remembered as dead
+
+
+def test_a_process_that_exits_is_reported_once_as_ecs_reports_a_stopped_task(tmp_path: Path) -> None:
+    """The exit code of a crash, a SIGKILL, and a stop on purpose: what the detector's rule decides on."""
+    launcher = ProcessLauncher([sys.executable, "-c", "import sys, time; time.sleep(30)"], tmp_path / "s", {})
+    crashed = ProcessLauncher([sys.executable, "-c", "raise SystemExit(4)"], tmp_path / "s", {})
+    killed = launcher.launch(BackupSpec("killed", 2, "0001", {}))
+    stopped = launcher.launch(BackupSpec("stopped", 2, "0001", {}))
+    exited = crashed.launch(BackupSpec("crashed", 2, "0001", {}))
+    os.kill(int(killed.split(":")[1]), signal.SIGKILL)
+    assert launcher.stop(stopped, force=True)
+    events: list[dict[str, Any]] = []
+    assert wait_for(lambda: events.extend(launcher.stopped_events()) or len(events) == 3)
+    by_ref = {e["detail"]["taskArn"]: e["detail"] for e in events}
+    assert by_ref[killed]["containers"][0]["exitCode"] == -signal.SIGKILL
+    assert by_ref[killed]["stopCode"] == "EssentialContainerExited"
+    assert by_ref[exited]["containers"][0]["exitCode"] == 4
+    assert by_ref[stopped]["stopCode"] == "UserInitiated"  # the controller stopped it: on purpose
+    env = {e["name"]: e["value"] for e in by_ref[exited]["overrides"]["containerOverrides"][0]["environment"]}
+    assert env["VIDEO_ID"] == "crashed"
+    assert all(e["detail-type"] == "ECS Task State Change" for e in events)
+    assert launcher.stopped_events() == []  # once each
+
+
+def test_the_modelled_cold_start_holds_the_backup_back(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    launcher = ProcessLauncher(
+        [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"], tmp_path / "s", {}, delay=1.5
+    )
+    began = time.monotonic()
+    ref = launcher.launch(BackupSpec("late", 2, "0001", {}))
+    assert time.monotonic() - began < 1.0  # launching never waits: the child does
+    assert launcher.describe(ref).state == "running"  # type: ignore[union-attr]
+    assert not marker.exists()
+    assert wait_for(marker.exists, 10)
+    assert time.monotonic() - began >= 1.5
