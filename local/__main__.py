@@ -45,7 +45,7 @@ def validate(_: argparse.Namespace) -> int:
 def drill(arguments: argparse.Namespace) -> int:
     from local.drill import run_drill
 
-    results = run_drill(arguments.runs, arguments.timing, arguments.mode, arguments.seed)
+    results = run_drill(arguments.runs, arguments.timing, arguments.mode, arguments.seed, arguments.source)
     return 0 if all(r.get("ok") for r in results) else 1
 
 
@@ -125,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         default="kill",
     )
     drilling.add_argument("--seed", type=int, default=None)
+    drilling.add_argument(
+        "--source",
+        choices=["synthetic", "openvidu"],
+        default=os.environ.get("DRILL_SOURCE", "synthetic"),
+        help="what the recorders capture: a test pattern, or a real Chromium on a test page",
+    )
     drilling.set_defaults(run=drill)
     emulated = commands.add_parser(
         "openvidu", help="OpenVidu 2.x's side of a recording, against a running stack"

@@ -151,6 +151,9 @@ class Run:
     workdir: Path
     mode: str
     rng: random.Random
+    # what OpenVidu's recorder captures: the synthetic source, or the real stack (a browser in Xvfb
+    # on the test page), which the browser modes always use
+    source: str = "synthetic"
     session_id: str = field(default_factory=lambda: f"drill_{uuid.uuid4().hex[:8]}")
 
     def __post_init__(self) -> None:
@@ -164,7 +167,8 @@ class Run:
             aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
         )
         self.chunk = float(self.stack.timing["chunkTimeSizeSeconds"])
-        self.page = TestPage(free_port()).up() if self.mode in BROWSER_MODES else None
+        real = self.mode in BROWSER_MODES or self.source == "openvidu"
+        self.page = TestPage(free_port()).up() if real else None
         self.openvidu = OpenViduEmulator(
             recordings_path=self.stack.recordings,
             webhook_url=f"{self.stack.url}/openvidu/webhook",
@@ -459,7 +463,11 @@ def _child_ffmpeg(agent_pid: int) -> int:
 
 
 def run_drill(
-    runs: int = 1, timing: str | None = None, mode: str = "kill", seed: int | None = None
+    runs: int = 1,
+    timing: str | None = None,
+    mode: str = "kill",
+    seed: int | None = None,
+    source: str = "synthetic",
 ) -> list[dict]:
     timing = timing or os.environ.get("HA_TIMING", "default")
     rng = random.Random(seed)
@@ -472,7 +480,7 @@ def run_drill(
                 run_dir = workdir / f"run-{number}"
                 run_dir.mkdir()
                 try:
-                    result = Run(stack, run_dir, mode, rng).execute()
+                    result = Run(stack, run_dir, mode, rng, source).execute()
                 except (TimeoutError, RuntimeError, requests.RequestException) as error:
                     result = {"ok": False, "mode": mode, "error": str(error)}
                 result = {"run": number, "timing": timing, **result}

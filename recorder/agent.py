@@ -45,12 +45,22 @@ STOP_DRAIN_SHARE = 0.4  # of the stop budget, at most, for uploading the last ch
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, controller: Controller, storage: ChunkStorage) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        controller: Controller,
+        storage: ChunkStorage,
+        warm_stack: CaptureStack | None = None,
+    ) -> None:
         self.config = config
         self.controller = controller
         self.storage = storage
-        # The X server, PulseAudio and the browser, for the real source; the synthetic one needs none.
-        self.stack = CaptureStack(config) if config.source == "openvidu" else None
+        # The X server, PulseAudio and the browser, for the real source (a standby's, already up,
+        # when it fits); the synthetic source needs none.
+        if warm_stack is not None and not warm_stack.fits(config):
+            warm_stack.stop()
+            warm_stack = None
+        self.stack = warm_stack or (CaptureStack(config) if config.source == "openvidu" else None)
         self.capture = Capture(
             config, self.stack.display if self.stack else None, self.stack.env if self.stack else None
         )
@@ -75,7 +85,10 @@ class Agent:
         )
         if c.primary:
             openvidu_files.prepare(c)
-        if self.stack is not None:
+        if self.stack is not None and self.stack.started:
+            log.info("the standby's warm capture stack on %s opens the session's page", self.stack.display)
+            self.stack.take_over(c)
+        elif self.stack is not None:
             self.stack.start()
         self.capture.start()
         beats = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
@@ -328,15 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     return record(environ)
 
 
-def record(environ: dict[str, str]) -> int:
-    """Record (or finalize) as the environment says: a primary, a backup, or a standby's session."""
+def record(environ: dict[str, str], warm_stack: CaptureStack | None = None) -> int:
+    """Record (or finalize) as the environment says: a primary, a backup, or a standby's session
+    (with the standby's warm capture stack, if it has one)."""
     config = AgentConfig.from_env(environ)
     storage = ChunkStorage(config)
     if config.action == "finalize":
         manifest = finalize(config, storage)
         report_final(Controller(config), manifest, REPORT_ATTEMPTS)
         return 0 if manifest.final else 1
-    agent = Agent(config, Controller(config), storage)
+    agent = Agent(config, Controller(config), storage, warm_stack)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: agent.stop_requested.set())
     return agent.run()

@@ -215,6 +215,23 @@ class CaptureStack:
         self.components["browser"].launch(command, self.folder / "browser.log", self.env)
         self._page_renderer_seen = False
 
+    @property
+    def started(self) -> bool:
+        return self.components["display"].alive
+
+    def fits(self, config: AgentConfig) -> bool:
+        """Whether a warm stack (a standby's) can capture this recording: the screen is the size."""
+        return config.source == "openvidu" and config.resolution == self.config.resolution
+
+    def take_over(self, config: AgentConfig) -> None:
+        """A standby's warm stack becomes this recording's: the idle browser opens the layout URL."""
+        self.config = config
+        self.reload_page()
+        self.page_reloads = 0  # opening the session's page is no repair
+        deadline = time.monotonic() + PAGE_START_S
+        while not self.page_renderers() and time.monotonic() < deadline and self.components["browser"].alive:
+            time.sleep(0.1)
+
     # --- watch ------------------------------------------------------------------
 
     def check(self) -> None:

@@ -1,11 +1,13 @@
 """Standby mode (`python -m recorder standby`, RECORDER_ACTION=standby): a recorder started before
-it is needed, so that a takeover costs a poll and not a cold start.
+it is needed, so that a takeover costs a poll and not a cold start: the image is pulled, Python
+and the agent are loaded, and for the real source the capture stack is up (X server, PulseAudio,
+a browser idle on a blank page, kept alive as a recording's), so the session's page is one
+navigation away. A recording of another screen size gets a fresh stack.
 
 The rule it keeps: a standby records only a session whose assignment it has *accepted*: the
 acceptance is the controller's conditional ASSIGNED -> ACCEPTED for that session and epoch. A 409
 or 410 means the takeover gave up on it (or it was retired): it exits without recording, and the
-pool is refilled without it. Until then it is warm: the image is pulled, Python and the agent's
-modules are loaded, and it polls the controller every STANDBY_POLL_INTERVAL seconds.
+pool is refilled without it. Until then it polls the controller every STANDBY_POLL_INTERVAL s.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
+from recorder.config import AgentConfig
 from recorder.controller import TIMEOUT, USER_AGENT
 from recorder.settings_file import merged_environment
+from recorder.stack import CaptureStack, StackBroken
 
 log = logging.getLogger("recorder.standby")
 RETIRED = 0  # a clean exit: nothing was recording, nothing to take over
@@ -36,6 +40,8 @@ class StandbyConfig(BaseModel):
     password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
     # Assignment latency is this plus one request: twice a second keeps a takeover under a second.
     poll_interval_s: float = Field(0.3, alias="STANDBY_POLL_INTERVAL", gt=0, le=30)
+    # The warm screen's size: a recording of another size gets a fresh stack (OpenVidu's default)
+    resolution: str = Field("1280x720", alias="STANDBY_RESOLUTION", pattern=r"^\d+x\d+$")
     hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
 
 
@@ -44,6 +50,8 @@ class Standby:
         self.config = config
         self.environ = dict(environ)
         self.stopping = threading.Event()
+        self.stack: CaptureStack | None = None
+        self._assigned = False
         self._http = requests.Session()
         self._http.auth = (config.username, config.password)
         self._http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
@@ -53,9 +61,17 @@ class Standby:
         """Warm up, register, wait for a session; then record it as a backup would."""
         from recorder import agent  # the slow imports (boto3, the agent) happen now, not at takeover
 
-        if not self._register():
+        self.stack = self._warm_stack()
+        try:
+            if not self._register():
+                return RETIRED
+            assignment = self._wait_for_assignment()
+        except StackBroken as error:  # its idle stack keeps dying: a sick host, not a standby
+            log.error("standby %s: %s; exiting", self.config.standby_id, error)
             return RETIRED
-        assignment = self._wait_for_assignment()
+        finally:
+            if self.stack is not None and not self._assigned:
+                self.stack.stop()
         if assignment is None:
             return RETIRED
         environ = self.environ | assignment["environment"] | {"RECORDER_ACTION": "run"}
@@ -66,7 +82,24 @@ class Standby:
             assignment["epoch"],
             assignment["startChunk"],
         )
-        return agent.record(environ)
+        return agent.record(environ, self.stack)
+
+    def _warm_stack(self) -> CaptureStack | None:
+        """X server, PulseAudio and a browser on a blank page, for the real source; None otherwise."""
+        identity = {
+            "VIDEO_ID": self.config.standby_id,
+            "RECORDER_ACTION": "run",
+            "URL": "about:blank",
+            "RESOLUTION": self.config.resolution,
+            "HA_AWS_S3_BUCKET": self.environ.get("HA_AWS_S3_BUCKET", "unused"),
+        }
+        config = AgentConfig.model_validate(self.environ | identity)
+        if config.source != "openvidu":
+            return None
+        stack = CaptureStack(config)
+        stack.start()
+        log.info("standby %s: capture stack warm on %s", self.config.standby_id, stack.display)
+        return stack
 
     def _register(self) -> bool:
         body = {"standbyId": self.config.standby_id, "host": self.config.hostname}
@@ -88,6 +121,8 @@ class Standby:
     def _wait_for_assignment(self) -> dict[str, Any] | None:
         url = f"{self._base}/{self.config.standby_id}"
         while not self.stopping.wait(self.config.poll_interval_s):
+            if self.stack is not None:
+                self.stack.check()  # the idle stack is kept alive as a recording's would be
             try:
                 reply = self._http.get(f"{url}/assignment", timeout=TIMEOUT)
             except requests.RequestException as error:
@@ -102,7 +137,8 @@ class Standby:
                 log.warning("polling answered %s: %s", reply.status_code, reply.text[:200])
                 continue
             assignment: dict[str, Any] = reply.json()
-            return assignment if self._accept(url, assignment) else None
+            self._assigned = self._accept(url, assignment)
+            return assignment if self._assigned else None
         return None
 
     def _accept(self, url: str, assignment: dict[str, Any]) -> bool:

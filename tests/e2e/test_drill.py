@@ -79,6 +79,10 @@ def test_a_zombie_recorder_stops_itself_and_never_overwrites_a_chunk(
 
 
 REAL_STACK = ("Xvfb", "pulseaudio", "pactl")
+HAS_BROWSER = all(shutil.which(t) for t in REAL_STACK) and bool(
+    shutil.which("chromium") or shutil.which("google-chrome")
+)
+REAL_SOURCE = "openvidu" if HAS_BROWSER else "synthetic"
 browser_stack = pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in REAL_STACK)
     or not (shutil.which("chromium") or shutil.which("google-chrome")),
@@ -117,8 +121,9 @@ def test_a_frozen_page_is_reloaded(stack: DrillStack, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pooled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DrillStack]:
-    """One warm standby (the drill waits for it before a failure, as a pool in steady state)."""
-    settings = {"APP_STANDBY_POOL_SIZE": "1"}
+    """One warm standby (the drill waits for it before a failure, as a pool in steady state); with
+    a real browser where there is one: the standby's capture stack is up before it is needed."""
+    settings = {"APP_STANDBY_POOL_SIZE": "1", "RECORDER_SOURCE": REAL_SOURCE, "STANDBY_RESOLUTION": "320x240"}
     running = start_stack(tmp_path_factory.mktemp("pooled"), "fast", settings)
     yield running
     stop_stack(running)
@@ -129,7 +134,9 @@ def test_warm_standbys_take_over_and_a_dead_backup_is_replaced_on_its_stopped_ev
 ) -> None:
     """The recorder is killed: a standby takes over. That backup is killed: the platform's event
     (not a heartbeat timeout) claims it again, and the refilled pool's standby takes it."""
-    result = drill(pooled_stack, tmp_path, "backup-kill")
+    result = Run(pooled_stack, tmp_path, "backup-kill", random.Random(5), REAL_SOURCE).execute()
+    failed = sorted(name for name, held in result["checks"].items() if not held)
+    assert not failed, f"{failed}: {json.dumps(result, default=str)}"
     assert result["epochs"] == [1, 2, 3]
     assert result["standby"]
     assert result["second_standby"]
@@ -139,3 +146,7 @@ def test_warm_standbys_take_over_and_a_dead_backup_is_replaced_on_its_stopped_ev
     reasons = [f["reason"] for f in session["failovers"]]
     assert reasons == ["heartbeat-timeout", "backup-exited"]
     assert all(f["standbyId"] for f in session["failovers"])
+    if HAS_BROWSER:  # both standbys captured with the stack they had up before they were needed
+        logs = [log.read_text() for log in pooled_stack.state.glob("standby-recorder-*.log")]
+        assert sum("warm capture stack on" in text for text in logs) == 2
+        assert result["checks"]["has_sound"]

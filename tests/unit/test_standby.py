@@ -321,3 +321,20 @@ def test_standby_routes_refuse_bad_input_and_tell_a_retired_or_unknown_standby_t
     assert standby_api.call("GET", "/api/standbys/sb2/assignment").status == 410
     assert standby_api.call("PUT", "/api/standbys/sb2/accept", {"sessionId": "s1", "epoch": 0}).status == 400
     assert standby_api.call("GET", "/api/standbys", auth=None).status == 401
+
+
+def test_standbys_that_keep_dying_before_they_register_are_not_relaunched_every_sweep(
+    standbys: StandbyStore, pool_settings: Settings, clock: FakeClock
+) -> None:
+    launcher = RecordingLauncher()
+    pool = StandbyPool(standbys, launcher, pool_settings, clock)
+    for _ in range(10):  # each sweep, the two it launched have died without registering
+        for spec in launcher.launches:
+            launcher.stopped.append((f"ref-{spec.session_id}-e0", True))
+        pool.refill()
+        clock.advance(2)
+    assert len(launcher.launches) == 3 * pool_settings.standby_pool_size
+    clock.advance(600)
+    for spec in launcher.launches:
+        launcher.stopped.append((f"ref-{spec.session_id}-e0", True))
+    assert len(pool.refill()) == 2  # later, it tries again

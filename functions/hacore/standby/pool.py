@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +26,10 @@ from hacore.standby.store import StandbyStore
 log = logging.getLogger("hacore.standby")
 STANDBY_PREFIX = "standby-"
 WATCH_EVERY_S = 0.05
+# Standbys that die before they register (a broken image, a host without X) must not be relaunched
+# every sweep forever: at most this many launches per pool slot in LAUNCH_WINDOW_S, then it waits.
+LAUNCHES_PER_SLOT = 3
+LAUNCH_WINDOW_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class StandbyPool:
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
+        self._launched_at: deque[float] = deque()  # this process's recent standby launches
 
     @property
     def enabled(self) -> bool:
@@ -140,7 +146,19 @@ class StandbyPool:
             elif record.available(now, silent):
                 counted += 1
         launched = []
-        for _ in range(self.settings.standby_pool_size - counted):
+        while self._launched_at and now - self._launched_at[0] > LAUNCH_WINDOW_S:
+            self._launched_at.popleft()
+        allowed = LAUNCHES_PER_SLOT * self.settings.standby_pool_size - len(self._launched_at)
+        wanted = self.settings.standby_pool_size - counted
+        if wanted > allowed:
+            log.error(
+                "standbys keep dying before they register: %d launched in %.0f s; launching %d, not %d",
+                len(self._launched_at),
+                LAUNCH_WINDOW_S,
+                max(0, allowed),
+                wanted,
+            )
+        for _ in range(min(wanted, allowed)):
             standby_id = f"{STANDBY_PREFIX}{uuid.uuid4().hex[:12]}"
             spec = BackupSpec(standby_id, 0, "0000", self.environment(standby_id), action="standby")
             try:
@@ -149,6 +167,7 @@ class StandbyPool:
                 log.error("launching standby %s failed: %s", standby_id, error)
                 break
             launched.append(standby_id)
+            self._launched_at.append(now)
         return launched
 
     def environment(self, standby_id: str) -> dict[str, str]:
