@@ -168,6 +168,12 @@ class Settings(BaseModel):
         return self.profile != "prod"
 
     @property
+    def backup_start_deadline_s(self) -> float:
+        """A backup's time to heartbeat: the timeout, plus the modelled cold start (the process
+        launcher's delay stands for Fargate's start, which an operator's timeout must cover too)."""
+        return self.backup_start_timeout_s + self.process_launch_delay_s
+
+    @property
     def check_interval_ms(self) -> int:
         return int(self.check_interval_s * 1000)
 

@@ -338,3 +338,18 @@ def test_standbys_that_keep_dying_before_they_register_are_not_relaunched_every_
     for spec in launcher.launches:
         launcher.stopped.append((f"ref-{spec.session_id}-e0", True))
     assert len(pool.refill()) == 2  # later, it tries again
+
+
+def test_a_modelled_cold_start_is_waited_for_before_the_claim_lapses(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    """With APP_PROCESS_LAUNCH_DELAY standing for Fargate's start, the backup's start timeout covers it
+    too: a backup still starting is not taken over again (and again, until FAILED)."""
+    slow = settings.model_copy(update={"process_launch_delay_s": 90.0})
+    engine = engine_for(store, slow, clock)
+    recording_session(store, clock)
+    engine.take_over("s1")
+    clock.advance(slow.backup_start_timeout_s + 60)
+    assert engine.sweep().takeovers == []
+    clock.advance(31)
+    assert [t.reason for t in engine.sweep().takeovers] == ["backup-start-timeout"]

@@ -241,7 +241,7 @@ class FailoverEngine:
                     "status": Status.FAILING_OVER,
                     "epoch": epoch,
                     "claimedAt": now,
-                    "claimExpiresAt": now + self.settings.backup_start_timeout_s,
+                    "claimExpiresAt": now + self.settings.backup_start_deadline_s,
                     "failoverAttempts": record.failoverAttempts + 1,
                     "failovers": [
                         *history,

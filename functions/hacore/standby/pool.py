@@ -130,7 +130,7 @@ class StandbyPool:
         for record in records.values():
             if record.status is StandbyStatus.IDLE and not record.fresh(now, silent):
                 self._retire_silent(record)
-        coming_for = self.settings.backup_start_timeout_s + self.settings.process_launch_delay_s
+        coming_for = self.settings.backup_start_deadline_s
         counted = 0
         for info in self.launcher.list():
             standby_id = info.session_id or ""
