@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -130,5 +131,9 @@ class LocalContext:
     def log_stream_name(self) -> str:
         return "local"
 
+    cancelled: threading.Event | None = None  # the local stack stopping: no time left
+
     def get_remaining_time_in_millis(self) -> int:
+        if self.cancelled is not None and self.cancelled.is_set():
+            return 0
         return max(0, self.timeout_ms - int((time.monotonic() - self.started) * 1000))

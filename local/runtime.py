@@ -50,6 +50,7 @@ LOCAL_OVERRIDES = {
 LOCAL_PARAMETERS = {"Profile": "dev"}
 PR_SET_PDEATHSIG = 1
 TIMING_VARIABLES = frozenset(TIMING_PROFILES["default"])
+STOP_WAIT_S = 15.0  # at a stop, running invocations are waited for (a detector run: one sweep)
 TASK_EVENTS_EVERY_S = 0.2  # how often exited backup processes are looked for (ECS: seconds)
 
 
@@ -101,6 +102,7 @@ class LocalStack:
     _server: Any = None
     _router: Any = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _invocations: list[threading.Thread] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -192,9 +194,7 @@ class LocalStack:
                     for function, pattern, handler in routes:
                         if pattern_matches(pattern, event):
                             timeout_ms = self.template.timeout(function) * 1000
-                            threading.Thread(
-                                target=self._invoke, args=(handler, function, timeout_ms, event), daemon=True
-                            ).start()
+                            self._run_invocation(handler, function, timeout_ms, event)
 
         threading.Thread(target=watch, name="task-events", daemon=True).start()
 
@@ -202,12 +202,25 @@ class LocalStack:
         handler = self._router.handler(function)
         timeout_ms = self.template.timeout(function) * 1000
         while True:
-            threading.Thread(target=self._invoke, args=(handler, function, timeout_ms), daemon=True).start()
+            self._run_invocation(handler, function, timeout_ms)
             if self._stopping.wait(period):
                 return
 
-    @staticmethod
-    def _invoke(handler: Any, function: str, timeout_ms: int, event: dict[str, Any] | None = None) -> None:
+    def _run_invocation(
+        self, handler: Any, function: str, timeout_ms: int, event: dict[str, Any] | None = None
+    ) -> None:
+        """Each invocation in its own thread, as concurrent Lambda runs; kept, so that stopping the
+        stack waits for them (a detector run still refilling the standby pool would otherwise start
+        a standby after the stack stopped its backups)."""
+        thread = threading.Thread(
+            target=self._invoke, args=(handler, function, timeout_ms, event), daemon=True
+        )
+        self._invocations = [t for t in self._invocations if t.is_alive()] + [thread]
+        thread.start()
+
+    def _invoke(
+        self, handler: Any, function: str, timeout_ms: int, event: dict[str, Any] | None = None
+    ) -> None:
         event = event or {
             "version": "0",
             "source": "aws.events",
@@ -215,7 +228,7 @@ class LocalStack:
             "detail": {},
         }
         try:
-            handler(event, LocalContext(function, timeout_ms=timeout_ms))
+            handler(event, LocalContext(function, timeout_ms=timeout_ms, cancelled=self._stopping))
         except Exception:
             log.exception("scheduled run of %s failed", function)
 
@@ -223,6 +236,9 @@ class LocalStack:
         self._stopping.set()
         for poller in self.pollers:
             poller.stopping.set()
+        deadline = time.monotonic() + STOP_WAIT_S  # a detector run ends at its next sweep
+        for invocation in list(self._invocations):
+            invocation.join(max(0.0, deadline - time.monotonic()))
         self._stop_backups()
         if self._server is not None:
             self._server.shutdown()

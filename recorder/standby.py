@@ -16,6 +16,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +44,9 @@ class StandbyConfig(BaseModel):
     # The warm screen's size: a recording of another size gets a fresh stack (OpenVidu's default)
     resolution: str = Field("1280x720", alias="STANDBY_RESOLUTION", pattern=r"^\d+x\d+$")
     hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
+    # An idle standby that cannot reach its controller this long exits (its stack was deleted, or a
+    # local stack stopped): nothing is recording, and a controller back up refills its pool.
+    orphan_after_s: float = Field(300, alias="STANDBY_ORPHAN_AFTER", gt=0)
 
 
 class Standby:
@@ -52,6 +56,7 @@ class Standby:
         self.stopping = threading.Event()
         self.stack: CaptureStack | None = None
         self._assigned = False
+        self._heard_at = time.monotonic()
         self._http = requests.Session()
         self._http.auth = (config.username, config.password)
         self._http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
@@ -101,14 +106,25 @@ class Standby:
         log.info("standby %s: capture stack warm on %s", self.config.standby_id, stack.display)
         return stack
 
+    def _orphaned(self) -> bool:
+        if time.monotonic() - self._heard_at < self.config.orphan_after_s:
+            return False
+        log.error(
+            "standby %s has not reached its controller for %.0f s: exiting",
+            self.config.standby_id,
+            self.config.orphan_after_s,
+        )
+        return True
+
     def _register(self) -> bool:
         body = {"standbyId": self.config.standby_id, "host": self.config.hostname}
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and not self._orphaned():
             try:
                 reply = self._http.post(self._base, json=body, timeout=TIMEOUT)
             except requests.RequestException as error:  # the controller down: a standby waits for it
                 log.warning("registering failed: %s", error)
             else:
+                self._heard_at = time.monotonic()
                 if reply.status_code == 201:
                     log.info("standby %s is ready", self.config.standby_id)
                     return True
@@ -127,7 +143,10 @@ class Standby:
                 reply = self._http.get(f"{url}/assignment", timeout=TIMEOUT)
             except requests.RequestException as error:
                 log.warning("polling failed: %s", error)
+                if self._orphaned():
+                    return None
                 continue
+            self._heard_at = time.monotonic()
             if reply.status_code == 204:
                 continue
             if reply.status_code in (404, 409, 410):

@@ -109,3 +109,18 @@ def test_a_retired_standby_exits_and_a_controller_error_is_waited_out(
     monkeypatch.setattr(agent, "record", lambda *_: pytest.fail("a retired standby recorded"))
     assert standby(url).serve() == RETIRED
     assert [c[0] for c in script.calls].count("GET") == 3
+
+
+def test_a_standby_whose_controller_is_gone_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens there any more (a stack deleted, a local stack stopped): it does not poll forever."""
+    from local.runtime import free_port
+
+    environ = {
+        "STANDBY_ID": "sb1",
+        "HA_CONTROLLER_URL": f"http://127.0.0.1:{free_port()}",
+        "STANDBY_POLL_INTERVAL": "0.01",
+        "STANDBY_ORPHAN_AFTER": "0.5",
+        "RECORDER_SOURCE": "synthetic",
+    }
+    monkeypatch.setattr(agent, "record", lambda *_: pytest.fail("an orphaned standby recorded"))
+    assert Standby(StandbyConfig.model_validate(environ), environ).serve() == RETIRED

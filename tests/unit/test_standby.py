@@ -353,3 +353,18 @@ def test_a_modelled_cold_start_is_waited_for_before_the_claim_lapses(
     assert engine.sweep().takeovers == []
     clock.advance(31)
     assert [t.reason for t in engine.sweep().takeovers] == ["backup-start-timeout"]
+
+
+def test_standbys_that_register_and_are_used_are_replaced_as_often_as_needed(
+    standbys: StandbyStore, pool_settings: Settings, clock: FakeClock
+) -> None:
+    """Only deaths before registration hold refills back: a busy pool is refilled every time."""
+    launcher = RecordingLauncher()
+    pool = StandbyPool(standbys, launcher, pool_settings, clock)
+    for _ in range(10):  # each round, both standbys register, then take a session and leave the pool
+        for standby_id in pool.refill():
+            idle(standbys, standby_id)
+            standbys.mutate(standby_id, lambda r, _: rules.retire(r))  # type: ignore[arg-type]
+            launcher.stopped.append((f"ref-{standby_id}-e0", True))
+        clock.advance(2)
+    assert len(launcher.launches) == 20

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,7 +52,7 @@ class StandbyPool:
         self.settings = settings
         self.clock = clock
         self.sleep = sleep
-        self._launched_at: deque[float] = deque()  # this process's recent standby launches
+        self._launched: dict[str, float] = {}  # standbys this process launched, not yet registered
 
     @property
     def enabled(self) -> bool:
@@ -132,7 +131,9 @@ class StandbyPool:
                 self._retire_silent(record)
         coming_for = self.settings.backup_start_deadline_s
         counted = 0
-        for info in self.launcher.list():
+        listed = self.launcher.list()
+        running = {info.session_id for info in listed}
+        for info in listed:
             standby_id = info.session_id or ""
             if not standby_id.startswith(STANDBY_PREFIX):
                 continue
@@ -146,16 +147,15 @@ class StandbyPool:
             elif record.available(now, silent):
                 counted += 1
         launched = []
-        while self._launched_at and now - self._launched_at[0] > LAUNCH_WINDOW_S:
-            self._launched_at.popleft()
-        allowed = LAUNCHES_PER_SLOT * self.settings.standby_pool_size - len(self._launched_at)
+        died = self._died_unregistered(records, running, now)
+        allowed = max(0, LAUNCHES_PER_SLOT * self.settings.standby_pool_size - died)
         wanted = self.settings.standby_pool_size - counted
         if wanted > allowed:
             log.error(
-                "standbys keep dying before they register: %d launched in %.0f s; launching %d, not %d",
-                len(self._launched_at),
+                "%d standbys died before they registered in the last %.0f s: launching %d, not %d",
+                died,
                 LAUNCH_WINDOW_S,
-                max(0, allowed),
+                allowed,
                 wanted,
             )
         for _ in range(min(wanted, allowed)):
@@ -167,8 +167,19 @@ class StandbyPool:
                 log.error("launching standby %s failed: %s", standby_id, error)
                 break
             launched.append(standby_id)
-            self._launched_at.append(now)
+            self._launched[standby_id] = now
         return launched
+
+    def _died_unregistered(
+        self, records: dict[str, StandbyRecord], running: set[str | None], now: float
+    ) -> int:
+        """Launched standbys that are gone without ever registering, lately (a registered one is a
+        success and forgotten; one still starting is neither)."""
+        for standby_id in [s for s in self._launched if s in records]:
+            del self._launched[standby_id]
+        for standby_id in [s for s, at in self._launched.items() if now - at > LAUNCH_WINDOW_S]:
+            del self._launched[standby_id]
+        return sum(1 for s in self._launched if s not in running)
 
     def environment(self, standby_id: str) -> dict[str, str]:
         s = self.settings
