@@ -358,12 +358,7 @@ def browser_binary(setting: str) -> str:
 def page_renderer_pids(root: int) -> list[int]:
     """The renderer processes for pages below `root` (not the browser's own UI, nor extensions')."""
     found = []
-    for pid in descendants(root):
-        try:
-            # zygote children rewrite their title: one string with spaces, not NUL-separated args
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
-        except OSError:
-            continue
+    for pid, args in _descendant_arguments(root):
         ui = any(a.startswith(b"--top-chrome-webui") or a == b"--extension-process" for a in args)
         if b"--type=renderer" in args and not ui:
             found.append(pid)
@@ -373,14 +368,22 @@ def page_renderer_pids(root: int) -> list[int]:
 def browser_pids(root: int) -> list[int]:
     """The browser's main process(es) below `root`: Chrome processes without a `--type`."""
     found = []
-    for pid in descendants(root):
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
-        except OSError:
-            continue
+    for pid, args in _descendant_arguments(root):
         name = Path(args[0].decode(errors="replace")).name if args else ""
         if name in BROWSER_NAMES and not any(a.startswith(b"--type=") for a in args):
             found.append(pid)  # not its crashpad handler, which has no --type either
+    return found
+
+
+def _descendant_arguments(root: int) -> list[tuple[int, list[bytes]]]:
+    """Each process below `root` with its arguments (those that exit meanwhile are left out).
+    Zygote children rewrite their title as one string with spaces: split on both."""
+    found = []
+    for pid in descendants(root):
+        try:
+            found.append((pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()))
+        except OSError:
+            continue
     return found
 
 
