@@ -130,6 +130,9 @@ class LocalStack:
         self.environ.setdefault("APP_PROCESS_STATE_DIR", f".local-data/stack-{os.getpid()}/backups")
         self._provision()
         self.env_file = write_env_file(self.environ, self.host, self.port)
+        # This stack's backups run on the same media node as its primaries: they read the same `.env`
+        # (the synthetic source, here), not the recorder image's defaults (a real browser).
+        self.environ.setdefault("RECORDINGS_PATH", str(self.env_file.parent.resolve()))
         self._start_schedules()
         self._start_queue_pollers()
         self._start_task_events()
