@@ -50,7 +50,7 @@ LOCAL_OVERRIDES = {
 LOCAL_PARAMETERS = {"Profile": "dev"}
 PR_SET_PDEATHSIG = 1
 TIMING_VARIABLES = frozenset(TIMING_PROFILES["default"])
-STOP_WAIT_S = 15.0  # at a stop, running invocations are waited for (a detector run: one sweep)
+STOP_WAIT_S = 2.0  # at a stop, running invocations are waited for this long
 TASK_EVENTS_EVERY_S = 0.2  # how often exited backup processes are looked for (ECS: seconds)
 
 
@@ -239,10 +239,11 @@ class LocalStack:
         self._stopping.set()
         for poller in self.pollers:
             poller.stopping.set()
-        deadline = time.monotonic() + STOP_WAIT_S  # a detector run ends at its next sweep
+        self._stop_backups()  # at once: whoever stops the stack may not wait long
+        deadline = time.monotonic() + STOP_WAIT_S
         for invocation in list(self._invocations):
             invocation.join(max(0.0, deadline - time.monotonic()))
-        self._stop_backups()
+        self._stop_backups()  # again: a standby a detector run started meanwhile
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
