@@ -87,6 +87,8 @@ def test_sixteen_recorders_heartbeating_at_once_all_land(stack: RunningStack, ht
         statuses = [status for result in pool.map(recorder, sids) for status in result]
     assert statuses == [200] * 80
     assert {http.get(f"{stack.url}/api/sessions/{sid}").json()["lastChunk"] for sid in sids} == {"0004.mp4"}
+    for sid in sids:  # these recorders were only requests: ended, not left for the detector to replace
+        assert http.delete(f"{stack.url}/api/sessions/{sid}").status_code == 200
 
 
 def test_writers_racing_on_one_session_all_land_and_the_chunk_never_regresses(
@@ -107,6 +109,7 @@ def test_writers_racing_on_one_session_all_land_and_the_chunk_never_regresses(
         statuses = list(pool.map(beat, range(24)))
     assert statuses == [200] * 24
     assert http.get(f"{stack.url}/api/sessions/{sid}").json()["lastChunk"] == "0023.mp4"
+    assert http.delete(f"{stack.url}/api/sessions/{sid}").status_code == 200  # not left for the detector
 
 
 def test_swagger_ui_and_openapi_are_served(stack: RunningStack) -> None:
