@@ -2,7 +2,11 @@
 join), with the faults fixed.
 
 * `lastChunk` in a heartbeat is the newest chunk durably in S3, never the one being written.
-* A 409 (a newer epoch owns the session) stops recording at once; nothing more is uploaded.
+* A 409 (a newer epoch owns the session), or the takeover's fence marker in S3 (looked for
+  before each upload, so it works with the controller unreachable), stops recording at once;
+  nothing more is uploaded.
+* The controller unreachable never stops a recording: heartbeats retry with backoff (capped
+  at the heartbeat interval, jittered), recording and uploads go on.
 * ffmpeg dying or hanging inside a live agent is healed here, at once, numbering continuing;
   only the death of the whole recorder needs the controller's takeover.
 * SIGTERM or OpenVidu's `q` in `./stop`: finish the chunk, upload, mark stopped, finalize, and
@@ -29,7 +33,7 @@ import requests
 from recorder import openvidu_files
 from recorder.capture import Capture, CaptureBroken
 from recorder.config import AgentConfig
-from recorder.controller import Controller, Fenced
+from recorder.controller import Controller, Fenced, retry_delay
 from recorder.finalize import Manifest, finalize
 from recorder.stack import CaptureStack, StackBroken
 from recorder.storage import ChunkStorage, Uploader
@@ -138,7 +142,7 @@ class Agent:
             except (CaptureBroken, StackBroken) as error:
                 return self._give_up(error)
             if self.uploader.pending:
-                self.uploader.upload_due(allowed=self._still_owner())
+                self.uploader.upload_due(allowed=self._still_owner)
             time.sleep(TICK_S)
         return 0
 
@@ -254,24 +258,25 @@ class Agent:
     def _heartbeats(self) -> None:
         if not self.config.recovery and not self._register():
             return
+        failures = 0
         while not self._done.is_set():
             try:
                 self.controller.heartbeat(self.uploader.newest_stored, self.restarts(), self.health())
+                failures = 0
             except Fenced:
                 self.fenced.set()
                 return
             except requests.RequestException as error:  # the controller down must not stop a recording
-                log.warning("heartbeat failed: %s", error)
-            self._done.wait(self.config.heartbeat_interval)
+                failures += 1
+                log.warning("heartbeat failed (%d in a row): %s", failures, error)
+            self._done.wait(retry_delay(failures, self.config.heartbeat_interval))
 
     def _still_owner(self) -> bool:
-        try:
-            owner = self.controller.still_owner()
-        except requests.RequestException:
-            return True  # cannot tell: upload; the write-once put still protects every chunk
-        if not owner:
+        """The fence marker in S3, not the controller: it answers when the controller cannot."""
+        if self.storage.fenced():
             self.fenced.set()
-        return owner
+            return False
+        return True
 
     def _since_stop_was_written(self) -> float:
         """OpenVidu's 30 s run from its `q`, not from when this loop noticed it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from dataclasses import asdict
 from typing import Any
 
@@ -15,7 +16,15 @@ from recorder.finalize import Manifest
 log = logging.getLogger("recorder.controller")
 USER_AGENT = "recorder-session-manager/1.0"
 TIMEOUT = (3.05, 10)  # connect, read: a call to the controller never holds the recorder long
-OWNER_TIMEOUT = (3.05, 3)  # the ownership check sits in the recording loop: shorter still
+RETRY_FIRST_S = 0.5  # a failed heartbeat is retried after this, doubling up to the heartbeat interval
+
+
+def retry_delay(failures: int, interval: float) -> float:
+    """When to heartbeat next: the interval, or sooner after a failure (backoff with jitter, so a
+    fleet whose controller comes back does not call it all in the same instant)."""
+    if failures <= 0:
+        return interval
+    return min(interval, RETRY_FIRST_S * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
 
 
 class Fenced(Exception):
@@ -66,15 +75,10 @@ class Controller:
         if last_chunk is not None:
             body["lastChunk"] = f"{last_chunk:04d}.mp4"
         reply = self._call("PUT", f"/{self.config.video_id}/heartbeat", body)
+        if reply.status_code >= 500 or reply.status_code == 429:  # the controller's trouble: retried
+            raise requests.HTTPError(f"heartbeat answered {reply.status_code}", response=reply)
         if reply.status_code != 200:
             log.warning("heartbeat answered %s: %s", reply.status_code, reply.text[:200])
-
-    def still_owner(self) -> bool:
-        """A read (not a heartbeat, which would delay detection): does this epoch still own the session?"""
-        reply = self._http.get(f"{self._base}/{self.config.video_id}", timeout=OWNER_TIMEOUT)
-        if reply.status_code != 200:
-            return reply.status_code >= 500  # the controller is down: keep recording, uploads are write-once
-        return int(reply.json().get("epoch", 1)) == self.config.epoch
 
     def set_status(self, status: str) -> None:
         self._call("PUT", f"/{self.config.video_id}/status", {"status": status})

@@ -1,9 +1,11 @@
-"""Finalize: every chunk of every recorder, in order, joined into one playable file.
+"""Finalize: every chunk of every recorder, in one timeline, joined into one playable file.
 
 Each chunk is cut back to its whole fragments first; one a crash left unreadable is left
 out and the manifest says so (the original's concat stopped at such a chunk and silently
-dropped everything after it). The manifest names each chunk's epoch (which recorder wrote
-it), its wall-clock start and duration, and the gap between recorders in seconds.
+dropped everything after it). Chunks are placed by their wall-clock starts (`timeline`):
+where two recorders hold the same moment, it plays once, and the manifest reports the
+overlap left out. The manifest names each chunk's epoch (which recorder wrote it), its
+wall-clock start and duration, the playing order, and the gap between recorders in seconds.
 
 Fast enough for OpenVidu's 30 s whatever the length: a recorder joins its own chunks from
 its disk (the copy it uploaded, same epoch folder, same size) and fetches only what other
@@ -27,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recorder import media, openvidu_files
+from recorder import media, openvidu_files, timeline
 from recorder.config import AgentConfig
-from recorder.storage import FETCHERS, ChunkStorage
+from recorder.storage import FETCHERS, ChunkStorage, parse_chunk_key
 
 log = logging.getLogger("recorder.finalize")
 GAP_THRESHOLD_S = 0.5  # closer than this, two chunks are continuous
@@ -44,6 +46,7 @@ class ChunkEntry:
     duration: float | None
     included: bool = True
     problem: str | None = None
+    playedSeconds: float | None = None  # less than `duration` where another recorder's chunk took over
 
 
 @dataclass
@@ -76,6 +79,11 @@ class Manifest:
     # Spans of still or black picture each recorder's capture stack saw, beside the gaps between recorders
     stillSpans: list[dict[str, Any]] = field(default_factory=list)
     s3Pending: bool = False  # the S3 copy did not fit the stop budget: a finalizer stores it
+    # The playing order: [chunk number, epoch] of each chunk in the final file
+    timeline: list[list[int | None]] = field(default_factory=list)
+    # Chunk time left out because another recorder's chunk held the same moment (a split brain)
+    overlaps: list[dict[str, Any]] = field(default_factory=list)
+    overlapSeconds: float = 0.0
 
     @property
     def playable(self) -> bool:
@@ -89,11 +97,11 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def _local_copy(config: AgentConfig, name: str, epoch: int | None, size: int) -> Path | None:
+def _local_copy(config: AgentConfig, index: int, epoch: int | None, size: int) -> Path | None:
     """The copy a recorder on this machine uploaded (its epoch's folder), if it is the same size."""
     if epoch is None:
         return None
-    path = config.chunk_folder / config.video_id / f"e{epoch}" / name
+    path = config.chunk_folder / config.video_id / f"e{epoch}" / f"{index:04d}.mp4"
     try:
         return path if path.stat().st_size == size else None
     except OSError:
@@ -107,16 +115,22 @@ def build_entries(
 
     def one(item: dict[str, Any]) -> tuple[ChunkEntry, Path]:
         key = item["Key"]
-        name = key.rsplit("/", 1)[-1]
+        index, key_epoch = parse_chunk_key(key) or (-1, None)
         meta = storage.head(key)
-        epoch = int(meta["epoch"]) if meta.get("epoch", "").isdigit() else None
-        path = _local_copy(config, name, epoch, int(item.get("Size", -1)))
+        epoch = (
+            key_epoch
+            if key_epoch is not None
+            else int(meta["epoch"])
+            if meta.get("epoch", "").isdigit()
+            else None
+        )
+        path = _local_copy(config, index, epoch, int(item.get("Size", -1)))
         if path is None:
-            path = scratch / name
+            path = scratch / key.rsplit("/", 1)[-1]
             storage.download(key, path)
         playable = media.chunk_duration(path, _number(meta.get("duration")))
         entry = ChunkEntry(
-            index=int(name.split(".")[0]),
+            index=index,
             key=key,
             epoch=epoch,
             wallclockStart=_number(meta.get("wallclock-start")),
@@ -126,27 +140,47 @@ def build_entries(
         )
         return entry, path
 
-    items = [i for i in storage.list_chunks() if i["Key"].rsplit("/", 1)[-1].split(".")[0].isdigit()]
+    items = [i for i in storage.list_chunks() if parse_chunk_key(i["Key"]) is not None]
     with ThreadPoolExecutor(FETCHERS) as pool:
-        results = sorted(pool.map(one, items), key=lambda pair: pair[0].index)
-    return [entry for entry, _ in results], {e.index: p for e, p in results if e.included}
+        results = sorted(pool.map(one, items), key=lambda pair: (pair[0].index, pair[0].epoch or 0))
+    return [entry for entry, _ in results], {id(e): p for e, p in results if e.included}
 
 
-def find_gaps(entries: list[ChunkEntry]) -> tuple[list[Gap], list[int]]:
-    """Gaps between consecutive included chunks, in wall-clock seconds, and the chunk numbers missing."""
+def place(entries: list[ChunkEntry]) -> tuple[list[ChunkEntry], timeline.Arrangement]:
+    """The included chunks in playing order (`playedSeconds` set), and the overlaps left out."""
     included = [e for e in entries if e.included]
+    arrangement = timeline.arrange(
+        [timeline.Piece(n, e.epoch, e.wallclockStart, e.duration) for n, e in enumerate(included)]
+    )
+    dropped = {o.index for o in arrangement.overlaps if o.action == "dropped"}
+    for n, entry in enumerate(included):
+        if n in dropped:
+            entry.included, entry.problem = False, "another recorder's chunk holds the same time"
+    ordered = []
+    for placed in arrangement.placed:
+        entry = included[placed.piece.index]
+        entry.playedSeconds = round(placed.seconds, 3)
+        ordered.append(entry)
+    # Overlaps are reported by chunk number, not by position in the list
+    arrangement.overlaps = [
+        timeline.Overlap(included[o.index].index, o.epoch, o.seconds, o.action) for o in arrangement.overlaps
+    ]
+    return ordered, arrangement
+
+
+def find_gaps(entries: list[ChunkEntry], ordered: list[ChunkEntry]) -> tuple[list[Gap], list[int]]:
+    """Gaps between consecutive chunks in playing order, in wall-clock seconds, and the chunk
+    numbers no recorder stored."""
     present = {e.index for e in entries}
-    gaps, missing = [], []
-    for before, after in itertools.pairwise(included):
+    missing = sorted(set(range(min(present), max(present) + 1)) - present) if present else []
+    gaps = []
+    for before, after in itertools.pairwise(ordered):
         absent = [i for i in range(before.index + 1, after.index) if i not in present]
-        missing.extend(absent)
         seconds = None
-        if (
-            before.wallclockStart is not None
-            and after.wallclockStart is not None
-            and before.duration is not None
-        ):
-            seconds = round(after.wallclockStart - (before.wallclockStart + before.duration), 3)
+        if before.wallclockStart is not None and after.wallclockStart is not None:
+            played = before.playedSeconds if before.playedSeconds is not None else before.duration
+            if played is not None:
+                seconds = round(after.wallclockStart - (before.wallclockStart + played), 3)
         if before.epoch != after.epoch or absent or (seconds is not None and seconds > GAP_THRESHOLD_S):
             gaps.append(Gap(before.index, after.index, before.epoch, after.epoch, seconds, absent))
     return gaps, missing
@@ -177,24 +211,35 @@ def finalize(config: AgentConfig, storage: ChunkStorage, deadline: float | None 
 
 def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadline: float | None) -> Manifest:
     entries, paths = build_entries(config, storage, scratch)
-    gaps, missing = find_gaps(entries)
-    playable = [e for e in entries if e.included]
+    unreadable = [e.index for e in entries if not e.included]
+    playable, arrangement = place(entries)
+    gaps, missing = find_gaps(entries, playable)
     manifest = Manifest(
         sessionId=config.video_id,
         final=None,
-        duration=round(sum(e.duration or 0 for e in playable), 3),
+        duration=round(sum(e.playedSeconds or 0 for e in playable), 3),
         chunks=entries,
         gaps=gaps,
         epochs=sorted({e.epoch for e in entries if e.epoch is not None}),
-        excluded=[e.index for e in entries if not e.included],
+        excluded=unreadable,
         missing=missing,
         finalizedAt=time.time(),
         finalizedBy=f"{config.hostname} (epoch {config.epoch}, {config.action})",
         bucket=config.bucket,
         stillSpans=still_spans(storage),
+        timeline=[[e.index, e.epoch] for e in playable],
+        overlaps=[asdict(o) for o in arrangement.overlaps],
+        overlapSeconds=arrangement.overlap_seconds,
     )
+    if arrangement.overlaps:
+        log.warning(
+            "%s: %.2fs held by two recorders (a split brain) played once",
+            config.video_id,
+            manifest.overlapSeconds,
+        )
     if playable:
-        final = _join(config, [paths[e.index] for e in playable], scratch)
+        cuts = [(paths[id(e)], e.playedSeconds if _was_cut(e) else None) for e in playable]
+        final = _join(config, cuts, scratch)
         report = media.probe_report(final)
         thumb = scratch / f"{config.video_id}.jpg"
         has_thumb = media.thumbnail(final, thumb, float(report["format"].get("duration") or 0))
@@ -232,7 +277,15 @@ def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadlin
     return manifest
 
 
-def _join(config: AgentConfig, chunks: list[Path], scratch: Path) -> Path:
+def _was_cut(entry: ChunkEntry) -> bool:
+    return (
+        entry.playedSeconds is not None
+        and entry.duration is not None
+        and entry.playedSeconds < entry.duration - 1e-3
+    )
+
+
+def _join(config: AgentConfig, chunks: list[tuple[Path, float | None]], scratch: Path) -> Path:
     """The primary joins into OpenVidu's folder and takes the placeholder's place; others in scratch."""
     if not config.primary:
         final = scratch / f"{config.name}.{config.video_format}"

@@ -100,11 +100,17 @@ def _cut(path: Path, scan: BoxScan) -> bool:
     return True
 
 
-def concat(paths: list[Path], output: Path, faststart: bool = False) -> None:
-    """Joins chunks without re-encoding (the concat demuxer, `-c copy`). `faststart` moves the index
-    to the front for progressive playback from S3, at the price of writing the file twice."""
+def concat(chunks: list[tuple[Path, float | None]], output: Path, faststart: bool = False) -> None:
+    """Joins chunks without re-encoding (the concat demuxer, `-c copy`); a chunk with an out point
+    plays only its first that many seconds. `faststart` moves the index to the front for
+    progressive playback from S3, at the price of writing the file twice."""
     listing = output.with_name(f".{output.name}.txt")
-    listing.write_text("".join(f"file '{p}'\n" for p in paths))
+    listing.write_text(
+        "".join(
+            f"file '{path}'\n" + (f"outpoint {outpoint:.3f}\n" if outpoint is not None else "")
+            for path, outpoint in chunks
+        )
+    )
     try:
         subprocess.run(
             [

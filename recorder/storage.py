@@ -1,12 +1,23 @@
-"""Chunks and final files in S3: `$VIDEO_ID/chunks/NNNN.mp4`, written once, never overwritten."""
+"""Chunks and final files in S3, written once, never overwritten.
+
+A chunk's key carries the epoch of the recorder that wrote it (`$VIDEO_ID/chunks/NNNN-eE.mp4`):
+a recorder cut off from the controller but not from S3 keeps uploading while its backup
+records the same chunk numbers, and neither can shadow the other; finalize builds one
+timeline from the chunks' wall-clock starts. Keys without an epoch (`NNNN.mp4`, the
+original's) are still read. A takeover leaves a fence marker (`$VIDEO_ID/fence/eE`, E the new
+epoch): a recorder looks for the one above its own before each upload, so it learns it is
+fenced even when the controller cannot tell it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
+import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +36,24 @@ class AlreadyStored(Exception):
     """Another recorder stored this chunk number first (a conditional put said 412)."""
 
 
-def chunk_key(video_id: str, index: int) -> str:
-    return f"{video_id}/chunks/{index:04d}.mp4"
+CHUNK_NAME = re.compile(r"^(\d+)(?:-e(\d+))?\.[A-Za-z0-9]+$")
+
+
+def chunk_key(video_id: str, index: int, epoch: int) -> str:
+    return f"{video_id}/chunks/{index:04d}-e{epoch}.mp4"
+
+
+def parse_chunk_key(key: str) -> tuple[int, int | None] | None:
+    """(chunk number, epoch in the key or None for the original's keys), or None: not a chunk."""
+    match = CHUNK_NAME.match(key.rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)) if match.group(2) else None
+
+
+def fence_key(video_id: str, epoch: int) -> str:
+    """Written by the controller when it claims the session for `epoch`: every older epoch is fenced."""
+    return f"{video_id}/fence/e{epoch}"
 
 
 class ChunkStorage:
@@ -46,13 +73,16 @@ class ChunkStorage:
             ),
         )
 
+    def key_of(self, chunk: Chunk) -> str:
+        return chunk_key(self.config.video_id, chunk.index, self.config.epoch)
+
     def put_chunk(self, chunk: Chunk) -> None:
-        """Write-once: If-None-Match makes S3 refuse a second writer of the same chunk number."""
+        """Write-once: If-None-Match makes S3 refuse a second write of the key (this epoch's chunk)."""
         try:
             with chunk.path.open("rb") as body:
                 self.s3.put_object(
                     Bucket=self.config.bucket,
-                    Key=chunk_key(self.config.video_id, chunk.index),
+                    Key=self.key_of(chunk),
                     Body=body,
                     IfNoneMatch="*",
                     ContentType="video/mp4",
@@ -65,8 +95,25 @@ class ChunkStorage:
                 )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-                raise AlreadyStored(chunk_key(self.config.video_id, chunk.index)) from None
+                raise AlreadyStored(self.key_of(chunk)) from None
             raise
+
+    def fenced(self) -> bool:
+        """Has a takeover claimed the session for a newer epoch? One HEAD of the next epoch's fence.
+        S3 unreachable: False (cannot tell); the controller's 409 still fences this recorder."""
+        try:
+            self.s3.head_object(
+                Bucket=self.config.bucket, Key=fence_key(self.config.video_id, self.config.epoch + 1)
+            )
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code"))
+            if code not in ("404", "NoSuchKey", "NotFound"):
+                log.warning("could not read the fence marker (%s): uploading on", code)
+            return False
+        except BotoCoreError as error:
+            log.warning("could not read the fence marker (%s): uploading on", error)
+            return False
+        return True
 
     def list_chunks(self) -> list[dict[str, Any]]:
         items = []
@@ -134,13 +181,13 @@ class ChunkStorage:
 
 
 class Uploader:
-    """Uploads closed chunks in order; a failed upload stays on disk and is retried with backoff."""
+    """Uploads closed chunks in order; a failed upload stays on disk and is retried with backoff.
+    Before uploading, it asks `allowed` (the fence check): a fenced recorder uploads nothing more."""
 
     def __init__(self, storage: ChunkStorage) -> None:
         self.storage = storage
         self.pending: dict[int, Chunk] = {}
         self.stored: list[int] = []
-        self.conflicts: list[int] = []
         self._retry_at: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
 
@@ -152,21 +199,17 @@ class Uploader:
         for chunk in chunks:
             self.pending[chunk.index] = chunk
 
-    def upload_due(self, allowed: bool = True) -> None:
+    def upload_due(self, allowed: Callable[[], bool] = lambda: True) -> None:
         now = time.monotonic()
-        for index in sorted(self.pending):
-            if not allowed or self._retry_at.get(index, 0) > now:
-                continue
+        due = [index for index in sorted(self.pending) if self._retry_at.get(index, 0) <= now]
+        if not due or not allowed():
+            return
+        for index in due:
             chunk = self.pending[index]
             try:
                 self.storage.put_chunk(chunk)
-            except AlreadyStored:
-                log.error(
-                    "chunk %04d is already in S3, written by another recorder: ours stays on disk", index
-                )
-                self.conflicts.append(index)
-                del self.pending[index]
-                continue
+            except AlreadyStored:  # an earlier attempt of ours landed, its reply did not
+                log.info("chunk %04d of epoch %s was stored already", index, self.storage.config.epoch)
             except (ClientError, BotoCoreError, OSError) as error:
                 attempts = self._attempts.get(index, 0) + 1
                 self._attempts[index] = attempts
@@ -178,9 +221,9 @@ class Uploader:
             del self.pending[index]
             # The local copy stays until the final file exists: finalize joins it without a download.
 
-    def drain(self, deadline: float, allowed: Any = lambda: True) -> None:
+    def drain(self, deadline: float, allowed: Callable[[], bool] = lambda: True) -> None:
         """Keeps trying until nothing is pending or the deadline passes (graceful stop)."""
         while self.pending and time.monotonic() < deadline:
-            self.upload_due(allowed())
+            self.upload_due(allowed)
             if self.pending:
                 time.sleep(0.5)

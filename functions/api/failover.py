@@ -49,6 +49,19 @@ class BackupView(BaseModel):
         )
 
 
+class StormGuardView(BaseModel):
+    """The storm guard (hacore.failover.guard): engaged while most recorders on several hosts are
+    unheard at once; then only recorders S3 shows dead are taken over."""
+
+    engaged: bool
+    since: str | None
+    lastEndedAt: str | None
+    share: float
+    minSessions: int
+    minHosts: int
+    takeoversPerSweep: int
+
+
 class FailoverStatus(BaseModel):
     enabled: bool
     heartbeatTimeoutSeconds: int
@@ -60,6 +73,7 @@ class FailoverStatus(BaseModel):
     backupStartTimeoutSeconds: int
     maxAttempts: int
     standbyPoolSize: int
+    stormGuard: StormGuardView
     activeBackupContainers: int
     backupContainerDetails: list[BackupView]
     launcher: dict[str, Any]
@@ -73,6 +87,8 @@ class SweepReply(BaseModel):
     takeovers: list[dict[str, Any]]
     lostRaces: int
     failedSessions: list[str]
+    stormGuard: bool
+    held: dict[str, str]  # session id -> why its takeover waits (the storm guard)
     seconds: float
     timestamp: str
 
@@ -118,7 +134,17 @@ def add_failover_routes(
         failover = engine()
         health = failover.launcher.health()
         backups = [BackupView.of(b) for b in failover.launcher.list()] if health.get("healthy") else []
+        guard = failover.guard.load()
         return FailoverStatus(
+            stormGuard=StormGuardView(
+                engaged=guard.storm,
+                since=iso(guard.storm_since),
+                lastEndedAt=iso(guard.calm_since),
+                share=settings.storm_share,
+                minSessions=settings.storm_min_sessions,
+                minHosts=settings.storm_min_hosts,
+                takeoversPerSweep=settings.storm_takeovers_per_sweep,
+            ),
             enabled=settings.failover_enabled,
             heartbeatTimeoutSeconds=settings.heartbeat_timeout_s,
             standbyPoolSize=settings.standby_pool_size,
@@ -145,6 +171,8 @@ def add_failover_routes(
             takeovers=[asdict(t) for t in report.takeovers],
             lostRaces=report.lostRaces,
             failedSessions=report.failed,
+            stormGuard=report.storm,
+            held=report.held,
             seconds=round(report.seconds, 4),
             timestamp=stamp(),
         )

@@ -1,15 +1,41 @@
-"""The chunks a session has in S3: `s3://$HA_AWS_S3_BUCKET/$VIDEO_ID/chunks/NNNN.mp4`."""
+"""What S3 holds of a session: its chunks (`$VIDEO_ID/chunks/NNNN-eE.mp4`, or the original's
+`NNNN.mp4`) and the fence markers takeovers leave (`$VIDEO_ID/fence/eE`).
+
+The fence marker is how a recorder cut off from the controller (but not from S3) learns that
+a newer epoch owns its session: it looks for the marker of the epoch above its own before
+each upload. The chunks' upload times are the storm guard's evidence that a recorder it
+cannot hear is still recording.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
-CHUNK_KEY = re.compile(r"/chunks/(\d+)\.[A-Za-z0-9]+$")
+log = logging.getLogger("hacore.chunks")
+CHUNK_KEY = re.compile(r"/chunks/(\d+)(?:-e(\d+))?\.[A-Za-z0-9]+$")
 
 
 def chunk_prefix(session_id: str) -> str:
     return f"{session_id}/chunks/"
+
+
+def fence_key(session_id: str, epoch: int) -> str:
+    """The recorder's `recorder.storage.fence_key`: the same key, read there, written here."""
+    return f"{session_id}/fence/e{epoch}"
+
+
+@dataclass
+class StoredChunks:
+    newest: int | None = None  # the highest chunk number any recorder stored
+    last_stored_at: dict[int | None, float] = field(default_factory=dict)  # per epoch in the key
+
+    def stored_since(self, epoch: int, moment: float) -> bool:
+        """Did the recorder of `epoch` store a chunk after `moment`? (Keys without an epoch count
+        for every epoch: the original's recorders wrote them.)"""
+        return max(self.last_stored_at.get(epoch, 0.0), self.last_stored_at.get(None, 0.0)) > moment
 
 
 class ChunkIndex:
@@ -17,16 +43,38 @@ class ChunkIndex:
         self._s3 = s3
         self._bucket = bucket
 
-    def newest(self, session_id: str) -> int | None:
-        """The highest chunk number stored for the session, or None (also with no bucket configured)."""
+    def scan(self, session_id: str) -> StoredChunks:
+        """One listing: the newest chunk number, and when each epoch last stored a chunk."""
+        stored = StoredChunks()
         if not self._bucket:
-            return None
-        newest = None
+            return stored
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self._bucket, Prefix=chunk_prefix(session_id)):
             for item in page.get("Contents", []):
                 match = CHUNK_KEY.search(item["Key"])
-                if match:
-                    index = int(match.group(1))
-                    newest = index if newest is None else max(newest, index)
-        return newest
+                if not match:
+                    continue
+                index = int(match.group(1))
+                epoch = int(match.group(2)) if match.group(2) else None
+                stored.newest = index if stored.newest is None else max(stored.newest, index)
+                at = item["LastModified"].timestamp()
+                stored.last_stored_at[epoch] = max(stored.last_stored_at.get(epoch, 0.0), at)
+        return stored
+
+    def newest(self, session_id: str) -> int | None:
+        """The highest chunk number stored for the session, or None (also with no bucket configured)."""
+        return self.scan(session_id).newest
+
+    def fence(self, session_id: str, epoch: int) -> bool:
+        """Leaves the marker that fences every epoch below `epoch`. False (logged) if S3 refused:
+        the controller's 409 still fences a recorder that can reach it."""
+        if not self._bucket:
+            return False
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=fence_key(session_id, epoch), Body=b"", ContentType="text/plain"
+            )
+        except Exception as error:  # S3 down must not stop a takeover
+            log.warning("could not write the fence marker of %s epoch %s: %s", session_id, epoch, error)
+            return False
+        return True

@@ -140,6 +140,14 @@ class Settings(BaseModel):
     # A standby not heard from for this long is taken for dead (it polls twice a second).
     standby_silent_after_s: float = Field(15.0, alias="APP_STANDBY_SILENT_AFTER", ge=2, le=600)
 
+    # The takeover-storm guard (hacore.failover.guard): when this many sessions, this share of
+    # those watched, on this many hosts, go silent at once, the controller doubts its own ears.
+    control_table: OptionalText = Field(None, alias="CONTROL_TABLE")
+    storm_share: float = Field(0.55, alias="APP_STORM_SHARE", gt=0, le=1)
+    storm_min_sessions: int = Field(3, alias="APP_STORM_MIN_SESSIONS", ge=2, le=10_000)
+    storm_min_hosts: int = Field(2, alias="APP_STORM_MIN_HOSTS", ge=1, le=1000)
+    storm_takeovers_per_sweep: int = Field(5, alias="APP_STORM_TAKEOVERS_PER_SWEEP", ge=1, le=1000)
+
     webhook_queue_url: OptionalText = Field(None, alias="WEBHOOK_QUEUE_URL")
     webhook_dlq_url: OptionalText = Field(None, alias="WEBHOOK_DLQ_URL")
     webhook_stats_table: OptionalText = Field(None, alias="WEBHOOK_STATS_TABLE")
@@ -172,6 +180,13 @@ class Settings(BaseModel):
         """A backup's time to heartbeat: the timeout, plus the modelled cold start (the process
         launcher's delay stands for Fargate's start, which an operator's timeout must cover too)."""
         return self.backup_start_timeout_s + self.process_launch_delay_s
+
+    @property
+    def quiet_after_s(self) -> float:
+        """Silent this long, a session counts towards a storm (before its takeover is due): when
+        the API goes down, the first session to reach the timeout finds every other one quiet
+        already, since all heartbeats stopped within one interval of each other."""
+        return max(self.heartbeat_timeout_s - self.heartbeat_interval_s, 1.5 * self.heartbeat_interval_s)
 
     @property
     def check_interval_ms(self) -> int:

@@ -171,6 +171,19 @@ class SessionStore:
             totals.append(total)
         return totals[0], totals[1]
 
+    def watched_count(self) -> int:
+        """How many sessions the detector watches (STARTING, RECORDING): keys-only index counts."""
+        total = 0
+        for shard in range(SHARDS):
+            for page in self._query_pages(
+                IndexName=WATCH_HEARTBEAT_INDEX,
+                KeyConditionExpression="watchShard = :p",
+                ExpressionAttributeValues={":p": {"S": watch_key(shard)}},
+                Select="COUNT",
+            ):
+                total += page["Count"]
+        return total
+
     def stale_candidates(self, heartbeat_cutoff: float, chunk_cutoff: float, now: float) -> set[str]:
         """Ids that may need a takeover: silent since `heartbeat_cutoff`, no new chunk since
         `chunk_cutoff`, or a lapsed claim. The reads grow with the ids returned, not with the

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from hacore import aws
 from hacore.chunks import ChunkIndex
 from hacore.failover.engine import FailoverEngine, MetricSink
+from hacore.failover.guard import GuardStore
 from hacore.launchers import make_launcher
 from hacore.settings import Settings
 from hacore.standby.pool import StandbyPool
@@ -48,4 +49,5 @@ def build_engine(
     if settings.standby_table:
         table = StandbyStore(aws.client("dynamodb", settings.region), settings.standby_table, clock)
         pool = StandbyPool(table, launcher, settings, clock)
-    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, holds, pool)
+    guard = GuardStore(aws.client("dynamodb", settings.region), settings.control_table)
+    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, holds, pool, guard)

@@ -51,7 +51,7 @@ def test_the_final_file_replaces_the_placeholder_and_info_says_it_has_video(
     openvidu_files.announce_capture(config)
     chunks = [fragmented_chunk(tmp_path / f"{i:04d}.mp4", 2) for i in range(3)]
     joining = openvidu_files.work_file(config)
-    media.concat(chunks, joining)
+    media.concat([(c, None) for c in chunks], joining)
     final = openvidu_files.place(config, joining)
     report = media.probe_report(final)
     thumb = tmp_path / "thumb.jpg"

@@ -15,9 +15,9 @@ from moto import mock_aws
 
 from recorder.capture import Capture, CaptureBroken, Chunk, ffmpeg_command
 from recorder.config import AgentConfig
-from recorder.finalize import ChunkEntry, find_gaps
+from recorder.finalize import ChunkEntry, find_gaps, place
 from recorder.media import concat, keep_whole_fragments, probe_duration
-from recorder.storage import ChunkStorage, Uploader
+from recorder.storage import AlreadyStored, ChunkStorage, Uploader, fence_key
 from tests.helpers import fragmented_chunk
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "chunks-bucket"}
@@ -78,18 +78,40 @@ def chunk(tmp_path: Path, index: int) -> Chunk:
     return Chunk(index, path, 1_800_000_000.0 + index * 10, 10.0)
 
 
-def test_uploads_are_write_once_and_carry_the_epoch(storage: ChunkStorage, tmp_path: Path) -> None:
+def test_uploads_are_write_once_and_keyed_by_epoch(storage: ChunkStorage, tmp_path: Path) -> None:
     uploader = Uploader(storage)
     uploader.add([chunk(tmp_path, 0), chunk(tmp_path, 1)])
     uploader.upload_due()
     assert uploader.stored == [0, 1]
-    assert storage.head("rec1/chunks/0001.mp4")["epoch"] == "2"
+    assert storage.head("rec1/chunks/0001-e2.mp4")["epoch"] == "2"
     assert (tmp_path / "0001.mp4").exists()  # stored durably; the local copy stays until the final file
-    again = chunk(tmp_path, 1)
-    uploader.add([again])
+    with pytest.raises(AlreadyStored):  # S3 refuses to overwrite it
+        storage.put_chunk(chunk(tmp_path, 1))
+    uploader.add([chunk(tmp_path, 1)])  # a retry whose first attempt landed: stored, not lost
     uploader.upload_due()
-    assert uploader.conflicts == [1]  # S3 refused to overwrite it
-    assert again.path.exists()  # and ours is kept
+    assert (uploader.pending, uploader.stored) == ({}, [0, 1, 1])
+    # another recorder (the next epoch) with the same chunk number shadows nothing
+    other = ChunkStorage(AgentConfig.from_env(BASE | {"EPOCH": "3"}), storage.s3)
+    other.put_chunk(chunk(tmp_path, 1))
+    keys = sorted(item["Key"] for item in storage.list_chunks())
+    assert keys == ["rec1/chunks/0000-e2.mp4", "rec1/chunks/0001-e2.mp4", "rec1/chunks/0001-e3.mp4"]
+
+
+def test_a_fenced_recorder_learns_it_from_s3_and_uploads_nothing_more(
+    storage: ChunkStorage, tmp_path: Path
+) -> None:
+    uploader = Uploader(storage)
+    allowed = lambda: not storage.fenced()  # noqa: E731 - as the agent asks before uploading
+    uploader.add([chunk(tmp_path, 0)])
+    uploader.upload_due(allowed)
+    assert uploader.stored == [0]
+    storage.s3.put_object(Bucket="chunks-bucket", Key=fence_key("rec1", 2), Body=b"")  # its own: no fence
+    assert not storage.fenced()
+    storage.s3.put_object(Bucket="chunks-bucket", Key=fence_key("rec1", 3), Body=b"")  # a takeover's
+    assert storage.fenced()
+    uploader.add([chunk(tmp_path, 1)])
+    uploader.upload_due(allowed)
+    assert (uploader.stored, list(uploader.pending)) == ([0], [1])
 
 
 class FlakyS3:
@@ -179,7 +201,7 @@ def test_a_chunk_cut_mid_packet_is_trimmed_so_the_concat_loses_nothing_after_it(
     assert duration is not None
     assert 2.5 < duration < 4
     final = tmp_path / "final.mp4"
-    concat([cut, after], final)
+    concat([(cut, None), (after, None)], final)
     assert abs(probe_duration(final) - (duration + probe_duration(after))) < 0.2  # type: ignore[operator]
     decode = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(final), "-f", "null", "-"], capture_output=True, text=True
@@ -212,7 +234,7 @@ def test_gaps_name_the_recorders_and_the_missing_chunks() -> None:
         ChunkEntry(4, "k4", 2, 155.0, 10.0),
         ChunkEntry(5, "k5", 2, 165.0, 10.0),
     ]
-    gaps, missing = find_gaps(entries)
+    gaps, missing = find_gaps(entries, place(entries)[0])
     (gap,) = gaps
     assert (gap.afterChunk, gap.beforeChunk, gap.fromEpoch, gap.toEpoch) == (1, 4, 1, 2)
     assert gap.seconds == 35.0

@@ -4,7 +4,13 @@ A claim is one conditional write (the store's optimistic put on `version`): it m
 the session to FAILING_OVER, bumps its epoch and appends a failover event, and it
 only lands if nothing changed since the session was read and judged stale (same
 status, same epoch, still stale). Of any number of detectors racing, one wins; only
-the winner launches, with an idempotency token made of session and epoch.
+the winner launches, with an idempotency token made of session and epoch. The claim
+also leaves a fence marker in S3 for the epoch it took, which a recorder cut off from the
+API still sees before its next upload.
+
+Before any claim, the storm guard (`guard`) judges whether the silence is the recorders'
+or the controller's own: when most recorders on several hosts go quiet at once, only
+those S3 shows dead are taken over, a few a sweep.
 """
 
 from __future__ import annotations
@@ -17,6 +23,16 @@ from typing import Any, Protocol
 
 from hacore.chunks import ChunkIndex
 from hacore.errors import DomainError, SessionNotFound
+from hacore.failover.guard import (
+    Evidence,
+    GuardState,
+    GuardStore,
+    Verdict,
+    evidence,
+    is_storm,
+    judge,
+    next_state,
+)
 from hacore.failover.rules import (
     BACKUP_EXITED,
     MANUAL,
@@ -77,6 +93,9 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
     standbysLaunched: int = 0
     seconds: float = 0.0
+    storm: bool = False  # the guard doubted its ears this sweep
+    quiet: int = 0  # sessions silent long enough to count towards a storm
+    held: dict[str, str] = field(default_factory=dict)  # session id -> why its takeover waits
 
 
 class FailoverEngine:
@@ -90,9 +109,12 @@ class FailoverEngine:
         metrics: MetricSink | None = None,
         holds: Callable[[str], object] | None = None,
         pool: StandbyPool | None = None,
+        guard: GuardStore | None = None,
     ) -> None:
         """`holds` releases a held OpenVidu `failed` whose deadline passed (`hacore.terminal`);
-        `pool` hands takeovers to warm standbys and is refilled by every sweep."""
+        `pool` hands takeovers to warm standbys and is refilled by every sweep; `guard` keeps
+        the storm guard's state (in memory when None)."""
+        self.guard = guard or GuardStore(None, None)
         self.holds = holds
         self.pool = pool
         self.store = store
@@ -110,29 +132,50 @@ class FailoverEngine:
         s = self.settings
         report = SweepReport()
         candidates = self.store.stale_candidates(
-            heartbeat_cutoff=now - s.heartbeat_timeout_s,
+            heartbeat_cutoff=now - s.quiet_after_s,
             chunk_cutoff=now - min(s.stuck_chunk_timeout_s, s.start_grace_s),
             now=now,
         )
         report.candidates = len(candidates)
+        stale: list[tuple[SessionRecord, str]] = []
+        quiet: list[SessionRecord] = []
         for session_id in sorted(candidates):
             record = self.store.find(session_id)
             if record is not None and record.heldWebhook is not None and self.holds is not None:
                 self.holds(session_id)  # a hold's deadline, not a takeover's claim
                 continue
-            if record is None or stale_reason(record, self.clock(), s) is None:
+            if record is None:
+                continue
+            if record.status.watched and now - record.lastHeartbeatAt > s.quiet_after_s:
+                quiet.append(record)
+            reason = stale_reason(record, self.clock(), s)
+            if reason is not None:
+                stale.append((record, reason))
+        state = self._guard_state(quiet, now)
+        report.storm, report.quiet = state.storm, len(quiet)
+        taken_in_storm = 0
+        for record, reason in stale:
+            verdict = judge(record, reason, state, now, s, lambda r=record: self._evidence(r, now))
+            if verdict is Verdict.TAKE_OVER and state.storm:
+                taken_in_storm += 1
+                if taken_in_storm > s.storm_takeovers_per_sweep:
+                    verdict = Verdict.RATE_LIMITED
+            if verdict is not Verdict.TAKE_OVER:
+                report.held[record.sessionId] = verdict.value
                 continue
             report.stale += 1
             try:
-                takeover = self._take_over(session_id, manual=False)
+                takeover = self._take_over(record.sessionId, manual=False)
             except SessionNotFound:
                 continue
             if takeover is None:
                 report.lostRaces += 1
             elif takeover.outcome == "gave-up":
-                report.failed.append(session_id)
+                report.failed.append(record.sessionId)
             else:
                 report.takeovers.append(takeover)
+        if report.held:
+            log.warning("takeovers held this sweep: %s", report.held)
         if self.pool is not None and self.pool.enabled:
             try:
                 report.standbysLaunched = len(self.pool.refill())
@@ -141,8 +184,39 @@ class FailoverEngine:
         report.seconds = time.monotonic() - began
         self.metrics.add_metric(name="Sweeps", unit="Count", value=1)
         self.metrics.add_metric(name="StaleSessions", unit="Count", value=report.stale)
+        self.metrics.add_metric(name="TakeoversHeld", unit="Count", value=len(report.held))
+        self.metrics.add_metric(name="StormGuard", unit="Count", value=1 if state.storm else 0)
         self.metrics.add_metric(name="SweepDuration", unit="Seconds", value=report.seconds)
         return report
+
+    def _guard_state(self, quiet: list[SessionRecord], now: float) -> GuardState:
+        """This sweep's storm judgement; a change (a storm begins or ends) is written once."""
+        s = self.settings
+        state = self.guard.load()
+        storm = len(quiet) >= s.storm_min_sessions and is_storm(quiet, self.store.watched_count(), s)
+        changed = next_state(state, storm, now)
+        if changed == state:
+            return state
+        if not self.guard.save(changed):
+            return self.guard.load()  # another detector judged first
+        if changed.storm:
+            hosts = sorted({r.clientHost or "?" for r in quiet})
+            log.error(
+                "STORM GUARD ON: %s sessions on %s hosts went quiet at once; the controller doubts "
+                "it can hear them: takeovers only for recorders S3 shows dead",
+                len(quiet),
+                len(hosts),
+            )
+        else:
+            log.warning("storm guard off: heartbeats flow again; the silent get one more timeout")
+        return GuardState(changed.storm_since, changed.calm_since, changed.version + 1)
+
+    def _evidence(self, record: SessionRecord, now: float) -> Evidence:
+        try:
+            return evidence(self.chunks.scan(record.sessionId), record, now, self.settings)
+        except Exception:  # S3 unreadable: no evidence of death, so it is held
+            log.exception("could not read the chunks of %s", record.sessionId)
+            return Evidence.UNKNOWN
 
     def take_over(self, session_id: str, reason: str = MANUAL) -> Takeover:
         """A takeover on demand (an operator, OpenVidu's `failed`): whatever the heartbeat says."""
@@ -262,6 +336,7 @@ class FailoverEngine:
             self.metrics.add_metric(name="FailedSessions", unit="Count", value=1)
             return Takeover(session_id, claim["reason"], claim["epoch"], claim["start"], "gave-up")
         self.metrics.add_metric(name="Takeovers", unit="Count", value=1)
+        self.chunks.fence(session_id, claim["epoch"])  # before the launch: the old recorder stops sooner
         return self._launch(record, claim)
 
     def _launch(self, record: SessionRecord, claim: dict[str, Any]) -> Takeover:

@@ -1,0 +1,183 @@
+"""The takeover-storm guard: tell "recorders died" from "we cannot hear them".
+
+The detector reads DynamoDB directly, so when the API cannot be reached (a bad deploy,
+throttling, an API Gateway incident, a local stack that is itself overloaded) every healthy
+recorder looks silent at once; taking them all over would launch a backup per recording and
+fence every healthy primary when the API comes back. Kubernetes' node controller guards the
+same way: when most nodes look dead at once, it doubts itself and stops evicting.
+
+The rules, pure functions of what one sweep read:
+
+* A session is *unheard* when it is silent for the heartbeat timeout, or its backup never
+  heartbeated (its claim lapsed). Only unheard sessions are ever held: a hung ffmpeg behind
+  heartbeats that do arrive is taken over as before.
+* A *storm*: at least APP_STORM_MIN_SESSIONS unheard, that many or more of the sessions
+  watched (APP_STORM_SHARE, 0.55 as Kubernetes' unhealthy-zone threshold), on at least
+  APP_STORM_MIN_HOSTS hosts. A whole media node dying is one host: not a storm, taken over.
+* In a storm an unheard session is held, unless S3 shows its recorder stopped storing chunks
+  (no chunk of its epoch for the stuck-chunk timeout): that one is dead, whatever the API
+  says, and is taken over, at most APP_STORM_TAKEOVERS_PER_SWEEP a sweep. A recorder that still
+  stores chunks, or never stored one, is held: we cannot tell, and the heartbeats will.
+* When a storm ends (the share falls below the threshold), every session gets one more
+  heartbeat timeout, counted from the end of the storm, to be heard again: heartbeats
+  return over a few seconds, not in one instant.
+
+The state that outlives a sweep (when the storm began, when it ended) is one item in the
+control table (CONTROL_TABLE), written only when it changes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from hacore.chunks import StoredChunks
+from hacore.failover.rules import BACKUP_START_TIMEOUT, HEARTBEAT_TIMEOUT
+from hacore.models import SessionRecord, Status
+from hacore.settings import Settings
+
+UNHEARD_REASONS = frozenset({HEARTBEAT_TIMEOUT, BACKUP_START_TIMEOUT})
+GUARD_ITEM = "storm-guard"
+
+
+class Evidence(StrEnum):
+    RECORDING = "recording"  # a chunk of its epoch stored within the stuck-chunk timeout
+    STOPPED = "stopped"  # it stored chunks, and none for the stuck-chunk timeout
+    UNKNOWN = "unknown"  # it never stored a chunk (just started, or a client without media)
+
+
+class Verdict(StrEnum):
+    TAKE_OVER = "take-over"
+    HOLD_STORM = "held: storm"  # we cannot hear most recorders; S3 does not say this one died
+    HOLD_RECOVERING = "held: recovering"  # the storm just ended; its heartbeat may be on its way
+    RATE_LIMITED = "held: rate limit"  # dead by S3 during a storm, beyond this sweep's takeovers
+
+
+@dataclass(frozen=True)
+class GuardState:
+    storm_since: float | None = None
+    calm_since: float | None = None  # when the last storm ended
+    version: int = 0
+
+    @property
+    def storm(self) -> bool:
+        return self.storm_since is not None
+
+
+def unheard(record: SessionRecord, reason: str) -> bool:
+    return reason in UNHEARD_REASONS
+
+
+def host_of(record: SessionRecord) -> str:
+    """The failure domain of the recorder that owns the session: the media node of the primary,
+    the task of a backup (each Fargate task is its own)."""
+    if record.epoch > 1 and record.launcherRef:
+        return record.launcherRef
+    return record.clientHost or record.clientId or record.sessionId
+
+
+def is_storm(silent: list[SessionRecord], watched: int, settings: Settings) -> bool:
+    counted = [r for r in silent if r.status in (Status.STARTING, Status.RECORDING)]
+    return (
+        len(counted) >= settings.storm_min_sessions
+        and len(counted) >= settings.storm_share * max(watched, len(counted))
+        and len({host_of(r) for r in silent}) >= settings.storm_min_hosts
+    )
+
+
+def next_state(state: GuardState, storm: bool, now: float) -> GuardState:
+    if storm and not state.storm:
+        return GuardState(storm_since=now, calm_since=None, version=state.version)
+    if not storm and state.storm:
+        return GuardState(storm_since=None, calm_since=now, version=state.version)
+    return state
+
+
+def evidence(stored: StoredChunks, record: SessionRecord, now: float, settings: Settings) -> Evidence:
+    if stored.stored_since(record.epoch, now - settings.stuck_chunk_timeout_s):
+        return Evidence.RECORDING
+    if record.epoch in stored.last_stored_at or None in stored.last_stored_at:
+        return Evidence.STOPPED
+    return Evidence.UNKNOWN
+
+
+def judge(
+    record: SessionRecord,
+    reason: str,
+    state: GuardState,
+    now: float,
+    settings: Settings,
+    evidence_of: Callable[[], Evidence],
+) -> Verdict:
+    """What this sweep does with one session the rules call stale. `evidence_of` reads S3, and
+    is called only in a storm."""
+    if not unheard(record, reason):
+        return Verdict.TAKE_OVER
+    if state.storm:
+        return Verdict.TAKE_OVER if evidence_of() is Evidence.STOPPED else Verdict.HOLD_STORM
+    recovering = state.calm_since is not None and reason == HEARTBEAT_TIMEOUT
+    if (
+        recovering
+        and now - max(record.lastHeartbeatAt, state.calm_since or 0) <= settings.heartbeat_timeout_s
+    ):
+        return Verdict.HOLD_RECOVERING
+    return Verdict.TAKE_OVER
+
+
+class GuardStore:
+    """The guard's state: one item (`name` = storm-guard) in the control table, a conditional
+    put on `version`. Without a table (a unit test, a bare local run) it lives in memory."""
+
+    def __init__(self, client: Any | None, table: str | None) -> None:
+        self._db = client
+        self._table = table
+        self._memory = GuardState()
+
+    def load(self) -> GuardState:
+        if not self._table or self._db is None:
+            return self._memory
+        item = self._db.get_item(
+            TableName=self._table, Key={"name": {"S": GUARD_ITEM}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return GuardState()
+
+        def number(name: str) -> float | None:
+            return float(item[name]["N"]) if name in item else None
+
+        return GuardState(number("stormSince"), number("calmSince"), int(item["version"]["N"]))
+
+    def save(self, state: GuardState) -> bool:
+        """False: another detector changed it first (its judgement stands; ours is re-read next sweep)."""
+        if not self._table or self._db is None:
+            self._memory = GuardState(state.storm_since, state.calm_since, state.version + 1)
+            return True
+        item: dict[str, Any] = {
+            "name": {"S": GUARD_ITEM},
+            "version": {"N": str(state.version + 1)},
+            "changedAt": {"N": f"{time.time():.3f}"},
+        }
+        if state.storm_since is not None:
+            item["stormSince"] = {"N": f"{state.storm_since:.3f}"}
+        if state.calm_since is not None:
+            item["calmSince"] = {"N": f"{state.calm_since:.3f}"}
+        condition = (
+            {"ConditionExpression": "attribute_not_exists(#n)", "ExpressionAttributeNames": {"#n": "name"}}
+            if state.version == 0
+            else {
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(state.version)}},
+            }
+        )
+        try:
+            self._db.put_item(TableName=self._table, Item=item, **condition)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
