@@ -84,7 +84,8 @@ e2e: setup
 bench: setup
 	$(PY) -m bench
 
-# make drill [RUNS=10] [MODE=kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze] [HA_TIMING=fast]
+# make drill [RUNS=10] [MODE=kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
+#             api-outage|partition|node-loss] [HA_TIMING=fast]
 # (APP_PROCESS_LAUNCH_DELAY, APP_STANDBY_POOL_SIZE and DRILL_SOURCE=openvidu from the environment)
 drill: setup
 	$(PY) -m local drill $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(ARGS)

@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     drilling.add_argument("--timing", choices=["default", "fast"], default=None, help="default: $HA_TIMING")
     drilling.add_argument(
         "--mode",
-        choices=["kill", "backup-kill", "ffmpeg", "hang", "zombie", "none", "browser", "renderer", "freeze"],
+        choices=[
+            *("kill", "backup-kill", "ffmpeg", "hang", "zombie", "none", "browser", "renderer", "freeze"),
+            *("api-outage", "partition", "node-loss"),
+        ],
         default="kill",
     )
     drilling.add_argument("--seed", type=int, default=None)

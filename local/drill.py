@@ -62,9 +62,22 @@ OPENVIDU_EXPECTS = {
     "freeze": "ready",
 }
 BROWSER_MODES = ("browser", "renderer", "freeze")
-# The controller's settings a drill takes from its environment: the modelled cold start, the pool.
-DRILL_SETTINGS = frozenset({"APP_PROCESS_LAUNCH_DELAY", "APP_STANDBY_POOL_SIZE"})
+FLEET_MODES = ("api-outage", "partition", "node-loss")  # several recorders, a control-plane fault
+# The controller's settings a drill takes from its environment: the modelled cold start, the pool,
+# the storm guard (APP_STORM_MIN_SESSIONS=10000 turns it off, to see what it prevents).
+DRILL_SETTINGS = frozenset(
+    {
+        "APP_PROCESS_LAUNCH_DELAY",
+        "APP_STANDBY_POOL_SIZE",
+        "APP_STORM_SHARE",
+        "APP_STORM_MIN_SESSIONS",
+        "APP_STORM_MIN_HOSTS",
+    }
+)
 LOST_SPAN_S = 2.0  # a still or black span longer than this is lost media
+# Finalize treats chunks closer than 0.05 s as touching; a chunk's wall-clock start is ffmpeg's
+# launch time plus its position, good to about a frame.
+OVERLAP_TOLERANCE_S = 0.1
 STILL = re.compile(r"lavfi\.freezedetect\.freeze_duration: (\d+(?:\.\d+)?)")
 BLACK = re.compile(r"black_duration:(\d+(?:\.\d+)?)")
 VOLUME = re.compile(r"mean_volume: (-?\d+(?:\.\d+)?) dB")
@@ -189,6 +202,16 @@ class Run:
     def chunk_meta(self, key: str) -> dict[str, str]:
         return self.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
 
+    def stored_spans(self) -> dict[tuple[int, int], tuple[float, float]]:
+        """(chunk number, epoch) -> (wall-clock start, duration), as each recorder wrote them in S3."""
+        spans = {}
+        for item in self.stored_chunks():
+            meta = self.chunk_meta(item["Key"])
+            name = item["Key"].rsplit("/", 1)[-1].split(".")[0]
+            index = int(name.split("-e")[0])
+            spans[(index, int(meta["epoch"]))] = (float(meta["wallclock-start"]), float(meta["duration"]))
+        return spans
+
     def _wait_for_pool(self) -> None:
         """A full pool of warm standbys first, when there is one: a run models a failure in steady
         state (failures are rare), not one during the pool's own cold start."""
@@ -284,7 +307,9 @@ class Run:
         verified["checks"]["customer_file_complete"] = bool(terminal.get("complete"))
         verified["checks"]["stopped_before_terminal"] = bool(terminal.get("after_stopped"))
         verified["ok"] = all(verified["checks"].values())
-        health = self.session().get("captureHealth")
+        session = self.session()
+        health = session.get("captureHealth")
+        result["takeovers"] = len(session["failovers"])
         return result | {"customer_terminal": terminal, "capture_health": health} | verified
 
     def _launch_figures(self, takeover: int) -> dict[str, Any]:
@@ -379,21 +404,18 @@ class Run:
         reported_missing = {i for gap in manifest["gaps"] for i in gap["missingChunks"]}
         actually_missing = set(range(min(indices), max(indices) + 1)) - set(indices) if indices else set()
         recorder_gaps = [g["seconds"] for g in manifest["gaps"] if g["fromEpoch"] != g["toEpoch"]]
-        expected_time = sum(c["duration"] or 0 for c in manifest["chunks"] if c["included"])
-        takeover_starts = {f["epoch"]: int(f["startChunk"]) for f in self.session()["failovers"]}
+        expected_time = sum(c["playedSeconds"] or 0 for c in manifest["chunks"] if c["included"])
+        timeline = timeline_report(manifest, self.stored_spans())
         checks = {
             "plays_end_to_end": decode.returncode == 0 and not decode.stderr.strip(),
             "duration_matches": abs(duration - expected_time) < 1.5,
-            "no_duplicates": len(indices) == len(set(indices)),
+            # what the file plays, placed by each chunk's own wall clock (read from S3 here)
+            "no_instant_twice": timeline["overlap_s"] <= OVERLAP_TOLERANCE_S,
+            "in_time_order": timeline["reordered"] == 0,
+            "nothing_stored_left_out": timeline["left_out_s"] <= OVERLAP_TOLERANCE_S,
             "missing_only_in_reported_gap": actually_missing <= reported_missing,
             "one_final_file": bool(manifest["final"]),
             "has_sound": content["mean_volume_db"] is not None and content["mean_volume_db"] > -50,
-            # fencing: after a takeover at chunk N, no older epoch stored chunk N or later
-            "no_chunk_from_a_fenced_recorder": all(
-                c["epoch"] is None
-                or all(c["index"] < start for e, start in takeover_starts.items() if e > c["epoch"])
-                for c in manifest["chunks"]
-            ),
         }
         ok, chunks = all(checks.values()), manifest["chunks"]
         gap_lost = sum(g for g in recorder_gaps if g is not None and g > 0)
@@ -412,11 +434,61 @@ class Run:
             "chunks": len(included),
             "excluded": manifest["excluded"],
             "epochs": manifest["epochs"],
+            "overlap_s": timeline["overlap_s"],
+            "reordered": timeline["reordered"],
+            "left_out_s": timeline["left_out_s"],
+            "overlap_dropped_s": manifest.get("overlapSeconds", 0.0),
             "checks": checks,
             "decode_errors": decode.stderr.strip()[:300] or None,
             # on a failure, what the manifest says of each chunk: [index, epoch, seconds]
             **({} if ok else {"manifest_chunks": [[c["index"], c["epoch"], c["duration"]] for c in chunks]}),
         }
+
+
+def timeline_report(
+    manifest: dict[str, Any], stored: dict[tuple[int, int], tuple[float, float]]
+) -> dict[str, Any]:
+    """What the final file plays, in the wall-clock time each recorder stamped on its chunks:
+    seconds played twice (`overlap_s`), steps back in time (`reordered`), and seconds some
+    recorder stored that the file leaves out (`left_out_s`). The manifest gives the file's order
+    and how much of each chunk plays (the file's duration is checked against that); the times
+    come from S3, not from the manifest."""
+    played = {(c["index"], c["epoch"]): c["playedSeconds"] for c in manifest["chunks"] if c["included"]}
+    spans = []
+    for index, epoch in manifest.get("timeline") or []:
+        start, _ = stored[(index, epoch)]
+        spans.append((start, start + (played.get((index, epoch)) or 0.0)))
+    overlap = reordered = 0.0
+    reach = None
+    for (start, end), previous in zip(spans, [None, *spans[:-1]], strict=False):
+        if previous is not None:
+            reordered += start < previous[0] - OVERLAP_TOLERANCE_S
+        if reach is not None and start < reach:
+            overlap += min(reach, end) - start
+        reach = end if reach is None else max(reach, end)
+    left_out = 0.0
+    merged = _union(spans)
+    unreadable = {
+        (c["index"], c["epoch"]) for c in manifest["chunks"] if "unreadable" in (c["problem"] or "")
+    }
+    for key, (start, duration) in stored.items():
+        if key not in unreadable:  # reported as excluded, and counted as such
+            left_out += duration - _covered_by(merged, start, start + duration)
+    return {"overlap_s": round(overlap, 3), "reordered": int(reordered), "left_out_s": round(left_out, 3)}
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1] + 1e-6:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _covered_by(merged: list[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in merged)
 
 
 def content_report(final: Path) -> dict[str, Any]:
@@ -480,7 +552,12 @@ def run_drill(
                 run_dir = workdir / f"run-{number}"
                 run_dir.mkdir()
                 try:
-                    result = Run(stack, run_dir, mode, rng, source).execute()
+                    if mode in FLEET_MODES:
+                        from local.fleet_drill import FleetRun
+
+                        result = FleetRun(stack, run_dir, mode, rng).execute()
+                    else:
+                        result = Run(stack, run_dir, mode, rng, source).execute()
                 except (TimeoutError, RuntimeError, requests.RequestException) as error:
                     result = {"ok": False, "mode": mode, "error": str(error)}
                 result = {"run": number, "timing": timing, **result}
@@ -530,4 +607,12 @@ def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
         "lost_p50_s": percentile("lost_s", 0.5),
         "lost_p95_s": percentile("lost_s", 0.95),
         "lost_max_s": max((r["lost_s"] for r in results if r.get("lost_s") is not None), default=None),
+        "takeovers": [r.get("takeovers") for r in results],
+        "overlap_max_s": max(
+            (r["overlap_s"] for r in results if r.get("overlap_s") is not None), default=None
+        ),
+        "reordered": sum(r.get("reordered") or 0 for r in results),
+        "fenced_exit_max_s": max(
+            (r["fenced_exit_s"] for r in results if r.get("fenced_exit_s") is not None), default=None
+        ),
     }

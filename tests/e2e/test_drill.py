@@ -73,9 +73,45 @@ def test_a_zombie_recorder_stops_itself_and_never_overwrites_a_chunk(
     stack: DrillStack, tmp_path: Path
 ) -> None:
     result = drill(stack, tmp_path, "zombie")
-    assert result["zombie_exit"] == 3  # it heard 409 and stopped recording
+    assert result["zombie_exit"] == 3  # it saw the fence (S3) or heard 409, and stopped recording
     assert result["epochs"] == [1, 2]
-    assert result["checks"]["no_chunk_from_a_fenced_recorder"]
+    assert (result["overlap_s"], result["reordered"]) == (0, 0)
+
+
+def fleet_drill(stack: DrillStack, tmp_path: Path, mode: str) -> dict:
+    from local.fleet_drill import FleetRun
+
+    result = FleetRun(stack, tmp_path, mode, random.Random(7)).execute()
+    assert result["ok"], json.dumps(result, default=str)
+    return result
+
+
+def test_an_api_outage_takes_no_recorder_over(stack: DrillStack, tmp_path: Path) -> None:
+    """Four recorders on two nodes; the API refuses them all for twice the heartbeat timeout."""
+    result = fleet_drill(stack, tmp_path, "api-outage")
+    assert result["storm_guard_engaged"]
+    assert result["refused_connections"] > 0  # the outage was real: heartbeats were refused
+    assert result["takeovers"] == 0
+    assert all(r["epochs"] == [1] and r["gap_s"] == 0 for r in result["recordings"])
+    assert result["healthy_after"]
+
+
+def test_a_partitioned_recorder_is_taken_over_once_and_fenced_through_s3(
+    stack: DrillStack, tmp_path: Path
+) -> None:
+    """Its controller traffic dropped (S3 still reachable) for three timeouts: one takeover, the
+    cut-off recorder stops within a chunk of it, and the file never plays an instant twice."""
+    result = fleet_drill(stack, tmp_path, "partition")
+    assert result["takeovers"] == 1
+    assert result["fenced_exit_code"] == 3
+    assert result["fenced_exit_s"] <= float(stack.timing["chunkTimeSizeSeconds"]) + 1
+    assert (result["overlap_s"], result["reordered"]) == (0, 0)
+
+
+def test_a_lost_media_node_is_taken_over_and_its_neighbour_is_not(stack: DrillStack, tmp_path: Path) -> None:
+    result = fleet_drill(stack, tmp_path, "node-loss")
+    assert result["takeovers"] == 3
+    assert {r["node"] for r in result["recordings"] if r["takeovers"]} == {"node-a"}
 
 
 REAL_STACK = ("Xvfb", "pulseaudio", "pactl")

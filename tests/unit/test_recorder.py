@@ -10,11 +10,13 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from recorder.capture import Capture, CaptureBroken, Chunk, ffmpeg_command
 from recorder.config import AgentConfig
+from recorder.controller import Controller, retry_delay
 from recorder.finalize import ChunkEntry, find_gaps, place
 from recorder.media import concat, keep_whole_fragments, probe_duration
 from recorder.storage import AlreadyStored, ChunkStorage, Uploader, fence_key
@@ -269,3 +271,32 @@ def test_the_recorder_image_builds() -> None:
         timeout=1800,
     )
     assert build.returncode == 0, build.stderr[-2000:]
+
+
+def test_heartbeats_back_off_after_failures_up_to_the_interval() -> None:
+    assert retry_delay(0, 10) == 10  # healthy: every interval
+    firsts = [retry_delay(1, 10) for _ in range(50)]
+    assert all(0.25 <= d <= 0.5 for d in firsts)  # a lost heartbeat is retried soon
+    assert all(2.0 <= retry_delay(4, 10) <= 4.0 for _ in range(50))
+    assert all(5.0 <= retry_delay(12, 10) <= 10 for _ in range(50))  # never beyond the interval
+    assert len({round(d, 6) for d in firsts}) > 1  # jittered: a fleet does not retry in one instant
+
+
+def test_a_controller_in_trouble_makes_the_heartbeat_fail_so_it_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    controller = Controller(AgentConfig.from_env(BASE))
+    answers = iter([503, 429, 200])
+
+    def reply(*_: Any, **__: Any) -> Any:
+        class Reply:
+            status_code = next(answers)
+            text = ""
+
+        return Reply()
+
+    monkeypatch.setattr(controller._http, "request", reply)
+    for _ in range(2):
+        with pytest.raises(requests.HTTPError):
+            controller.heartbeat(3, 0)
+    controller.heartbeat(3, 0)
