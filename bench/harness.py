@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from local import ROOT
@@ -16,8 +17,9 @@ USER, PASSWORD = "bench", "bench-password"
 
 
 @contextmanager
-def local_stack(extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`python -m local up` in its own process (as `make up` runs it); yields its URL."""
+def local_stack(extra_env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+    """`python -m local up` in its own process (as `make up` runs it); yields its URL. `log`: where
+    its output goes (for figures only the stack knows), else nowhere."""
     from local.runtime import free_port, wait_until_serving
 
     port = free_port()
@@ -36,8 +38,8 @@ def local_stack(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         [sys.executable, "-m", "local", "up"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb") if log else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -150,4 +150,6 @@ class GatewayServer(ThreadingHTTPServer):
     recorders connecting at once must queue, not be reset."""
 
     daemon_threads = True
-    request_queue_size = 128
+    # API Gateway never refuses a connection; a burst of clients (a fleet registering at once)
+    # waits in the backlog here instead of being reset
+    request_queue_size = 1024

@@ -141,9 +141,9 @@ class Settings(BaseModel):
     standby_silent_after_s: float = Field(15.0, alias="APP_STANDBY_SILENT_AFTER", ge=2, le=600)
 
     # The takeover-storm guard (hacore.failover.guard): when this many sessions, this share of
-    # those watched, on this many hosts, go silent at once, the controller doubts its own ears.
+    # those watched, on this many hosts, miss heartbeats at once, the controller doubts its ears.
     control_table: OptionalText = Field(None, alias="CONTROL_TABLE")
-    storm_share: float = Field(0.55, alias="APP_STORM_SHARE", gt=0, le=1)
+    storm_share: float = Field(0.3, alias="APP_STORM_SHARE", gt=0, le=1)
     storm_min_sessions: int = Field(3, alias="APP_STORM_MIN_SESSIONS", ge=2, le=10_000)
     storm_min_hosts: int = Field(2, alias="APP_STORM_MIN_HOSTS", ge=1, le=1000)
     storm_takeovers_per_sweep: int = Field(5, alias="APP_STORM_TAKEOVERS_PER_SWEEP", ge=1, le=1000)
@@ -183,10 +183,11 @@ class Settings(BaseModel):
 
     @property
     def quiet_after_s(self) -> float:
-        """Silent this long, a session counts towards a storm (before its takeover is due): when
-        the API goes down, the first session to reach the timeout finds every other one quiet
-        already, since all heartbeats stopped within one interval of each other."""
-        return max(self.heartbeat_timeout_s - self.heartbeat_interval_s, 1.5 * self.heartbeat_interval_s)
+        """Silent this long, a session counts towards a storm: it missed a heartbeat. When the API
+        goes down, the first session to reach the timeout finds every other one quiet already
+        (all heartbeats stopped within one interval; both profiles' timeout is three intervals);
+        when the controller is overloaded, heartbeats land late everywhere at once."""
+        return 1.5 * self.heartbeat_interval_s
 
     @property
     def check_interval_ms(self) -> int:

@@ -184,6 +184,22 @@ class SessionStore:
                 total += page["Count"]
         return total
 
+    def quiet_ids(self, heartbeat_cutoff: float) -> list[str]:
+        """Watched sessions not heard since `heartbeat_cutoff`: keys only, so the read grows with
+        the quiet ones (none in a healthy fleet), not with the fleet."""
+        ids: list[str] = []
+        for shard in range(SHARDS):
+            for page in self._query_pages(
+                IndexName=WATCH_HEARTBEAT_INDEX,
+                KeyConditionExpression="watchShard = :p AND lastHeartbeatAt <= :cutoff",
+                ExpressionAttributeValues={
+                    ":p": {"S": watch_key(shard)},
+                    ":cutoff": {"N": str(heartbeat_cutoff)},
+                },
+            ):
+                ids.extend(item["sessionId"]["S"] for item in page["Items"])
+        return ids
+
     def stale_candidates(self, heartbeat_cutoff: float, chunk_cutoff: float, now: float) -> set[str]:
         """Ids that may need a takeover: silent since `heartbeat_cutoff`, no new chunk since
         `chunk_cutoff`, or a lapsed claim. The reads grow with the ids returned, not with the

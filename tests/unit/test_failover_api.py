@@ -7,6 +7,7 @@ from detector.app import run_sweeps
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
+from hacore.models import RegisterRequest
 from hacore.settings import Settings
 from hacore.store import SessionStore
 from tests.helpers import ApiClient, FakeClock, register_body
@@ -33,6 +34,24 @@ def test_status_has_the_originals_fields_and_the_launchers_health(failover_api: 
     assert status["checkIntervalMs"] == 10_000
     assert (status["activeBackupContainers"], status["backupContainerDetails"]) == (0, [])
     assert status["launcher"] == {"launcher": "recording", "healthy": True}
+    guard = status["stormGuard"]
+    assert (guard["engaged"], guard["since"], guard["share"], guard["minHosts"]) == (False, None, 0.3, 2)
+
+
+def test_status_and_check_show_an_engaged_storm_guard_and_what_it_held(
+    failover_api: ApiClient, store: SessionStore, clock: FakeClock
+) -> None:
+    for n in range(4):  # four recorders on two hosts, none heard for 31 s: a storm, not four deaths
+        body = register_body(f"s{n}") | {"clientHost": f"node-{n % 2}"}
+        store.register(RegisterRequest.model_validate(body))
+    clock.advance(31)
+    check = failover_api.post("/api/failover/check").json
+    assert check["stormGuard"] is True
+    assert check["takeovers"] == []
+    assert set(check["held"]) == {"s0", "s1", "s2", "s3"}
+    guard = failover_api.get("/api/failover/status").json["stormGuard"]
+    assert guard["engaged"] is True
+    assert guard["since"] is not None
 
 
 def test_check_runs_a_sweep_and_backups_lists_what_it_started(

@@ -215,3 +215,26 @@ def test_a_claim_leaves_the_fence_marker_the_recorder_looks_for(
         s3.head_object(Bucket="recordings", Key=fence_key("node-a-0", 2))
         with pytest.raises(s3.exceptions.ClientError):
             s3.head_object(Bucket="recordings", Key=fence_key("node-a-0", 3))
+
+
+def test_a_controller_too_busy_to_hear_in_time_holds_rather_than_takes_over(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    """Overload: every recorder still heartbeats, but its heartbeats land 25 s apart instead of 10,
+    on every host, and one lands 35 s after its last, past the 30 s timeout. The detector sweeps
+    every 2.5 s: most sessions are quiet (a heartbeat missed) at any moment, so the guard holds
+    the late one instead of taking it over."""
+    detector, launcher = engine(store, settings, clock, StoredIn())
+    fleet = Fleet(store, clock, {f"node-{n}": 2 for n in range(5)})
+    late = fleet.ids[0]
+    verdicts: list[str] = []
+    for round_ in range(4):
+        for sid in fleet.ids:
+            clock.advance(2.5)
+            if not (sid == late and round_ == 2):  # its heartbeat of round 2 is lost in the queue
+                store.heartbeat(sid, HeartbeatRequest(lastChunk=f"{round_ + 1:04d}.mp4"))
+            report = detector.sweep()
+            assert report.takeovers == []
+            verdicts += [report.held[late]] if late in report.held else []
+    assert Verdict.HOLD_STORM.value in verdicts  # it was silent past the timeout, and held
+    assert launcher.launches == []

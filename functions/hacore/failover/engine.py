@@ -29,6 +29,7 @@ from hacore.failover.guard import (
     GuardStore,
     Verdict,
     evidence,
+    host_of,
     is_storm,
     judge,
     next_state,
@@ -53,6 +54,7 @@ from hacore.store import SessionStore, mark_last_failover
 log = logging.getLogger("hacore.failover")
 
 TAKEOVER_STATUSES = (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
+HOST_SAMPLE = 20  # quiet sessions read to see how many hosts a storm spans
 
 
 class MetricSink(Protocol):
@@ -132,13 +134,12 @@ class FailoverEngine:
         s = self.settings
         report = SweepReport()
         candidates = self.store.stale_candidates(
-            heartbeat_cutoff=now - s.quiet_after_s,
+            heartbeat_cutoff=now - s.heartbeat_timeout_s,
             chunk_cutoff=now - min(s.stuck_chunk_timeout_s, s.start_grace_s),
             now=now,
         )
         report.candidates = len(candidates)
         stale: list[tuple[SessionRecord, str]] = []
-        quiet: list[SessionRecord] = []
         for session_id in sorted(candidates):
             record = self.store.find(session_id)
             if record is not None and record.heldWebhook is not None and self.holds is not None:
@@ -146,12 +147,11 @@ class FailoverEngine:
                 continue
             if record is None:
                 continue
-            if record.status.watched and now - record.lastHeartbeatAt > s.quiet_after_s:
-                quiet.append(record)
             reason = stale_reason(record, self.clock(), s)
             if reason is not None:
                 stale.append((record, reason))
-        state = self._guard_state(quiet, now)
+        quiet = self.store.quiet_ids(now - s.quiet_after_s)
+        state = self._guard_state(quiet, {r.sessionId: r for r, _ in stale}, now)
         report.storm, report.quiet = state.storm, len(quiet)
         taken_in_storm = 0
         for record, reason in stale:
@@ -189,23 +189,30 @@ class FailoverEngine:
         self.metrics.add_metric(name="SweepDuration", unit="Seconds", value=report.seconds)
         return report
 
-    def _guard_state(self, quiet: list[SessionRecord], now: float) -> GuardState:
-        """This sweep's storm judgement; a change (a storm begins or ends) is written once."""
+    def _guard_state(self, quiet: list[str], known: dict[str, SessionRecord], now: float) -> GuardState:
+        """This sweep's storm judgement; a change (a storm begins or ends) is written once. The
+        counts come from the index; the hosts from the quiet sessions already read, and a few more."""
         s = self.settings
         state = self.guard.load()
-        storm = len(quiet) >= s.storm_min_sessions and is_storm(quiet, self.store.watched_count(), s)
+        storm = False
+        if len(quiet) >= s.storm_min_sessions:
+            watched = self.store.watched_count()
+            if len(quiet) >= s.storm_share * watched:
+                sample = [known[i] for i in quiet if i in known]
+                for session_id in [i for i in quiet if i not in known][: HOST_SAMPLE - len(sample)]:
+                    found = self.store.find(session_id)
+                    sample += [found] if found is not None else []
+                storm = is_storm(len(quiet), watched, {host_of(r) for r in sample}, s)
         changed = next_state(state, storm, now)
         if changed == state:
             return state
         if not self.guard.save(changed):
             return self.guard.load()  # another detector judged first
         if changed.storm:
-            hosts = sorted({r.clientHost or "?" for r in quiet})
             log.error(
-                "STORM GUARD ON: %s sessions on %s hosts went quiet at once; the controller doubts "
-                "it can hear them: takeovers only for recorders S3 shows dead",
+                "STORM GUARD ON: %s sessions on several hosts missed heartbeats at once; the controller "
+                "doubts it can hear them: takeovers only for recorders S3 shows dead",
                 len(quiet),
-                len(hosts),
             )
         else:
             log.warning("storm guard off: heartbeats flow again; the silent get one more timeout")

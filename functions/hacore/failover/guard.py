@@ -11,9 +11,12 @@ The rules, pure functions of what one sweep read:
 * A session is *unheard* when it is silent for the heartbeat timeout, or its backup never
   heartbeated (its claim lapsed). Only unheard sessions are ever held: a hung ffmpeg behind
   heartbeats that do arrive is taken over as before.
-* A *storm*: at least APP_STORM_MIN_SESSIONS unheard, that many or more of the sessions
-  watched (APP_STORM_SHARE, 0.55 as Kubernetes' unhealthy-zone threshold), on at least
-  APP_STORM_MIN_HOSTS hosts. A whole media node dying is one host: not a storm, taken over.
+* A *storm*: at least APP_STORM_MIN_SESSIONS sessions *quiet* (they missed a heartbeat: silent
+  for one and a half intervals), that share or more of the sessions watched (APP_STORM_SHARE,
+  0.3), on at least APP_STORM_MIN_HOSTS hosts. An unreachable API makes them all quiet at once;
+  an overloaded controller makes heartbeats land late on every host; a media node dying is
+  one host: not a storm, taken over on time. The share is lower than Kubernetes' 0.55 because
+  a storm costs little here: S3 still tells the dead (below).
 * In a storm an unheard session is held, unless S3 shows its recorder stopped storing chunks
   (no chunk of its epoch for the stuck-chunk timeout): that one is dead, whatever the API
   says, and is taken over, at most APP_STORM_TAKEOVERS_PER_SWEEP a sweep. A recorder that still
@@ -38,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from hacore.chunks import StoredChunks
 from hacore.failover.rules import BACKUP_START_TIMEOUT, HEARTBEAT_TIMEOUT
-from hacore.models import SessionRecord, Status
+from hacore.models import SessionRecord
 from hacore.settings import Settings
 
 UNHEARD_REASONS = frozenset({HEARTBEAT_TIMEOUT, BACKUP_START_TIMEOUT})
@@ -81,12 +84,12 @@ def host_of(record: SessionRecord) -> str:
     return record.clientHost or record.clientId or record.sessionId
 
 
-def is_storm(silent: list[SessionRecord], watched: int, settings: Settings) -> bool:
-    counted = [r for r in silent if r.status in (Status.STARTING, Status.RECORDING)]
+def is_storm(quiet: int, watched: int, hosts: set[str], settings: Settings) -> bool:
+    """`quiet` of `watched` sessions missed a heartbeat; `hosts`: where (a sample of) them run."""
     return (
-        len(counted) >= settings.storm_min_sessions
-        and len(counted) >= settings.storm_share * max(watched, len(counted))
-        and len({host_of(r) for r in silent}) >= settings.storm_min_hosts
+        quiet >= settings.storm_min_sessions
+        and quiet >= settings.storm_share * max(watched, quiet)
+        and len(hosts) >= settings.storm_min_hosts
     )
 
 
