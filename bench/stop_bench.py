@@ -26,6 +26,7 @@ import boto3
 from bench.harness import local_stack
 from local.openvidu import OpenViduEmulator
 from recorder.settings_file import parse_env_file
+from recorder.storage import chunk_key
 
 CHUNK_S = 10
 LENGTHS = {"10min": 60, "2h": 720}
@@ -66,7 +67,7 @@ def one(label: str, chunks: int, scratch: Path, url: str, recordings: Path, sour
         s3.upload_file(
             str(target),
             settings["HA_AWS_S3_BUCKET"],
-            f"{recording_id}/chunks/{index:04d}.mp4",
+            chunk_key(recording_id, index, 1),
             ExtraArgs={
                 "Metadata": {
                     "epoch": "1",

@@ -142,7 +142,7 @@ class Agent:
             except (CaptureBroken, StackBroken) as error:
                 return self._give_up(error)
             if self.uploader.pending:
-                self.uploader.upload_due(allowed=self._still_owner)
+                self.uploader.upload_due(allowed=self._not_fenced)
             time.sleep(TICK_S)
         return 0
 
@@ -156,7 +156,7 @@ class Agent:
         self.uploader.add(self.capture.stop(timeout=min(20.0, budget / 4)))
         if self.stack is not None:  # nothing more is captured: the browser's CPU goes to the join
             self.stack.stop()
-        self.uploader.drain(began + budget * STOP_DRAIN_SHARE, allowed=self._still_owner)
+        self.uploader.drain(began + budget * STOP_DRAIN_SHARE, allowed=self._not_fenced)
         if self.fenced.is_set():
             return self._fenced_exit()
         if self.uploader.pending:
@@ -241,7 +241,7 @@ class Agent:
         """The capture cannot run here: keep what was recorded, stop heartbeating, and let the
         controller's takeover start a recorder elsewhere (its next attempt, or FAILED)."""
         log.error("giving up: %s", error)
-        self.uploader.drain(time.monotonic() + DRAIN_S, allowed=self._still_owner)
+        self.uploader.drain(time.monotonic() + DRAIN_S, allowed=self._not_fenced)
         return EXIT_CAPTURE_BROKEN
 
     def _fenced_exit(self) -> int:
@@ -271,7 +271,7 @@ class Agent:
                 log.warning("heartbeat failed (%d in a row): %s", failures, error)
             self._done.wait(retry_delay(failures, self.config.heartbeat_interval))
 
-    def _still_owner(self) -> bool:
+    def _not_fenced(self) -> bool:
         """The fence marker in S3, not the controller: it answers when the controller cannot."""
         if self.storage.fenced():
             self.fenced.set()

@@ -115,15 +115,10 @@ def build_entries(
 
     def one(item: dict[str, Any]) -> tuple[ChunkEntry, Path]:
         key = item["Key"]
-        index, key_epoch = parse_chunk_key(key) or (-1, None)
+        index, epoch = parse_chunk_key(key) or (-1, None)  # listed chunks only: always parsed
         meta = storage.head(key)
-        epoch = (
-            key_epoch
-            if key_epoch is not None
-            else int(meta["epoch"])
-            if meta.get("epoch", "").isdigit()
-            else None
-        )
+        if epoch is None and meta.get("epoch", "").isdigit():  # the original's keys: the metadata says
+            epoch = int(meta["epoch"])
         path = _local_copy(config, index, epoch, int(item.get("Size", -1)))
         if path is None:
             path = scratch / key.rsplit("/", 1)[-1]

@@ -191,18 +191,19 @@ class FailoverEngine:
 
     def _guard_state(self, quiet: list[str], known: dict[str, SessionRecord], now: float) -> GuardState:
         """This sweep's storm judgement; a change (a storm begins or ends) is written once. The
-        counts come from the index; the hosts from the quiet sessions already read, and a few more."""
+        hosts come from the quiet sessions already read and a few more; the count of sessions
+        watched (a read of the whole index) only when the quiet ones span hosts enough."""
         s = self.settings
         state = self.guard.load()
         storm = False
         if len(quiet) >= s.storm_min_sessions:
-            watched = self.store.watched_count()
-            if len(quiet) >= s.storm_share * watched:
-                sample = [known[i] for i in quiet if i in known]
-                for session_id in [i for i in quiet if i not in known][: HOST_SAMPLE - len(sample)]:
-                    found = self.store.find(session_id)
-                    sample += [found] if found is not None else []
-                storm = is_storm(len(quiet), watched, {host_of(r) for r in sample}, s)
+            sample = [known[i] for i in quiet if i in known]
+            for session_id in [i for i in quiet if i not in known][: max(0, HOST_SAMPLE - len(sample))]:
+                found = self.store.find(session_id)
+                sample += [found] if found is not None else []
+            hosts = {host_of(r) for r in sample}
+            if len(hosts) >= s.storm_min_hosts:
+                storm = is_storm(len(quiet), self.store.watched_count(), hosts, s)
         changed = next_state(state, storm, now)
         if changed == state:
             return state
