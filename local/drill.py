@@ -603,7 +603,12 @@ def _summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
         ),
         "detect_p95_s": p95("detect_s"),
         "backup_first_chunk_p95_s": p95("backup_first_chunk_s"),
-        "gap_max_s": max((r["gap_s"] for r in results if r.get("gap_s") is not None), default=None),
+        "gap_max_s": max(
+            (g for r in results if (g := r.get("gap_s", r.get("gap_max_s"))) is not None), default=None
+        ),
+        # the control-plane modes: every recording of every run, and its file
+        "recordings_ok": sum(1 for r in results for f in r.get("recordings", []) if f.get("ok")),
+        "recordings": sum(len(r.get("recordings", [])) for r in results),
         "lost_p50_s": percentile("lost_s", 0.5),
         "lost_p95_s": percentile("lost_s", 0.95),
         "lost_max_s": max((r["lost_s"] for r in results if r.get("lost_s") is not None), default=None),
