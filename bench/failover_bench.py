@@ -8,11 +8,7 @@ against moto.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import random
-import signal
 import sys
 import tempfile
 import threading
@@ -24,6 +20,7 @@ import requests
 
 from bench.harness import PASSWORD, USER, local_stack
 from bench.stats import emit, latency_fields
+from hacore.launchers.process import kill_recorded
 
 
 def detection_to_launch(sessions: int = 20, seed: int = 7) -> dict[str, Any]:
@@ -85,7 +82,7 @@ def detection_to_launch(sessions: int = 20, seed: int = 7) -> dict[str, Any]:
                         launched[sid] = failovers[0]["launchedAt"]
                 time.sleep(0.5)
     finally:
-        _kill_backups(state)  # a safety net: the stack stops its backups itself
+        kill_recorded(state)  # a safety net: the stack stops its backups itself
     delays = [launched[sid] - last_beat[sid] for sid in launched]
     target = timeout_s + interval_s + 1
     fields = latency_fields(delays)
@@ -101,12 +98,6 @@ def detection_to_launch(sessions: int = 20, seed: int = 7) -> dict[str, Any]:
         max_s=round(max(delays), 2) if delays else None,
         met=bool(delays) and len(launched) == sessions and fields["p95_ms"] / 1000 < target,
     )
-
-
-def _kill_backups(state: Path) -> None:
-    for record in state.glob("*.json"):
-        with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
-            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
 
 
 class CountingDynamoDB:

@@ -8,7 +8,7 @@ heartbeating. What counts:
 * false takeovers: a session taken over that was never killed (or before it was killed);
 * every killed one taken over;
 * heartbeat latency through the local gateway (p50, p95, p99);
-* how long the storm guard was engaged (a stack too busy to hear its recorders in time
+* how often the storm guard engaged and held takeovers (a stack too busy to hear its recorders in time
   should hold, not take them over).
 
 `soak` runs N recorders (default 300) at the default timing for five minutes; `largest_fleet`
@@ -20,10 +20,7 @@ soak measures detection, not recording.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import random
-import signal
 import sys
 import tempfile
 import threading
@@ -36,6 +33,7 @@ import requests
 
 from bench.harness import PASSWORD, USER, local_stack
 from bench.stats import emit, latency_fields
+from hacore.launchers.process import kill_recorded
 from recorder.controller import retry_delay
 
 HOSTS = 10
@@ -128,7 +126,7 @@ def _fleet_run(recorders: int, seconds: float, timing: str, kills: int, seed: in
                 thread.join(timeout=60)
         guard = _guard_log(state / "stack.log")
     finally:
-        _kill_backups(state)
+        kill_recorded(state)
     false_takeovers, taken = [], []
     for recorder in fleet:
         failovers = sessions.get(recorder.sid, {}).get("failovers") or []
@@ -175,12 +173,6 @@ def _sessions(url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
 
     with ThreadPoolExecutor(8) as pool:
         return dict(pool.map(one, ids))
-
-
-def _kill_backups(state: Path) -> None:
-    for record in state.glob("*.json"):
-        with contextlib.suppress(ProcessLookupError, ValueError, KeyError):
-            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
 
 
 def soak(recorders: int = 300, minutes: float = 5.0, kills: int = 15) -> dict[str, Any]:

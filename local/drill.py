@@ -20,6 +20,7 @@ does: `lost_s`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -38,6 +39,7 @@ from typing import Any
 import boto3
 import requests
 
+from hacore.launchers.process import kill_recorded
 from local import ROOT
 from local.openvidu import OpenViduEmulator, Recording
 from local.receiver import Receiver
@@ -138,9 +140,7 @@ def start_stack(workdir: Path, timing: str, settings: dict[str, str] | None = No
 
 
 def stop_stack(stack: DrillStack) -> None:
-    for record in stack.state.glob("*.json"):  # backups outlive a controller by design; not a drill's
-        with contextlib.suppress(ProcessLookupError, KeyError, ValueError):
-            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
+    kill_recorded(stack.state)  # backups outlive a controller by design; not a drill's
     with contextlib.suppress(ProcessLookupError):
         os.killpg(stack.process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -458,11 +458,9 @@ def timeline_report(
     for index, epoch in manifest.get("timeline") or []:
         start, _ = stored[(index, epoch)]
         spans.append((start, start + (played.get((index, epoch)) or 0.0)))
-    overlap = reordered = 0.0
-    reach = None
-    for (start, end), previous in zip(spans, [None, *spans[:-1]], strict=False):
-        if previous is not None:
-            reordered += start < previous[0] - OVERLAP_TOLERANCE_S
+    reordered = sum(1 for a, b in itertools.pairwise(spans) if b[0] < a[0] - OVERLAP_TOLERANCE_S)
+    overlap, reach = 0.0, None
+    for start, end in spans:
         if reach is not None and start < reach:
             overlap += min(reach, end) - start
         reach = end if reach is None else max(reach, end)
@@ -474,7 +472,7 @@ def timeline_report(
     for key, (start, duration) in stored.items():
         if key not in unreadable:  # reported as excluded, and counted as such
             left_out += duration - _covered_by(merged, start, start + duration)
-    return {"overlap_s": round(overlap, 3), "reordered": int(reordered), "left_out_s": round(left_out, 3)}
+    return {"overlap_s": round(overlap, 3), "reordered": reordered, "left_out_s": round(left_out, 3)}
 
 
 def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -142,24 +142,21 @@ def build_entries(
 
 
 def place(entries: list[ChunkEntry]) -> tuple[list[ChunkEntry], timeline.Arrangement]:
-    """The included chunks in playing order (`playedSeconds` set), and the overlaps left out."""
-    included = [e for e in entries if e.included]
+    """The included chunks in playing order (`playedSeconds` set), and the overlaps left out. A
+    chunk is its number and epoch: one key in S3 each."""
+    included = {(e.index, e.epoch): e for e in entries if e.included}
     arrangement = timeline.arrange(
-        [timeline.Piece(n, e.epoch, e.wallclockStart, e.duration) for n, e in enumerate(included)]
+        [timeline.Piece(e.index, e.epoch, e.wallclockStart, e.duration) for e in included.values()]
     )
-    dropped = {o.index for o in arrangement.overlaps if o.action == "dropped"}
-    for n, entry in enumerate(included):
-        if n in dropped:
+    for overlap in arrangement.overlaps:
+        if overlap.action == "dropped":
+            entry = included[(overlap.index, overlap.epoch)]
             entry.included, entry.problem = False, "another recorder's chunk holds the same time"
     ordered = []
     for placed in arrangement.placed:
-        entry = included[placed.piece.index]
+        entry = included[(placed.piece.index, placed.piece.epoch)]
         entry.playedSeconds = round(placed.seconds, 3)
         ordered.append(entry)
-    # Overlaps are reported by chunk number, not by position in the list
-    arrangement.overlaps = [
-        timeline.Overlap(included[o.index].index, o.epoch, o.seconds, o.action) for o in arrangement.overlaps
-    ]
     return ordered, arrangement
 
 

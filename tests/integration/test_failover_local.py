@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -14,16 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from hacore.launchers.process import kill_recorded
 from tests.helpers import register_body
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
 
 HERE = Path(__file__).resolve().parent
-
-
-def kill_backups(state_dir: Path) -> None:
-    for record in state_dir.glob("*.json"):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(json.loads(record.read_text())["pid"], signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +32,7 @@ def fast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
     )
     yield running
     stop_stack(running)
-    kill_backups(state)
+    kill_recorded(state)
 
 
 def wait_for(check, seconds: float = 40, every: float = 0.25):

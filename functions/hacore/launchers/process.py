@@ -209,6 +209,14 @@ class ProcessLauncher:
         )
 
 
+def kill_recorded(state: Path) -> None:
+    """SIGKILL to every process group a process launcher recorded in `state`: what a drill, a
+    bench or a test does after its stack (backups outlive a controller by design)."""
+    for path in state.glob("*.json"):
+        with contextlib.suppress(OSError, ProcessLookupError, KeyError, ValueError):
+            os.killpg(json.loads(path.read_text())["pid"], signal.SIGKILL)
+
+
 def stopped_task_event(record: dict[str, Any], exit_code: int | None) -> dict[str, Any]:
     """The EventBridge event ECS sends when a task stops, for a local backup process."""
     environment = [
