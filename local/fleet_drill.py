@@ -67,6 +67,7 @@ class FleetRun:
         self.timing = stack.timing
         self.chunk = float(self.timing["chunkTimeSizeSeconds"])
         self.timeout = float(self.timing["heartbeatTimeoutSeconds"])
+        self.fenced_exit: tuple[float, int | None] = (0.0, None)  # a partition's: claim to exit, exit code
 
     def execute(self) -> dict[str, Any]:
         try:
@@ -129,10 +130,11 @@ class FleetRun:
         exited_at = time.time()
         time.sleep(max(0.0, 3 * self.timeout - (time.monotonic() - cut_at)))
         self.proxies[STRUCK].restore()
+        self.fenced_exit = (round(exited_at - claim["at"], 2), primary.returncode)
         return {
             "cut_s": round(3 * self.timeout, 1),
-            "fenced_exit_s": round(exited_at - claim["at"], 2),
-            "fenced_exit_code": primary.returncode,
+            "fenced_exit_s": self.fenced_exit[0],
+            "fenced_exit_code": self.fenced_exit[1],
         }
 
     def _node_loss(self) -> dict[str, Any]:
@@ -176,6 +178,9 @@ class FleetRun:
             "none_for_the_living": self.mode == "api-outage" or on_struck_only,
             "every_file_ok": all(r["ok"] for r in recordings),
         }
+        if self.mode == "partition":  # it saw the fence and stopped within a chunk of the claim
+            exit_s, code = self.fenced_exit
+            checks["cut_off_recorder_stopped_within_a_chunk"] = code == 3 and exit_s <= self.chunk + 1
         if self.mode == "api-outage":
             checks["every_file_complete_gap_0"] = all(
                 r["gap_s"] == 0 and not r["missing"] and r["epochs"] == [1] for r in recordings
@@ -186,7 +191,7 @@ class FleetRun:
             "overlap_s": max(r["overlap_s"] for r in recordings),
             "reordered": sum(r["reordered"] for r in recordings),
             "overlap_dropped_s": round(sum(r["overlap_dropped_s"] for r in recordings), 2),
-            "gap_max_s": max(r["gap_s"] for r in recordings),
+            "gap_max_s": max((r["gap_s"] for r in recordings if r["gap_s"] is not None), default=None),
             "checks": checks,
             "recordings": recordings,
         }
