@@ -81,3 +81,22 @@ class MotoTimer:
         from moto.core.botocore_stubber import BotocoreStubber
 
         BotocoreStubber.__call__ = self._original  # type: ignore[method-assign]
+
+
+class CallCounter:
+    """A boto3 client that counts the API calls made through it (paginators count per page)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name in ("get_paginator", "exceptions"):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return attribute(*args, **kwargs)
+
+        return counted

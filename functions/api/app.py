@@ -145,7 +145,7 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
             )
         return json_reply(200, {"status": "UP", "components": {"dynamodb": {"status": "UP"}}})
 
-    add_session_routes(app, deps.store, deps.clock, deps.terminal)
+    add_session_routes(app, deps.store, deps.clock, deps.terminal, deps.settings)
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
     add_standby_routes(app, deps.standbys, deps.clock, deps.settings.standby_silent_after_s)

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
+from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine, SweepReport
 from hacore.launchers import BackupInfo
 from hacore.models import iso
@@ -75,13 +76,21 @@ class FailoverStatus(BaseModel):
     standbyPoolSize: int
     stormGuard: StormGuardView
     activeBackupContainers: int
-    backupContainerDetails: list[BackupView]
+    backupContainerDetails: dict[str, str]  # session id -> backup id, as the original listed them
+    backups: list[BackupView]  # the same backups, in full
+    # The original's Docker words, whatever the launcher: it works, it does not, and why
+    dockerInitialized: bool
+    dockerInitializationFailed: bool
+    dockerStatus: str
+    openviduImage: str
     launcher: dict[str, Any]
     timestamp: str
 
 
 class SweepReply(BaseModel):
     message: str
+    activeBackupContainers: int
+    dockerInitialized: bool
     candidates: int
     staleSessions: int
     takeovers: list[dict[str, Any]]
@@ -94,6 +103,7 @@ class SweepReply(BaseModel):
 
 
 class BackupsReply(BaseModel):
+    activeBackupContainers: dict[str, str]  # session id -> backup id, as the original listed them
     backups: list[BackupView]
     count: int
     timestamp: str
@@ -101,6 +111,7 @@ class BackupsReply(BaseModel):
 
 class BackupStopReply(BaseModel):
     message: str
+    method: str  # graceful or force
     sessionId: str
     backup: BackupView | None
     timestamp: str
@@ -118,6 +129,17 @@ class TakeoverReply(BaseModel):
     timestamp: str
 
 
+class FailoverDisabled(DomainError):
+    """409: failover is off (APP_FAILOVER_ENABLED=false): the state, not the request, refuses."""
+
+    status_code = 409
+
+
+def by_session(backups: list[BackupView]) -> dict[str, str]:
+    """{session id: backup id}: how the original listed its backup containers."""
+    return {b.sessionId: b.containerId for b in backups if b.sessionId}
+
+
 def add_failover_routes(
     app: APIGatewayHttpResolver,
     engine: Callable[[], FailoverEngine],
@@ -133,9 +155,18 @@ def add_failover_routes(
     def status() -> FailoverStatus:
         failover = engine()
         health = failover.launcher.health()
-        backups = [BackupView.of(b) for b in failover.launcher.list()] if health.get("healthy") else []
+        healthy = bool(health.get("healthy"))
+        backups = [BackupView.of(b) for b in failover.launcher.list()] if healthy else []
         guard = failover.guard.load()
         return FailoverStatus(
+            backupContainerDetails=by_session(backups),
+            backups=backups,
+            dockerInitialized=healthy,
+            dockerInitializationFailed=not healthy,
+            dockerStatus="connected"
+            if healthy
+            else f"error: {health.get('error') or 'launcher unavailable'}",
+            openviduImage=f"{settings.docker_image}:{settings.docker_image_tag}",
             stormGuard=StormGuardView(
                 engaged=guard.storm,
                 since=iso(guard.storm_since),
@@ -156,16 +187,22 @@ def add_failover_routes(
             backupStartTimeoutSeconds=settings.backup_start_timeout_s,
             maxAttempts=settings.max_failover_attempts,
             activeBackupContainers=len(backups),
-            backupContainerDetails=backups,
             launcher=health,
             timestamp=stamp(),
         )
 
     @app.post("/api/failover/check", tags=TAGS, summary="Run one detection sweep now")
     def check() -> SweepReply:
-        report: SweepReport = engine().sweep()
+        if not settings.failover_enabled:
+            raise FailoverDisabled("Failover is disabled")  # the original's words
+        failover = engine()
+        report: SweepReport = failover.sweep()
+        health = failover.launcher.health()
+        running = failover.launcher.list() if health.get("healthy") else []
         return SweepReply(
-            message=f"Sweep done: {report.stale} stale, {len(report.takeovers)} taken over",
+            message="Manual failover check completed",
+            activeBackupContainers=len(running),
+            dockerInitialized=bool(health.get("healthy")),
             candidates=report.candidates,
             staleSessions=report.stale,
             takeovers=[asdict(t) for t in report.takeovers],
@@ -180,13 +217,15 @@ def add_failover_routes(
     @app.get("/api/failover/backups", tags=TAGS, summary="The backup recorders that are running")
     def backups() -> BackupsReply:
         running = [BackupView.of(b) for b in engine().launcher.list()]
-        return BackupsReply(backups=running, count=len(running), timestamp=stamp())
+        return BackupsReply(
+            activeBackupContainers=by_session(running), backups=running, count=len(running), timestamp=stamp()
+        )
 
     def stop(session_id: str, force: bool) -> BackupStopReply:
         info = engine().stop_backup(session_id, force=force)
-        how = "stopped at once" if force else "asked to stop gracefully"
         return BackupStopReply(
-            message=f"Backup recorder {how}",
+            message="Backup container force stopped" if force else "Backup container stopped gracefully",
+            method="force" if force else "graceful",
             sessionId=session_id,
             backup=BackupView.of(info) if info else None,
             timestamp=stamp(),

@@ -24,6 +24,7 @@ from hacore.models import (
     HeartbeatReply,
     HeartbeatRequest,
     MessageReply,
+    RecordingPathReply,
     RecordingPathRequest,
     RegisterRequest,
     SessionList,
@@ -34,6 +35,7 @@ from hacore.models import (
     iso,
     parse_status,
 )
+from hacore.settings import Settings
 from hacore.store import SessionStore
 from hacore.webhooks.outcome import CustomerTerminal
 
@@ -54,11 +56,20 @@ SessionId = Annotated[str, Path(description="OpenVidu's recording id (the record
 TAGS = ["sessions"]
 
 
+def s3_cleanup_info(settings: Settings) -> str:
+    """The original's one line on chunk cleanup, for operators' dashboards."""
+    where = f"bucket {settings.s3_bucket or '(none)'}, endpoint {settings.s3_endpoint or 'AWS default'}"
+    if settings.delete_chunks_after_final:
+        return f"S3 chunk cleanup enabled: chunks deleted once the final file is stored ({where})"
+    return f"S3 chunk cleanup disabled: chunks stay after the final file ({where})"
+
+
 def add_session_routes(
     app: APIGatewayHttpResolver,
     store: SessionStore,
     clock: Callable[[], float],
     terminal: Callable[[], CustomerTerminal],
+    settings: Settings,
 ) -> None:
     def stamp() -> str:
         return iso(clock()) or ""
@@ -102,6 +113,7 @@ def add_session_routes(
             activeSessions=active,
             inactiveSessions=inactive,
             totalSessions=active + inactive,
+            s3CleanupInfo=s3_cleanup_info(settings),
             timestamp=stamp(),
         )
         return Response(200, "application/json", healthy)
@@ -153,9 +165,14 @@ def add_session_routes(
     @app.put("/api/sessions/<sessionId>/recording-path", tags=TAGS, summary="Set where the recording goes")
     def set_recording_path(
         sessionId: SessionId, request: Annotated[RecordingPathRequest, Body()]
-    ) -> MessageReply:
-        store.set_recording_path(sessionId, request.recordingPath or "")
-        return MessageReply(message="Recording path updated", sessionId=sessionId, timestamp=stamp())
+    ) -> RecordingPathReply:
+        record = store.set_recording_path(sessionId, request.recordingPath or "")
+        return RecordingPathReply(
+            message="Recording path updated",
+            sessionId=sessionId,
+            recordingPath=record.recordingPath or "",
+            timestamp=stamp(),
+        )
 
     @app.put(
         "/api/sessions/<sessionId>/final",
@@ -180,4 +197,4 @@ def add_session_routes(
     @app.delete("/api/sessions/<sessionId>", tags=TAGS, summary="Deregister a session (its chunks stay)")
     def deregister(sessionId: SessionId) -> MessageReply:
         store.delete(sessionId)
-        return MessageReply(message="Session deregistered", sessionId=sessionId, timestamp=stamp())
+        return MessageReply(message="Session removed", sessionId=sessionId, timestamp=stamp())

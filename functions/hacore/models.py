@@ -369,6 +369,10 @@ class StatusReply(MessageReply):
     status: Status
 
 
+class RecordingPathReply(MessageReply):
+    recordingPath: str
+
+
 class FinalReply(StatusReply):
     customerTerminal: str | None = None
 
@@ -398,11 +402,12 @@ class HealthReply(Stamped):
     totalSessions: int | None = None
     inactiveSessions: int | None = None
     service: str = "recorder-ha-controller"
+    s3CleanupInfo: str | None = None  # one line: whether chunks are deleted after the final file
     error: str | None = None
 
 
 class CleanupReply(Stamped):
-    message: str = "Cleanup completed"
+    message: str = "Manual cleanup completed"
     removedSessions: int
 
 

@@ -169,6 +169,8 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(256 * 1024, alias="HA_MAX_BODY_BYTES", ge=1024, le=6 * 1024 * 1024)
 
     s3_bucket: OptionalText = Field(None, alias="HA_AWS_S3_BUCKET")
+    # The recorders' setting, read here too so the health reply can say what they do with chunks
+    delete_chunks_after_final: Flag = Field(False, alias="DELETE_CHUNKS_AFTER_FINAL")
     s3_endpoint: OptionalText = Field(None, alias="HA_AWS_S3_SERVICE_ENDPOINT")
 
     @property

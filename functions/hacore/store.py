@@ -287,6 +287,13 @@ class SessionStore:
         return record
 
     def heartbeat(self, session_id: str, beat: HeartbeatRequest) -> SessionRecord:
+        """The steady heartbeat (the recorder that owns a live session) is one conditional
+        UpdateItem; anything else (a first chunk, a backup's first heartbeat, an older epoch, a
+        chunk not newer than the stored one) goes through the read-modify-write below."""
+        steady, seen = self._steady_heartbeat(session_id, beat)
+        if steady is not None:
+            return steady
+
         def change(record: SessionRecord, now: float) -> SessionRecord:
             if beat.epoch is not None and beat.epoch != record.epoch:
                 raise StaleEpoch(session_id, beat.epoch, record.epoch)
@@ -320,7 +327,71 @@ class SessionStore:
             updated._restarts_added = max(0, (beat.captureRestarts or 0) - record.captureRestarts)
             return updated
 
-        return self.mutate(session_id, change)
+        return self.mutate(session_id, change, seen)
+
+    def _steady_heartbeat(
+        self, session_id: str, beat: HeartbeatRequest
+    ) -> tuple[SessionRecord | None, SessionRecord | None]:
+        """What `heartbeat`'s rules do to a RECORDING session whose recorder heartbeats with its own
+        epoch and a newer chunk (or none), in one write whose condition is exactly that case.
+        Without a chunk, a STARTING session is steady too (no chunk, no status change).
+        (the updated record, None), or (None, the item as the failed condition saw it, if it
+        exists): then the rules judge it, from that item, without another read."""
+        now = self._clock()
+        sets = ["lastHeartbeatAt = :now", "updatedAt = :now", "expiresAt = :expires"]
+        conditions = ["expiresAt > :now"]  # an expired item is absent
+        values: dict[str, Any] = {
+            ":now": {"N": str(to_dynamo(now))},
+            ":expires": {"N": str(self._expiry(Status.RECORDING, now))},
+            ":recording": {"S": Status.RECORDING.value},
+            ":one": {"N": "1"},
+        }
+        changes: dict[str, Any] = {"lastHeartbeatAt": now, "updatedAt": now}
+        if beat.lastChunk is not None:
+            index = chunk_index(beat.lastChunk)
+            sets += ["lastChunk = :chunk", "lastChunkIndex = :index", "lastChunkChangedAt = :now"]
+            conditions += [
+                "#status = :recording",
+                "(attribute_not_exists(lastChunkIndex) OR lastChunkIndex < :index)",
+            ]
+            values |= {":chunk": {"S": beat.lastChunk}, ":index": {"N": str(index)}}
+            changes |= {"lastChunk": beat.lastChunk, "lastChunkIndex": index, "lastChunkChangedAt": now}
+        else:
+            conditions.append("#status IN (:recording, :starting)")
+            values[":starting"] = {"S": Status.STARTING.value}
+        if beat.epoch is not None:
+            conditions.append("epoch = :epoch")
+            values[":epoch"] = {"N": str(beat.epoch)}
+        if beat.captureRestarts is not None:
+            sets.append("captureRestarts = :restarts")
+            conditions.append("(attribute_not_exists(captureRestarts) OR captureRestarts <= :restarts)")
+            values[":restarts"] = {"N": str(beat.captureRestarts)}
+            changes["captureRestarts"] = beat.captureRestarts
+        if beat.captureHealth is not None:
+            sets.append("captureHealth = :health")
+            values[":health"] = {"S": json.dumps(beat.captureHealth, separators=(",", ":"))}
+            changes["captureHealth"] = beat.captureHealth
+        try:
+            reply = self._db.update_item(
+                TableName=self._table,
+                Key={"sessionId": {"S": session_id}},
+                UpdateExpression=f"SET {', '.join(sets)} ADD version :one",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                item = error.response.get("Item")
+                return None, from_item(item) if item else None
+            raise
+        before = from_item(reply["Attributes"])
+        changes |= {"version": before.version + 1, "expiresAt": self._expiry(before.status, now)}
+        record = before.model_copy(update=changes)
+        record._restarts_added = max(0, (beat.captureRestarts or 0) - before.captureRestarts)
+        return record, None
 
     @staticmethod
     def _backup_is_beating(record: SessionRecord, beat: HeartbeatRequest) -> bool:
@@ -386,17 +457,22 @@ class SessionStore:
         return 1
 
     def mutate(
-        self, session_id: str, change: Callable[[SessionRecord, float], SessionRecord]
+        self,
+        session_id: str,
+        change: Callable[[SessionRecord, float], SessionRecord],
+        seen: SessionRecord | None = None,
     ) -> SessionRecord:
         """Applies `change` to the current record with optimistic concurrency (see module doc).
 
         `change` gets the record and the time, and returns the record unchanged (nothing is
-        written) or a modified copy; it may raise a DomainError to refuse.
+        written) or a modified copy; it may raise a DomainError to refuse. `seen`: the record as a
+        write just found it (a failed condition returns the item), tried first instead of a read.
         """
         for attempt in range(MAX_WRITE_ATTEMPTS):
             if attempt:  # lost a race: back off a little, with jitter, so that racers spread out
                 time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
-            current = self.get(session_id)
+            fresh = seen if attempt == 0 and seen is not None and not seen.expired(self._clock()) else None
+            current = fresh or self.get(session_id)
             now = self._clock()
             updated = change(current, now)
             if updated is current:

@@ -81,7 +81,7 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
             {
                 "status": "received",
                 "method": method,
-                "message": "Webhook received and queued for relay",
+                "message": "Webhook received and relay initiated",
                 "id": envelope.id,
                 "effect": effect,
                 "timestamp": iso(deps.clock()),
@@ -91,7 +91,20 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
 
     @app.get("/openvidu/webhook")
     def health() -> Response:
-        return reply(200, {"status": "UP", "service": "webhook-relay", "timestamp": iso(deps.clock())})
+        """The original's words; whether the relay has somewhere to send, never where (the URL
+        may carry a customer's secret)."""
+        endpoints = deps.parts.endpoints
+        return reply(
+            200,
+            {
+                "status": "healthy",
+                "endpoint": "/openvidu/webhook",
+                "message": "OpenVidu webhook relay endpoint is operational",
+                "service": "webhook-relay",
+                "relayStatus": {"enabled": bool(endpoints), "endpoints": len(endpoints)},
+                "timestamp": iso(deps.clock()),
+            },
+        )
 
     @app.get("/openvidu/webhook/status")
     def status() -> Response:

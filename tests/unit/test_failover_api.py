@@ -32,7 +32,13 @@ def test_status_has_the_originals_fields_and_the_launchers_health(failover_api: 
     assert status["enabled"] is True
     assert (status["heartbeatTimeoutSeconds"], status["stuckChunkTimeoutSeconds"]) == (30, 60)
     assert status["checkIntervalMs"] == 10_000
-    assert (status["activeBackupContainers"], status["backupContainerDetails"]) == (0, [])
+    assert (status["activeBackupContainers"], status["backupContainerDetails"], status["backups"]) == (
+        0,
+        {},
+        [],
+    )
+    assert (status["dockerInitialized"], status["dockerInitializationFailed"]) == (True, False)
+    assert status["dockerStatus"] == "connected"
     assert status["launcher"] == {"launcher": "recording", "healthy": True}
     guard = status["stormGuard"]
     assert (guard["engaged"], guard["since"], guard["share"], guard["minHosts"]) == (False, None, 0.3, 2)
@@ -66,13 +72,24 @@ def test_check_runs_a_sweep_and_backups_lists_what_it_started(
     assert backups["count"] == 1
     (backup,) = backups["backups"]
     assert (backup["sessionId"], backup["epoch"], backup["startChunk"]) == ("s1", 2, "0003")
-    assert failover_api.get("/api/failover/status").json["activeBackupContainers"] == 1
+    assert backups["activeBackupContainers"] == {"s1": "ref-s1-e2"}  # as the original listed them
+    status = failover_api.get("/api/failover/status").json
+    assert (status["activeBackupContainers"], status["backupContainerDetails"]) == (1, {"s1": "ref-s1-e2"})
+    assert (reply["message"], reply["activeBackupContainers"]) == ("Manual failover check completed", 1)
     session = failover_api.get("/api/sessions/s1").json
     assert (session["status"], session["backupContainerId"], session["epoch"]) == (
         "FAILING_OVER",
         "ref-s1-e2",
         2,
     )
+
+
+def test_check_with_failover_off_says_so(store: SessionStore, settings: Settings, clock: FakeClock) -> None:
+    off = settings.model_copy(update={"failover_enabled": False})
+    engine = engine_for(store, off, clock, RecordingLauncher())
+    api = ApiClient(Api(ApiDeps(off, store, CredentialSource(off), clock, engine)))
+    reply = api.post("/api/failover/check")
+    assert (reply.status, reply.json) == (409, {"error": "Failover is disabled"})
 
 
 def test_stopping_a_backup_gracefully_or_by_force(
@@ -83,11 +100,14 @@ def test_stopping_a_backup_gracefully_or_by_force(
     failover_api.post("/api/failover/check")
     graceful = failover_api.delete("/api/failover/backup/s1")
     assert graceful.status == 200
-    assert graceful.json["message"] == "Backup recorder asked to stop gracefully"
+    assert (graceful.json["message"], graceful.json["method"]) == (
+        "Backup container stopped gracefully",
+        "graceful",
+    )
     assert launcher.stopped == [("ref-s1-e2", False)]
     forced = failover_api.delete("/api/failover/backup/s1/force")  # still finalizing: end it now
     assert forced.status == 200
-    assert forced.json["message"] == "Backup recorder stopped at once"
+    assert (forced.json["message"], forced.json["method"]) == ("Backup container force stopped", "force")
     assert launcher.stopped[-1] == ("ref-s1-e2", True)
     assert failover_api.delete("/api/failover/backup/s1/force").status == 404  # not running any more
 

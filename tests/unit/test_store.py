@@ -162,3 +162,79 @@ def test_listing_reads_grow_with_what_is_listed(dynamodb: Any, settings: Any, cl
     counting.calls = []
     assert store.get("live1").sessionId == "live1"
     assert counting.calls == ["get_item"]
+
+
+class CountedCalls:
+    """The DynamoDB client, counting the calls made through it by operation."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith(("get_paginator", "_", "meta", "exceptions")):
+            return attribute
+
+        def counted(**kwargs: Any) -> Any:
+            self.calls.append(name)
+            return attribute(**kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def counted(dynamodb: Any, settings: Any, clock: FakeClock) -> tuple[SessionStore, CountedCalls]:
+    client = CountedCalls(dynamodb)
+    return SessionStore(client, settings.sessions_table, settings, clock), client
+
+
+def test_a_steady_heartbeat_is_one_conditional_update(
+    counted: tuple[SessionStore, CountedCalls], clock: FakeClock
+) -> None:
+    store, client = counted
+    register(store)
+    store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0000.mp4"))  # STARTING -> RECORDING
+    for n in range(1, 4):
+        clock.advance(10)
+        client.calls.clear()
+        beat = store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk=f"{n:04d}.mp4", captureRestarts=n))
+        assert client.calls == ["update_item"]
+        assert beat.model_dump() == store.get("s1").model_dump()  # what it returns is what is stored
+        assert (beat.lastChunkIndex, beat.lastChunkChangedAt, beat.lastHeartbeatAt) == (
+            n,
+            clock.now,
+            clock.now,
+        )
+        assert (beat.captureRestarts, beat.restarts_added, beat.status) == (n, 1, Status.RECORDING)
+    assert beat.version == 4  # every write moves the version: a claim racing it re-reads
+    assert beat.expiresAt > clock.now  # the TTL moves with the heartbeats
+
+
+def test_a_heartbeat_the_update_cannot_take_costs_no_extra_read(
+    counted: tuple[SessionStore, CountedCalls], clock: FakeClock
+) -> None:
+    """The failed condition returns the item: the rules judge it from there, one put, no get."""
+    store, client = counted
+    register(store)
+    store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))
+    changed_at = clock.now
+    clock.advance(10)
+    client.calls.clear()
+    same = store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))  # not newer: the rules decide
+    assert client.calls == ["update_item", "put_item"]
+    assert (same.lastChunkChangedAt, same.lastHeartbeatAt) == (changed_at, clock.now)
+    client.calls.clear()
+    store.mutate("s1", lambda r, now: r.model_copy(update={"epoch": 2}))
+    client.calls.clear()
+    with pytest.raises(StaleEpoch):
+        store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0009.mp4"))
+    assert client.calls == ["update_item"]  # refused from the item the condition saw
+    assert store.get("s1").lastChunkIndex == 1
+
+
+def test_a_lower_restart_count_never_lowers_the_stored_one(store: SessionStore, clock: FakeClock) -> None:
+    register(store)
+    store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4", captureRestarts=4))
+    lower = store.heartbeat("s1", HeartbeatRequest(lastChunk="0002.mp4", captureRestarts=1))
+    assert (lower.captureRestarts, lower.lastChunkIndex, lower.restarts_added) == (4, 2, 0)
