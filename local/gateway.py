@@ -126,6 +126,13 @@ def make_server(router: Router, host: str, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
 
+        def __getattr__(self, name: str) -> Any:
+            """Any other method (TRACE, CONNECT, a made-up one) is routed like these: no route
+            takes it, so 404 as API Gateway answers, never http.server's 501."""
+            if name.startswith("do_"):
+                return self.do_any
+            raise AttributeError(name)
+
         def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
             if status in (204, 304):
                 payload = b""  # HTTP has no body here: one sent anyway corrupts a kept-alive connection

@@ -45,9 +45,20 @@ def gate(event: dict[str, Any], credentials: CredentialSource, max_body_bytes: i
             '{"error":"authentication required: HTTP Basic with the controller\'s credentials"}',
             {"WWW-Authenticate": REALM},
         )
+    if body and event.get("isBase64Encoded") and not _utf8(base64.b64decode(body)):
+        # JSON is UTF-8 text; API Gateway passes other bytes base64-encoded, and they are refused here
+        return _reply(400, '{"error":"request body is not valid JSON: it is not UTF-8 text"}')
     if body and requires_auth(path):
         # The API speaks JSON whatever Content-Type says: `curl -d` sends form encoding and
         # recorders in the field may send text/plain; the original read JSON regardless.
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
         event["headers"] = headers | {"content-type": "application/json"}
     return None
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

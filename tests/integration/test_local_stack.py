@@ -67,6 +67,32 @@ def test_errors_over_http(stack: RunningStack, http: requests.Session) -> None:
     assert http.get(f"{stack.url}/no/such/route").status_code == 404
 
 
+def test_the_gateway_answers_every_body_and_every_method(stack: RunningStack, http: requests.Session) -> None:
+    """API Gateway never drops a connection: bytes that are not UTF-8 under a JSON content type
+    reach the handler (the API's 400 names the problem; the webhook relays them as they came),
+    and a method no route takes is a 404, not 501."""
+    sid = new_id()
+    http.post(f"{stack.url}/api/sessions", json=register_body(sid))
+    latin1 = http.put(
+        f"{stack.url}/api/sessions/{sid}/heartbeat",
+        data=b'{"lastChunk": "caf\xe9"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert latin1.status_code == 400
+    assert "JSON" in latin1.json()["error"]
+    hook = requests.post(
+        f"{stack.url}/openvidu/webhook",
+        data=b'{"event": "caf\xe9"}',
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert hook.json()["status"] == "received"  # answered; relayed byte for byte, as the original did
+    for method in ("TRACE", "CONNECT", "BREW"):
+        reply = http.request(method, f"{stack.url}/api/sessions")
+        assert reply.status_code == 404, (method, reply.status_code)
+    assert http.get(f"{stack.url}/api/sessions/{sid}").status_code == 200  # the connection lived on
+
+
 def test_sixteen_recorders_heartbeating_at_once_all_land(stack: RunningStack, http: requests.Session) -> None:
     sids = [new_id() for _ in range(16)]
     for sid in sids:
