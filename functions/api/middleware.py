@@ -36,7 +36,8 @@ def gate(event: dict[str, Any], credentials: CredentialSource, max_body_bytes: i
     """A refusal (413 or 401) as a v2 response, or None to let the request through."""
     path = event.get("rawPath") or ""
     body = event.get("body") or ""
-    size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode())
+    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+    size = len(raw)
     if size > max_body_bytes:
         return _reply(413, f'{{"error":"request body is {size} bytes; the limit is {max_body_bytes} bytes"}}')
     if requires_auth(path) and not verify_basic(_header(event, "authorization"), credentials.get()):
@@ -45,7 +46,7 @@ def gate(event: dict[str, Any], credentials: CredentialSource, max_body_bytes: i
             '{"error":"authentication required: HTTP Basic with the controller\'s credentials"}',
             {"WWW-Authenticate": REALM},
         )
-    if body and event.get("isBase64Encoded") and not _utf8(base64.b64decode(body)):
+    if event.get("isBase64Encoded") and not _utf8(raw):
         # JSON is UTF-8 text; API Gateway passes other bytes base64-encoded, and they are refused here
         return _reply(400, '{"error":"request body is not valid JSON: it is not UTF-8 text"}')
     if body and requires_auth(path):
