@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api.documented import DocumentedResolver, declared
 from api.failover import add_failover_routes
 from api.middleware import gate
 from api.replies import describe_validation, error_reply, json_reply
@@ -107,9 +108,9 @@ class Api:
         return refusal or self.resolver.resolve(event, context)
 
 
-def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
+def build_resolver(deps: ApiDeps) -> DocumentedResolver:
     # A reply that breaks its own schema is our bug: 500, never a 4xx blaming the client.
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    app = DocumentedResolver(enable_validation=True, response_validation_error_http_code=500)
 
     @app.exception_handler(RequestValidationError)
     def bad_request(error: RequestValidationError) -> Response:
@@ -127,10 +128,15 @@ def build_resolver(deps: ApiDeps) -> APIGatewayHttpResolver:
 
     @app.not_found
     def not_found(_: Exception) -> Response:
-        event = app.current_event
+        event = app.current_event  # a known path with a wrong method never gets here: 405 first
         return error_reply(404, f"no route for {event.http_method} {event.path}")
 
-    @app.get("/actuator/health", tags=["health"], summary="Liveness and store reachability (no auth)")
+    @app.get(
+        "/actuator/health",
+        tags=["health"],
+        summary="Liveness and store reachability (no auth)",
+        responses=declared(description="Up", r503={"description": "The session store is unreachable"}),
+    )
     def actuator_health() -> Response[dict[str, Any]]:
         try:
             deps.store.find("__actuator_probe__")

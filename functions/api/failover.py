@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
+from api.documented import ERROR_REF, declared
 from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine, SweepReport
 from hacore.launchers import BackupInfo
@@ -22,6 +23,15 @@ from hacore.settings import Settings
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
 TAGS = ["failover"]
+NO_BACKUP = {404: "No such session, or it has no backup recorder running"}
+TAKEOVER_REFUSED = {
+    "description": "Not taken over: the session is not live (an error), or its attempts ran out (now FAILED)",
+    "content": {
+        "application/json": {
+            "schema": {"anyOf": [{"$ref": "#/components/schemas/TakeoverReply"}, {"$ref": ERROR_REF}]}
+        }
+    },
+}
 
 
 class BackupView(BaseModel):
@@ -191,7 +201,12 @@ def add_failover_routes(
             timestamp=stamp(),
         )
 
-    @app.post("/api/failover/check", tags=TAGS, summary="Run one detection sweep now")
+    @app.post(
+        "/api/failover/check",
+        tags=TAGS,
+        summary="Run one detection sweep now",
+        responses=declared(refusals={409: "Failover is disabled (APP_FAILOVER_ENABLED=false)"}),
+    )
     def check() -> SweepReply:
         if not settings.failover_enabled:
             raise FailoverDisabled("Failover is disabled")  # the original's words
@@ -231,17 +246,36 @@ def add_failover_routes(
             timestamp=stamp(),
         )
 
-    @app.delete("/api/failover/backup/<sessionId>", tags=TAGS, summary="Stop a session's backup gracefully")
+    @app.delete(
+        "/api/failover/backup/<sessionId>",
+        tags=TAGS,
+        summary="Stop a session's backup gracefully",
+        responses=declared(refusals=NO_BACKUP),
+    )
     def stop_gracefully(sessionId: SessionId) -> BackupStopReply:
         return stop(sessionId, force=False)
 
     @app.delete(
-        "/api/failover/backup/<sessionId>/force", tags=TAGS, summary="Stop a session's backup at once"
+        "/api/failover/backup/<sessionId>/force",
+        tags=TAGS,
+        summary="Stop a session's backup at once",
+        responses=declared(refusals=NO_BACKUP),
     )
     def stop_now(sessionId: SessionId) -> BackupStopReply:
         return stop(sessionId, force=True)
 
-    @app.post("/api/failover/<sessionId>", tags=TAGS, summary="Take a session over now (manual failover)")
+    @app.post(
+        "/api/failover/<sessionId>",
+        tags=TAGS,
+        summary="Take a session over now (manual failover)",
+        responses=declared(
+            202,
+            "Claimed and launched",
+            refusals={404: "No session with this id"},
+            r409=TAKEOVER_REFUSED,
+            r502={"description": "Claimed, but the launcher failed: the session can be claimed again"},
+        ),
+    )
     def take_over(sessionId: SessionId) -> Response[TakeoverReply]:
         takeover = engine().take_over(sessionId)
         reply = TakeoverReply(

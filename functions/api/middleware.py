@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from api.replies import REALM
+from api.replies import REALM, raw_error
 from hacore.auth import CredentialSource, verify_basic
 
 PUBLIC_API_PATHS = frozenset({"/api/sessions/health"})
@@ -17,15 +17,6 @@ PUBLIC_API_PATHS = frozenset({"/api/sessions/health"})
 
 def requires_auth(path: str) -> bool:
     return path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API_PATHS
-
-
-def _reply(status: int, body: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": body,
-        "isBase64Encoded": False,
-    }
 
 
 def _header(event: dict[str, Any], name: str) -> str | None:
@@ -39,22 +30,30 @@ def gate(event: dict[str, Any], credentials: CredentialSource, max_body_bytes: i
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     size = len(raw)
     if size > max_body_bytes:
-        return _reply(413, f'{{"error":"request body is {size} bytes; the limit is {max_body_bytes} bytes"}}')
+        return raw_error(413, f"request body is {size} bytes; the limit is {max_body_bytes} bytes")
     if requires_auth(path) and not verify_basic(_header(event, "authorization"), credentials.get()):
-        return _reply(
+        return raw_error(
             401,
-            '{"error":"authentication required: HTTP Basic with the controller\'s credentials"}',
+            "authentication required: HTTP Basic with the controller's credentials",
             {"WWW-Authenticate": REALM},
         )
     if event.get("isBase64Encoded") and not _utf8(raw):
         # JSON is UTF-8 text; API Gateway passes other bytes base64-encoded, and they are refused here
-        return _reply(400, '{"error":"request body is not valid JSON: it is not UTF-8 text"}')
+        return _bad_body("request body is not valid JSON: it is not UTF-8 text")
+    if raw.lstrip()[:1] == b"[":
+        # every body here is an object; powertools would take an array's first element for it
+        return _bad_body("request body must be a JSON object, not an array")
     if body and requires_auth(path):
         # The API speaks JSON whatever Content-Type says: `curl -d` sends form encoding and
         # recorders in the field may send text/plain; the original read JSON regardless.
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
         event["headers"] = headers | {"content-type": "application/json"}
     return None
+
+
+def _bad_body(problem: str) -> dict[str, Any]:
+    """A 400 shaped as the validator's are: the sentence, and the details list."""
+    return raw_error(400, problem, details=[{"field": "", "problem": problem}])
 
 
 def _utf8(data: bytes) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -20,6 +21,18 @@ def json_reply(status: int, payload: dict[str, Any], headers: dict[str, str] | N
 
 def error_reply(status: int, message: str, **extra: Any) -> Response:
     return json_reply(status, {"error": message, **extra})
+
+
+def raw_error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An error as a finished v2 response, for what answers before the resolver runs."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps({"error": message, **extra}, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
 
 
 def describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:

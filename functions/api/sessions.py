@@ -14,6 +14,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from api.documented import declared
 from hacore.models import (
     ActiveReply,
     AllSessions,
@@ -54,6 +55,23 @@ def capture_restarts_metric(added: int, session_id: str) -> None:
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
 TAGS = ["sessions"]
+UNKNOWN = {404: "No session with this id"}
+FENCED = {409: "The epoch sent is not the session's: this recorder no longer owns it and must stop"}
+BUSY = {503: "The session kept changing under this request: retry (`retryable` is true)"}
+UNHEALTHY = {
+    "description": "unhealthy: the store is unreachable (or, our bug, a reply that broke its own schema)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/HealthReply"},
+                    {"$ref": "#/components/schemas/ResponseValidationError"},
+                ]
+            }
+        }
+    },
+}
+QUEUE_DOWN = {503: "The session kept changing, or the webhook queue is unavailable: report again"}
 
 
 def s3_cleanup_info(settings: Settings) -> str:
@@ -74,7 +92,12 @@ def add_session_routes(
     def stamp() -> str:
         return iso(clock()) or ""
 
-    @app.post("/api/sessions", tags=TAGS, summary="Register a recording session")
+    @app.post(
+        "/api/sessions",
+        tags=TAGS,
+        summary="Register a recording session",
+        responses=declared(201, "Registered: the session"),
+    )
     def register(request: Annotated[RegisterRequest, Body()]) -> Response[SessionView]:
         record = store.register(request)
         return Response(201, "application/json", SessionView.of(record))
@@ -101,7 +124,13 @@ def add_session_routes(
         sessions = [SessionView.of(r) for r in store.list(active=False)]
         return SessionList(sessions=sessions, count=len(sessions), type="inactive", timestamp=stamp())
 
-    @app.get("/api/sessions/health", tags=TAGS, summary="Health of the session store (no auth)")
+    @app.get(
+        "/api/sessions/health",
+        tags=TAGS,
+        summary="Health of the session store (no auth)",
+        responses=declared(description="healthy", r500=UNHEALTHY),
+        custom_response_validation_http_code=500,  # so that powertools keeps this route's own 500
+    )
     def health() -> Response[HealthReply]:
         try:
             active, inactive = store.counts()
@@ -122,7 +151,9 @@ def add_session_routes(
     def cleanup() -> CleanupReply:
         return CleanupReply(removedSessions=store.cleanup(), timestamp=stamp())
 
-    @app.get("/api/sessions/<sessionId>", tags=TAGS, summary="One session")
+    @app.get(
+        "/api/sessions/<sessionId>", tags=TAGS, summary="One session", responses=declared(refusals=UNKNOWN)
+    )
     def get_session(sessionId: SessionId) -> SessionView:
         return SessionView.of(store.get(sessionId))
 
@@ -132,7 +163,10 @@ def add_session_routes(
         return ActiveReply(sessionId=sessionId, active=bool(record and record.active), timestamp=stamp())
 
     @app.put(
-        "/api/sessions/<sessionId>/heartbeat", tags=TAGS, summary="Heartbeat, with the newest stored chunk"
+        "/api/sessions/<sessionId>/heartbeat",
+        tags=TAGS,
+        summary="Heartbeat, with the newest stored chunk",
+        responses=declared(refusals=UNKNOWN | FENCED | BUSY),
     )
     def heartbeat(
         sessionId: SessionId, beat: Annotated[HeartbeatRequest | None, Body()] = None
@@ -148,25 +182,40 @@ def add_session_routes(
             timestamp=stamp(),
         )
 
-    @app.put("/api/sessions/<sessionId>/deactivate", tags=TAGS, summary="Mark a session inactive")
+    @app.put(
+        "/api/sessions/<sessionId>/deactivate",
+        tags=TAGS,
+        summary="Mark a session inactive",
+        responses=declared(refusals=UNKNOWN | BUSY),
+    )
     def deactivate(sessionId: SessionId) -> StatusReply:
         record = store.set_status(sessionId, Status.INACTIVE)
         return StatusReply(
             message="Session deactivated", sessionId=sessionId, status=record.status, timestamp=stamp()
         )
 
-    @app.put("/api/sessions/<sessionId>/status", tags=TAGS, summary="Set a session's status")
+    @app.put(
+        "/api/sessions/<sessionId>/status",
+        tags=TAGS,
+        summary="Set a session's status",
+        responses=declared(refusals=UNKNOWN | BUSY),
+    )
     def set_status(sessionId: SessionId, request: Annotated[StatusRequest, Body()]) -> StatusReply:
-        record = store.set_status(sessionId, parse_status(request.status or ""))
+        record = store.set_status(sessionId, parse_status(request.status))
         return StatusReply(
             message="Session status updated", sessionId=sessionId, status=record.status, timestamp=stamp()
         )
 
-    @app.put("/api/sessions/<sessionId>/recording-path", tags=TAGS, summary="Set where the recording goes")
+    @app.put(
+        "/api/sessions/<sessionId>/recording-path",
+        tags=TAGS,
+        summary="Set where the recording goes",
+        responses=declared(refusals=UNKNOWN | BUSY),
+    )
     def set_recording_path(
         sessionId: SessionId, request: Annotated[RecordingPathRequest, Body()]
     ) -> RecordingPathReply:
-        record = store.set_recording_path(sessionId, request.recordingPath or "")
+        record = store.set_recording_path(sessionId, request.recordingPath)
         return RecordingPathReply(
             message="Recording path updated",
             sessionId=sessionId,
@@ -178,6 +227,7 @@ def add_session_routes(
         "/api/sessions/<sessionId>/final",
         tags=TAGS,
         summary="A recorder's final file: where it is and what it holds (the customer's `ready` follows)",
+        responses=declared(refusals=UNKNOWN | FENCED | QUEUE_DOWN),
     )
     def report_final(sessionId: SessionId, request: Annotated[FinalReport, Body()]) -> FinalReply:
         record = terminal().report_final(sessionId, request)
@@ -189,12 +239,22 @@ def add_session_routes(
             timestamp=stamp(),
         )
 
-    @app.put("/api/sessions/<sessionId>/stop", tags=TAGS, summary="Stop a session (it goes to STOPPING)")
+    @app.put(
+        "/api/sessions/<sessionId>/stop",
+        tags=TAGS,
+        summary="Stop a session (it goes to STOPPING)",
+        responses=declared(refusals=UNKNOWN | BUSY),
+    )
     def stop(sessionId: SessionId) -> MessageReply:
         store.set_status(sessionId, Status.STOPPING)
         return MessageReply(message="Session stopped", sessionId=sessionId, timestamp=stamp())
 
-    @app.delete("/api/sessions/<sessionId>", tags=TAGS, summary="Deregister a session (its chunks stay)")
+    @app.delete(
+        "/api/sessions/<sessionId>",
+        tags=TAGS,
+        summary="Deregister a session (its chunks stay)",
+        responses=declared(refusals=UNKNOWN),
+    )
     def deregister(sessionId: SessionId) -> MessageReply:
         store.delete(sessionId)
         return MessageReply(message="Session removed", sessionId=sessionId, timestamp=stamp())

@@ -10,6 +10,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.documented import declared
+from hacore.errors import DomainError
+from hacore.models import Integer
 from hacore.standby.rules import Assignment, StandbyRecord, StandbyStatus, accept, register, seen
 from hacore.standby.store import StandbyStore
 
@@ -17,6 +20,14 @@ StandbyId = Annotated[
     str, Path(description="The standby's id (its STANDBY_ID)", min_length=1, max_length=128)
 ]
 TAGS = ["standbys"]
+GONE = {410: "Retired or unknown: exit without recording"}
+NO_POOL = {409: "This controller has no standby pool (STANDBY_TABLE is not set)"}
+
+
+class NoStandbyPool(DomainError):
+    """409: the controller's configuration, not the request, refuses."""
+
+    status_code = 409
 
 
 class StandbyRegistration(BaseModel):
@@ -30,7 +41,7 @@ class Acceptance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sessionId: str = Field(min_length=1, max_length=256)
-    epoch: int = Field(ge=1)
+    epoch: Integer = Field(ge=1)
 
 
 class StandbyView(BaseModel):
@@ -70,12 +81,15 @@ def add_standby_routes(
     def table() -> StandbyStore:
         standbys = store()
         if standbys is None:
-            from hacore.errors import DomainError
-
-            raise DomainError("this controller has no standby pool (STANDBY_TABLE is not set)")
+            raise NoStandbyPool("this controller has no standby pool (STANDBY_TABLE is not set)")
         return standbys
 
-    @app.post("/api/standbys", tags=TAGS, summary="A warm standby says it is ready")
+    @app.post(
+        "/api/standbys",
+        tags=TAGS,
+        summary="A warm standby says it is ready",
+        responses=declared(201, "Registered: the standby", refusals=NO_POOL),
+    )
     def register_standby(request: Annotated[StandbyRegistration, Body()]) -> Response[StandbyView]:
         record = table().mutate(
             request.standbyId,
@@ -84,7 +98,7 @@ def add_standby_routes(
         )
         return Response(201, "application/json", StandbyView.of(record))
 
-    @app.get("/api/standbys", tags=TAGS, summary="The standby pool")
+    @app.get("/api/standbys", tags=TAGS, summary="The standby pool", responses=declared(refusals=NO_POOL))
     def list_standbys() -> StandbyPoolView:
         now = clock()
         records = table().all()
@@ -97,14 +111,14 @@ def add_standby_routes(
         "/api/standbys/<standbyId>/assignment",
         tags=TAGS,
         summary="A standby's poll: 200 with its session, 204 nothing yet, 410 exit",
-        responses={
-            200: {
+        responses=declared(
+            refusals=GONE | NO_POOL,
+            r200={
                 "description": "The session to take over",
                 "content": {"application/json": {"model": Assignment}},
             },
-            204: {"description": "Nothing yet: poll again"},
-            410: {"description": "Retired or unknown: exit without recording"},
-        },
+            r204={"description": "Nothing yet: poll again", "content": {}},
+        ),
     )
     def poll(standbyId: StandbyId) -> Response[dict[str, Any] | str]:
         record = table().mutate(standbyId, lambda current, now: seen(current, now))  # type: ignore[arg-type]
@@ -116,6 +130,10 @@ def add_standby_routes(
         "/api/standbys/<standbyId>/accept",
         tags=TAGS,
         summary="A standby takes its assigned session (409: it must not record)",
+        responses=declared(
+            refusals=GONE
+            | {409: "It holds no such assignment (it must not record), or there is no standby pool"}
+        ),
     )
     def accept_assignment(standbyId: StandbyId, request: Annotated[Acceptance, Body()]) -> StandbyView:
         record = table().mutate(

@@ -98,6 +98,33 @@ def _chunk_name(value: Any) -> Any:
 ChunkName = Annotated[str | None, BeforeValidator(_chunk_name)]
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("number_type", "Input should be a JSON number")
+    return value
+
+
+def _json_bool(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be true or false")
+    return value
+
+
+# What the document promises, and no more: pydantic's lax mode would also take `true` or "5" for a
+# number and "yes" or 1 for a boolean. (Not strict mode: JSON's 5.0 is an integer, and DynamoDB
+# hands numbers back as Decimal.)
+Integer = Annotated[int, BeforeValidator(_json_number)]
+Number = Annotated[float, BeforeValidator(_json_number)]
+Boolean = Annotated[bool, BeforeValidator(_json_bool)]
+# The bound inside the type, so that an optional field's document keeps it (`minimum`)
+EpochNumber = Annotated[int, Field(ge=1), BeforeValidator(_json_number)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(_json_number)]
+
+# The characters str.strip() removes, spelled out: JSON Schema's `\s` is not Python's
+WHITESPACE = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{WHITESPACE}]"  # the document's pattern for a text that must not be blank
+
+
 class Model(BaseModel):
     """Base of every model here: the schema is built on first use, so a cold start only pays
     for the models its route touches (the heartbeat route needs four of them)."""
@@ -129,20 +156,20 @@ class FinalReport(Model):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    epoch: int | None = Field(None, ge=1, description="the reporting recorder's epoch; older: 409")
+    epoch: EpochNumber | None = Field(None, description="the reporting recorder's epoch; older: 409")
     bucket: str | None = Field(None, max_length=255)
     key: str | None = Field(None, max_length=1024, description="the final file's S3 key; null: not in S3")
     local: str | None = Field(None, max_length=1024, description="the final file in OpenVidu's folder")
-    s3Pending: bool = Field(False, description="the S3 copy is still owed (a finalizer stores it)")
-    size: int = Field(0, ge=0)
-    duration: float = Field(0, ge=0)
-    hasAudio: bool = False
-    hasVideo: bool = False
-    epochs: list[int] = Field(default_factory=list)
+    s3Pending: Boolean = Field(False, description="the S3 copy is still owed (a finalizer stores it)")
+    size: Integer = Field(0, ge=0)
+    duration: Number = Field(0, ge=0)
+    hasAudio: Boolean = False
+    hasVideo: Boolean = False
+    epochs: list[Integer] = Field(default_factory=list)
     gaps: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
-    chunks: int = Field(0, ge=0)
-    excluded: list[int] = Field(default_factory=list)
-    missing: list[int] = Field(default_factory=list)
+    chunks: Integer = Field(0, ge=0)
+    excluded: list[Integer] = Field(default_factory=list)
+    missing: list[Integer] = Field(default_factory=list)
     finalizedBy: str | None = Field(None, max_length=256)
 
     @property
@@ -277,23 +304,46 @@ class StrictRequest(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
+def _required(data: Any, fields: tuple[str, ...], kind: str, message: str) -> Any:
+    """The original's one sentence when a required field is absent, null or blank, ahead of
+    pydantic's per-field "Field required": existing clients read these words."""
+    if isinstance(data, dict):
+        values = [data.get(name) for name in fields]
+        if any(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            raise PydanticCustomError(kind, message)
+    return data
+
+
+STATUS_CHOICES = sorted(STATUS_WORDS)
+PADDED_SESSION_ID = f"^[{WHITESPACE}]*{SESSION_ID_PATTERN[1:-1]}[{WHITESPACE}]*$"  # blanks around: stripped
+
+
 class RegisterRequest(StrictRequest):
     """POST /api/sessions, as the original recorder scripts send it."""
 
-    sessionId: str | None = Field(None, max_length=128)
-    clientId: str | None = Field(None, max_length=256)
+    sessionId: str = Field(max_length=128, json_schema_extra={"pattern": PADDED_SESSION_ID})
+    clientId: str = Field(max_length=256, json_schema_extra={"pattern": NOT_BLANK})
     clientHost: str | None = Field(None, max_length=256)
     uniqueSessionId: str | None = Field(None, max_length=256)
     originalSessionId: str | None = Field(None, max_length=256)
-    status: str | None = None
+    status: str | None = Field(
+        None,
+        description="case-insensitive",
+        json_schema_extra={"enum": [*STATUS_CHOICES, None]},
+    )
     recordingJson: Any = None
     environment: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_present(cls, data: Any) -> Any:
+        return _required(
+            data, ("sessionId", "clientId"), "ha_ids_required", "sessionId and clientId are required"
+        )
+
     @model_validator(mode="after")
-    def _ids_present(self) -> RegisterRequest:
-        if not self.sessionId or not self.clientId:
-            raise PydanticCustomError("ha_ids_required", "sessionId and clientId are required")
+    def _ids_valid(self) -> RegisterRequest:
         if not re.match(SESSION_ID_PATTERN, self.sessionId):
             raise PydanticCustomError(
                 "ha_session_id_format",
@@ -312,12 +362,16 @@ class RegisterRequest(StrictRequest):
 class HeartbeatRequest(StrictRequest):
     """PUT /api/sessions/{id}/heartbeat: `{}` or `{"lastChunk": "0005.mp4"}`, plus our `epoch`."""
 
-    lastChunk: ChunkName = Field(None, description="newest chunk durably stored, e.g. 0005.mp4")
-    epoch: int | None = Field(
-        None, ge=1, description="the recorder's generation; older than the session's: 409"
+    lastChunk: ChunkName = Field(
+        None,
+        description="newest chunk durably stored, e.g. 0005.mp4 (blank: none yet)",
+        json_schema_extra={"pattern": rf"^\d{{1,6}}\.[A-Za-z0-9]{{1,5}}$|^[{WHITESPACE}]*$"},
     )
-    captureRestarts: int | None = Field(
-        None, ge=0, description="restarts inside the recorder: ffmpeg, X, PulseAudio, browser, page reloads"
+    epoch: EpochNumber | None = Field(
+        None, description="the recorder's generation; older than the session's: 409"
+    )
+    captureRestarts: Count | None = Field(
+        None, description="restarts inside the recorder: ffmpeg, X, PulseAudio, browser, page reloads"
     )
     captureHealth: dict[str, Any] | None = Field(
         None, description="the capture stack: restarts per piece, seconds of still or black picture"
@@ -325,24 +379,26 @@ class HeartbeatRequest(StrictRequest):
 
 
 class StatusRequest(StrictRequest):
-    status: str | None = None
+    status: str = Field(description="case-insensitive", json_schema_extra={"enum": STATUS_CHOICES})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_present(cls, data: Any) -> Any:
+        return _required(data, ("status",), "ha_status_required", "status field is required")
 
     @model_validator(mode="after")
-    def _status_present(self) -> StatusRequest:
-        if not self.status:
-            raise PydanticCustomError("ha_status_required", "status field is required")
+    def _status_known(self) -> StatusRequest:
         parse_status(self.status)
         return self
 
 
 class RecordingPathRequest(StrictRequest):
-    recordingPath: str | None = Field(None, max_length=1024)
+    recordingPath: str = Field(max_length=1024, json_schema_extra={"pattern": NOT_BLANK})
 
-    @model_validator(mode="after")
-    def _path_present(self) -> RecordingPathRequest:
-        if not self.recordingPath:
-            raise PydanticCustomError("ha_path_required", "recordingPath field is required")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _path_present(cls, data: Any) -> Any:
+        return _required(data, ("recordingPath",), "ha_path_required", "recordingPath field is required")
 
 
 # --- replies --------------------------------------------------------------------------

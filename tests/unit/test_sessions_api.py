@@ -144,7 +144,7 @@ def test_heartbeat_for_an_unknown_session_is_404(api: ApiClient) -> None:
     ("body", "expected"),
     [
         (b"{not json", "request body is not valid JSON"),
-        (b"[1, 2]", "request body must be a JSON object"),
+        (b"[1, 2]", "request body must be a JSON object, not an array"),
         (b'{"lastChunk": 5}', "lastChunk:"),
         (b'{"lastChunk": "five.mp4"}', "lastChunk 'five.mp4' is not a chunk name like 0005.mp4"),
         (b'{"epoch": "two"}', "epoch:"),
