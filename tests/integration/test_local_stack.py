@@ -70,7 +70,8 @@ def test_errors_over_http(stack: RunningStack, http: requests.Session) -> None:
 def test_the_gateway_answers_every_body_and_every_method(stack: RunningStack, http: requests.Session) -> None:
     """API Gateway never drops a connection: bytes that are not UTF-8 under a JSON content type
     reach the handler (the API's 400 names the problem; the webhook relays them as they came),
-    and a method no route takes is a 404, not 501."""
+    and a method the path does not take is a 405 naming those it does (a path no route has: 404),
+    never http.server's 501."""
     sid = new_id()
     http.post(f"{stack.url}/api/sessions", json=register_body(sid))
     latin1 = http.put(
@@ -89,7 +90,8 @@ def test_the_gateway_answers_every_body_and_every_method(stack: RunningStack, ht
     assert hook.json()["status"] == "received"  # answered; relayed byte for byte, as the original did
     for method in ("TRACE", "CONNECT", "BREW"):
         reply = http.request(method, f"{stack.url}/api/sessions")
-        assert reply.status_code == 404, (method, reply.status_code)
+        assert (reply.status_code, reply.headers.get("Allow")) == (405, "GET, POST"), method
+        assert http.request(method, f"{stack.url}/nowhere").status_code == 404, method
     assert http.get(f"{stack.url}/api/sessions/{sid}").status_code == 200  # the connection lived on
 
 
