@@ -7,7 +7,6 @@ and `cleanup` are never taken for session ids.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from api.documented import declared
+from hacore.metrics import emit, media_lost_seconds
 from hacore.models import (
     ActiveReply,
     AllSessions,
@@ -42,15 +42,9 @@ from hacore.webhooks.outcome import CustomerTerminal
 
 
 def capture_restarts_metric(added: int, session_id: str) -> None:
-    """CloudWatch (EMF): restarts inside recorders, of ffmpeg or of the capture stack (X, PulseAudio,
-    the browser, page reloads). A climbing figure is a sick media node or a sick layout page."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "OpenViduHA")
-    with single_metric(
-        name="CaptureRestarts", unit=MetricUnit.Count, value=added, namespace=namespace
-    ) as metric:
-        metric.add_metadata(key="sessionId", value=session_id)
+    """Restarts inside recorders, of ffmpeg or of the capture stack (X, PulseAudio, the browser,
+    page reloads). A climbing figure is a sick media node or a sick layout page."""
+    emit("CaptureRestarts", added, metadata={"sessionId": session_id})
 
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
@@ -231,6 +225,9 @@ def add_session_routes(
     )
     def report_final(sessionId: SessionId, request: Annotated[FinalReport, Body()]) -> FinalReply:
         record = terminal().report_final(sessionId, request)
+        lost = media_lost_seconds(request.epochs, request.gaps)
+        if lost is not None:  # what the failovers cost this recording, for the dashboard
+            emit("MediaLostSeconds", lost, "Seconds", metadata={"sessionId": sessionId})
         return FinalReply(
             message="Final file recorded",
             sessionId=sessionId,

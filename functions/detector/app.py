@@ -35,6 +35,7 @@ def run_sweeps(
     """Sweeps every check interval while the budget allows another full interval."""
     if not settings.failover_enabled:
         return {"enabled": False, "sweeps": 0}
+    engine.census()
     began = time.monotonic()
     budget = min(settings.detector_budget_s, remaining_seconds() - SAFETY_SECONDS)
     sweeps, takeovers, failed = 0, [], []

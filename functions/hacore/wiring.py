@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from hacore import aws
 from hacore.chunks import ChunkIndex
-from hacore.failover.engine import FailoverEngine, MetricSink
+from hacore.failover.engine import FailoverEngine
 from hacore.failover.guard import GuardStore
 from hacore.launchers import make_launcher
+from hacore.metrics import MetricSink
 from hacore.settings import Settings
 from hacore.standby.pool import StandbyPool
 from hacore.standby.store import StandbyStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +15,7 @@ from hacore.webhooks.relay import Relay
 from hacore.webhooks.wiring import build_relay, build_webhook_parts
 
 logger = Logger(service="recorder-ha-relay")
+metrics = Metrics()
 
 
 def make_handler(relay: Relay) -> Any:
@@ -32,9 +33,10 @@ def make_handler(relay: Relay) -> Any:
     return handle
 
 
-handler = make_handler(build_relay(build_webhook_parts(get_settings())))
+handler = make_handler(build_relay(build_webhook_parts(get_settings()), metrics))
 
 
 @logger.inject_lambda_context
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handler(event, context)

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hacore.models import iso
 from hacore.settings import Settings, get_settings
+from hacore.snapstart import reseed_after_restore
 from hacore.webhooks.events import parse_event
 from hacore.webhooks.ingest import QueueUnavailable, inbound_token_ok
 from hacore.webhooks.wiring import WebhookParts, build_webhook_parts
@@ -141,6 +142,7 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
 
 
 resolver = build_resolver(WebhookDeps(build_webhook_parts(get_settings())))
+reseed_after_restore()  # SnapStart: jitter differs in every restored environment
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

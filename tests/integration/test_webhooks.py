@@ -39,6 +39,18 @@ from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
 
 
+class CountingMetrics:
+    """The relay's metric sink, summed by name (powertools' Metrics in Lambda)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.values: dict[str, list[float]] = {}
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.sums[name] = self.sums.get(name, 0) + value
+        self.values.setdefault(name, []).append(value)
+
+
 @dataclass
 class Rig:
     settings: Settings
@@ -47,6 +59,7 @@ class Rig:
     parts: WebhookParts
     poller: SqsPoller
     launcher: RecordingLauncher
+    metrics: CountingMetrics
 
     def post(
         self, body: Any, method: str = "POST", headers: dict[str, str] | None = None, raw: bytes | None = None
@@ -117,7 +130,8 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
     stats = RelayStats(dynamodb, settings.webhook_stats_table)
     ingest = Ingest(sqs, settings, endpoints)
     terminal = CustomerTerminal(store, ingest, lambda: engine)
-    relay = Relay(settings, endpoints, sqs, stats, effects, terminal=terminal)
+    metrics = CountingMetrics()
+    relay = Relay(settings, endpoints, sqs, stats, effects, terminal=terminal, metrics=metrics)
     parts = WebhookParts(
         settings,
         endpoints,
@@ -129,7 +143,7 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
         terminal,
     )
     poller = SqsPoller(sqs, settings.webhook_queue_url or "", make_handler(relay), "RelayFunction")
-    return Rig(settings, sqs, store, parts, poller, launcher)
+    return Rig(settings, sqs, store, parts, poller, launcher, metrics)
 
 
 @pytest.fixture
@@ -190,6 +204,11 @@ def test_retryable_failures_are_retried_with_the_same_webhook_id(aws: None, rece
     stats = rig.status()
     assert (stats["deliveryAttempts"], stats["failedAttempts"], stats["successfulRequests"]) == (3, 2, 1)
     assert stats["dlqDepth"] == 0
+    # the dashboard's figures, from the same outcomes: one latency, measured from receipt
+    counts = {name: n for name, n in rig.metrics.sums.items() if name != "WebhookDeliveryLatency"}
+    assert counts == {"WebhookAttemptsFailed": 2, "WebhooksDelivered": 1}
+    (latency,) = rig.metrics.values["WebhookDeliveryLatency"]
+    assert 0 <= latency < 10_000
 
 
 def test_a_receiver_down_for_the_whole_budget_leaves_it_in_the_dlq_then_redrive_delivers(
@@ -205,6 +224,7 @@ def test_a_receiver_down_for_the_whole_budget_leaves_it_in_the_dlq_then_redrive_
     assert "gave up after 3 attempt(s)" in dead["lastError"]
     assert "ConnectionError" in dead["lastError"]
     assert rig.status()["dlqDepth"] == 1
+    assert rig.metrics.sums == {"WebhookAttemptsFailed": 3, "WebhooksDeadLettered": 1}
     receiver.up()
     assert rig.parts.dead_letters.redrive() == [reply["id"]]
     rig.drain()

@@ -348,3 +348,44 @@ def test_sweeps_emit_cloudwatch_metrics(
     total = {k: sum(v) if isinstance(v, list) else v for k, v in blob.items() if k in names}
     assert (total["Takeovers"], total["LaunchFailures"], total["StaleSessions"]) == (1.0, 1.0, 1.0)
     assert blob["service"] == "recorder-ha-detector"
+
+
+class SummedMetrics:
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def add_metric(self, name: str, unit: Any, value: float) -> None:
+        self.last[name] = value
+
+
+def test_the_census_counts_the_recordings_in_progress(store: SessionStore, clock: FakeClock) -> None:
+    settings = Settings.from_env({"SESSIONS_TABLE": "ovha-local-SessionsTable"})
+    metrics = SummedMetrics()
+    engine = FailoverEngine(store, RecordingLauncher(), NoChunks(), settings, clock, metrics=metrics)
+    for sid in ("a", "b", "c"):
+        recording_session(store, clock, sid)
+    store.set_status("c", Status.STOPPING)  # ended: not in progress
+    assert engine.census() == 2
+    assert metrics.last["RecordingsInProgress"] == 2
+
+
+def test_each_takeover_is_counted_by_its_reason(
+    store: SessionStore, settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    engine = engine_for(store, settings, clock)
+    recording_session(store, clock)
+    clock.advance(31)
+    capsys.readouterr()
+    engine.sweep()
+    records = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    (record,) = [r for r in records if "TakeoversByReason" in r]
+    assert (record["Reason"], record["TakeoversByReason"], record["sessionId"]) == (
+        "heartbeat-timeout",
+        [1.0],
+        "s1",
+    )
+    assert "Reason" in record["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]

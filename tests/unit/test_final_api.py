@@ -91,3 +91,38 @@ def test_a_ready_that_cannot_be_queued_is_a_503_to_report_again(
     again = api.put("/api/sessions/rec/final", REPORT | {"epoch": 2})
     assert again.status == 200
     assert again.json["customerTerminal"] == "ready"
+
+
+def emf_lines(output: str, metric: str) -> list[dict[str, Any]]:
+    """The EMF records on stdout that carry `metric` (what CloudWatch Logs turns into metrics)."""
+    import json
+
+    records = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+    return [r for r in records if metric in r]
+
+
+def test_the_media_a_failover_cost_is_a_metric(
+    queue_api: tuple[ApiClient, Any, str], store: SessionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, _, _ = queue_api
+    register(api)
+    store.mutate("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
+    gaps = [{"afterChunk": 3, "beforeChunk": 4, "fromEpoch": 1, "toEpoch": 2, "seconds": 2.5}]
+    capsys.readouterr()
+    assert (
+        api.put("/api/sessions/rec/final", REPORT | {"epoch": 2, "epochs": [1, 2], "gaps": gaps}).status
+        == 200
+    )
+    (record,) = emf_lines(capsys.readouterr().out, "MediaLostSeconds")
+    assert record["MediaLostSeconds"] == [2.5]
+    assert record["sessionId"] == "rec"  # metadata: searchable in the logs, not a dimension
+
+
+def test_a_recording_that_never_failed_over_adds_no_media_lost_figure(
+    queue_api: tuple[ApiClient, Any, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    api, _, _ = queue_api
+    register(api)
+    capsys.readouterr()
+    assert api.put("/api/sessions/rec/final", REPORT | {"epochs": [1]}).status == 200
+    assert emf_lines(capsys.readouterr().out, "MediaLostSeconds") == []

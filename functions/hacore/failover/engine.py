@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from hacore.chunks import ChunkIndex
 from hacore.errors import DomainError, SessionNotFound
@@ -45,6 +45,7 @@ from hacore.failover.rules import (
 )
 from hacore.launchers import BackupInfo, BackupSpec, Launcher
 from hacore.launchers.base import backup_environment
+from hacore.metrics import MetricSink, NoMetrics, emit
 from hacore.models import FailoverEvent, SessionRecord, Status
 from hacore.settings import Settings
 from hacore.standby.pool import STANDBY_PREFIX, HandOver, StandbyPool
@@ -55,15 +56,6 @@ log = logging.getLogger("hacore.failover")
 
 TAKEOVER_STATUSES = (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
 HOST_SAMPLE = 20  # quiet sessions read to see how many hosts a storm spans
-
-
-class MetricSink(Protocol):
-    def add_metric(self, name: str, unit: Any, value: float) -> None: ...
-
-
-class NoMetrics:
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
-        return None
 
 
 class NotTakeable(DomainError):
@@ -127,6 +119,13 @@ class FailoverEngine:
         self.metrics = metrics or NoMetrics()
 
     # --- detection ----------------------------------------------------------------
+
+    def census(self) -> int:
+        """How many recordings are in progress (the sessions watched): one count query per shard,
+        so the detector takes it once a run, not once a sweep."""
+        watched = self.store.watched_count()
+        self.metrics.add_metric(name="RecordingsInProgress", unit="Count", value=watched)
+        return watched
 
     def sweep(self) -> SweepReport:
         began = time.monotonic()
@@ -344,6 +343,9 @@ class FailoverEngine:
             self.metrics.add_metric(name="FailedSessions", unit="Count", value=1)
             return Takeover(session_id, claim["reason"], claim["epoch"], claim["start"], "gave-up")
         self.metrics.add_metric(name="Takeovers", unit="Count", value=1)
+        emit(
+            "TakeoversByReason", 1, dimension=("Reason", claim["reason"]), metadata={"sessionId": session_id}
+        )
         self.chunks.fence(session_id, claim["epoch"])  # before the launch: the old recorder stops sooner
         return self._launch(record, claim)
 

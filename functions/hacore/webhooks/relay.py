@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from hacore.metrics import MetricSink, NoMetrics
 from hacore.settings import Settings
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint
@@ -59,8 +60,10 @@ class Relay:
         http: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         terminal: CustomerTerminal | None = None,
+        metrics: MetricSink | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or NoMetrics()
         self.terminal = terminal
         self.endpoints = {e.name: e for e in endpoints}
         self.sqs = sqs
@@ -100,9 +103,13 @@ class Relay:
             return "no endpoint"
         result = self._deliver(envelope, endpoint)
         if result.error is None:
-            self.stats.delivered((self.clock() - envelope.received_at) * 1000)
+            latency_ms = (self.clock() - envelope.received_at) * 1000
+            self.stats.delivered(latency_ms)
+            self.metrics.add_metric(name="WebhooksDelivered", unit="Count", value=1)
+            self.metrics.add_metric(name="WebhookDeliveryLatency", unit="Milliseconds", value=latency_ms)
             return "delivered"
         self.stats.attempt_failed()
+        self.metrics.add_metric(name="WebhookAttemptsFailed", unit="Count", value=1)
         if result.retryable and attempt < self.settings.webhook_retry_attempts:
             self._retry_later(envelope, attempt, receipt_handle, result.error)
         reason = (
@@ -169,4 +176,5 @@ class Relay:
         }
         self.sqs.send_message(QueueUrl=self.settings.webhook_dlq_url, MessageBody=json.dumps(record))
         self.stats.dead_lettered()
+        self.metrics.add_metric(name="WebhooksDeadLettered", unit="Count", value=1)
         log.error("webhook %s dead-lettered: %s", data.get("id"), reason)

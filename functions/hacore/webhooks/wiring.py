@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from hacore import aws
 from hacore.failover.engine import FailoverEngine
+from hacore.metrics import MetricSink
 from hacore.settings import Settings
 from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
@@ -63,9 +64,15 @@ def build_webhook_parts(settings: Settings) -> WebhookParts:
     )
 
 
-def build_relay(parts: WebhookParts) -> Relay:
+def build_relay(parts: WebhookParts, metrics: MetricSink | None = None) -> Relay:
     from hacore.webhooks.relay import Relay
 
     return Relay(
-        parts.settings, parts.endpoints, parts.sqs, parts.stats, parts.effects, terminal=parts.terminal
+        parts.settings,
+        parts.endpoints,
+        parts.sqs,
+        parts.stats,
+        parts.effects,
+        terminal=parts.terminal,
+        metrics=metrics,
     )
