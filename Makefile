@@ -16,12 +16,13 @@ PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 PATH="$(PY312_DIR):$(CURDIR)/$(VENV_SAM)/bin:$$PATH"
 
-.PHONY: help setup system-deps up test lint unit integration e2e sam-validate sam-build bench drill validate clean
+.PHONY: help setup system-deps up test lint unit integration e2e sam-validate sam-build bench cost drill validate clean
 
 help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
 	@echo "make test    ruff + sam validate --lint + sam build + the whole pytest suite"
 	@echo "make bench   print the benchmark figures as JSON lines"
+	@echo "make cost    the control plane's modelled AWS cost, per 1,000 recording-hours and per standby"
 	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast)"
 	@echo "make validate  check the configuration in the environment"
 
@@ -83,6 +84,10 @@ e2e: setup
 
 bench: setup
 	$(PY) -m bench
+
+# A model, not a measurement: the template's settings and AWS list prices (bench/cost_model.py)
+cost: $(VENV)/.installed
+	$(PY) -m bench.cost_model
 
 # make drill [RUNS=10] [MODE=kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
 #             api-outage|partition|node-loss] [HA_TIMING=fast]
