@@ -25,6 +25,7 @@ help:
 	@echo "make cost    the control plane's modelled AWS cost, per 1,000 recording-hours and per standby"
 	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast)"
 	@echo "make validate  check the configuration in the environment"
+	@echo "ovha --help  the operator CLI (in .venv/bin after make up or make test)"
 
 setup: $(VENV)/.installed $(VENV_SAM)/.installed system-deps
 
@@ -38,10 +39,11 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
 
-$(VENV)/.installed: requirements.txt functions/requirements.txt
+$(VENV)/.installed: requirements.txt functions/requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .  # the `ovha` command
 	@touch $@
 
 $(VENV_SAM)/.installed: requirements-sam.txt
