@@ -86,7 +86,16 @@ def pairs(record: dict[str, Any], keys: Sequence[str] | None = None) -> str:
 
 
 SESSION_COLUMNS = ("sessionId", "status", "epoch", "lastChunk", "lastHeartbeat", "clientHost")
-BACKUP_COLUMNS = ("sessionId", "containerId", "state", "epoch", "startChunk", "launcher", "startedAt")
+BACKUP_COLUMNS = (
+    "sessionId",
+    "containerId",
+    "state",
+    "epoch",
+    "startChunk",
+    "launcher",
+    "startedAt",
+    "logStream",
+)
 
 
 # --- commands: each returns (the API's JSON, its human rendering) ---------------------------
@@ -127,7 +136,8 @@ def failover_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
 
 def backups_list(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     payload = call(t, "GET", "/api/failover/backups")
-    return payload, table(payload["backups"], BACKUP_COLUMNS) + f"\n({payload['count']} running)"
+    rows = [b | {"logStream": (b.get("detail") or {}).get("logStream")} for b in payload["backups"]]  # ECS
+    return payload, table(rows, BACKUP_COLUMNS) + f"\n({payload['count']} running)"
 
 
 def backups_stop(t: Target, a: argparse.Namespace) -> tuple[Any, str]:

@@ -35,6 +35,7 @@ from recorder.capture import Capture, CaptureBroken
 from recorder.config import AgentConfig
 from recorder.controller import Controller, Fenced, retry_delay
 from recorder.finalize import Manifest, finalize
+from recorder.logs import LOG_FORMAT, keep_agent_log
 from recorder.stack import CaptureStack, StackBroken
 from recorder.storage import ChunkStorage, Uploader
 
@@ -335,9 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         "for a takeover (RECORDER_ACTION too)",
     )
     arguments = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
     environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
     if environ.get("RECORDER_ACTION") == "standby":
         from recorder import standby
@@ -350,6 +349,7 @@ def record(environ: dict[str, str], warm_stack: CaptureStack | None = None) -> i
     """Record (or finalize) as the environment says: a primary, a backup, or a standby's session
     (with the standby's warm capture stack, if it has one)."""
     config = AgentConfig.from_env(environ)
+    keep_agent_log(config)
     storage = ChunkStorage(config)
     if config.action == "finalize":
         manifest = finalize(config, storage)

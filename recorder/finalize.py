@@ -31,6 +31,7 @@ from typing import Any
 
 from recorder import media, openvidu_files, timeline
 from recorder.config import AgentConfig
+from recorder.logs import store_logs
 from recorder.storage import FETCHERS, ChunkStorage, parse_chunk_key
 
 log = logging.getLogger("recorder.finalize")
@@ -84,6 +85,8 @@ class Manifest:
     # Chunk time left out because another recorder's chunk held the same moment (a split brain)
     overlaps: list[dict[str, Any]] = field(default_factory=list)
     overlapSeconds: float = 0.0
+    # Every log stored for this recording (VIDEO_ID/logs/eE/...): agent, ffmpeg, capture stack
+    logs: list[str] = field(default_factory=list)
 
     @property
     def playable(self) -> bool:
@@ -250,6 +253,7 @@ def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadlin
             openvidu_files.seal(config, report, thumb if has_thumb else None)
             manifest.local = str(final)
         manifest.final, manifest.s3Pending = _store_final(config, storage, final, deadline)
+    manifest.logs = store_logs(config, storage)
     storage.put_bytes(
         json.dumps(asdict(manifest), indent=2).encode(),
         f"{config.video_id}/manifest.json",

@@ -115,12 +115,18 @@ class ChunkStorage:
             return False
         return True
 
-    def list_chunks(self) -> list[dict[str, Any]]:
+    def objects(self, prefix: str) -> list[dict[str, Any]]:
         items = []
         paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=f"{self.config.video_id}/chunks/"):
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=prefix):
             items.extend(page.get("Contents", []))
         return items
+
+    def list_chunks(self) -> list[dict[str, Any]]:
+        return self.objects(f"{self.config.video_id}/chunks/")
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(item["Key"] for item in self.objects(prefix))
 
     def health_reports(self) -> list[dict[str, Any]]:
         """What each recorder wrote of its capture stack (`<id>/health/e<epoch>.json`)."""

@@ -120,6 +120,9 @@ class Settings(BaseModel):
     ecs_cluster: OptionalText = Field(None, alias="APP_ECS_CLUSTER")
     ecs_task_definition: OptionalText = Field(None, alias="APP_ECS_TASK_DEFINITION")
     ecs_container: str = Field("recorder", alias="APP_ECS_CONTAINER_NAME")
+    # Where a backup task's log stream is (awslogs: prefix/container/task id), shown with the backup
+    ecs_log_group: OptionalText = Field(None, alias="APP_ECS_LOG_GROUP")
+    ecs_log_stream_prefix: str = Field("backup", alias="APP_ECS_LOG_STREAM_PREFIX")
     ecs_subnets: CommaList = Field(default_factory=list, alias="APP_ECS_SUBNETS")
     ecs_security_groups: CommaList = Field(default_factory=list, alias="APP_ECS_SECURITY_GROUPS")
     ecs_assign_public_ip: Flag = Field(False, alias="APP_ECS_ASSIGN_PUBLIC_IP")

@@ -186,6 +186,33 @@ def test_ecs_launcher_runs_a_fargate_task_with_the_overrides(ecs_setup: tuple[An
     (listed,) = launcher.list()
     assert (listed.ref, listed.session_id, listed.epoch, listed.start_chunk) == (arn, "ses~1", 2, "0007")
     assert launcher.health()["healthy"]
+    assert "logStream" not in listed.detail  # no log group configured: nothing to point at
+
+
+def test_an_ecs_backup_names_its_own_log_stream(ecs_setup: tuple[Any, Settings]) -> None:
+    """awslogs gives each task one stream, prefix/container/task id; the backup names it, so an
+    operator goes from a session's backup (ovha backups list) to its logs."""
+    ecs, settings = ecs_setup
+    logged = settings.model_copy(update={"ecs_log_group": "/ovha/recorders"})
+    launcher = EcsLauncher(ecs, logged)
+    arn = launcher.launch(SPEC)
+    (listed,) = launcher.list()
+    task_id = arn.rsplit("/", 1)[-1]
+    assert listed.detail["logGroup"] == "/ovha/recorders"
+    assert listed.detail["logStream"] == f"backup/recorder/{task_id}"
+
+
+def test_the_template_names_the_stream_prefix_the_task_definition_uses() -> None:
+    from local.template import Template
+
+    template = Template.load()
+    task = template.resources("AWS::ECS::TaskDefinition")["RecorderTaskDefinition"]["Properties"]
+    (container,) = task["ContainerDefinitions"]
+    options = container["LogConfiguration"]["Options"]
+    env = template.body["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["APP_ECS_LOG_STREAM_PREFIX"] == options["awslogs-stream-prefix"]
+    assert env["APP_ECS_LOG_GROUP"] == options["awslogs-group"] == {"Ref": "RecorderLogs"}
+    assert env["APP_ECS_CONTAINER_NAME"] == container["Name"]
 
 
 def test_ecs_launcher_passes_the_idempotency_token(ecs_setup: tuple[Any, Settings]) -> None:

@@ -143,3 +143,71 @@ def test_finalize_joins_a_split_brain_into_one_timeline(s3: object, tmp_path: Pa
     assert decode.stderr == ""
     stored_manifest = json.loads(s3.get_object(Bucket="recordings", Key="rec/manifest.json")["Body"].read())  # type: ignore[attr-defined]
     assert stored_manifest["overlapSeconds"] == manifest.overlapSeconds
+
+
+def test_finalize_stores_the_recorders_logs_next_to_the_recording(s3: object, tmp_path: Path) -> None:
+    """The finalizing recorder's logs (agent, ffmpeg, capture stack) go to VIDEO_ID/logs/eE/, and
+    the manifest names every log the recording has there, another recorder's too."""
+    import logging
+
+    from recorder.logs import keep_agent_log
+    from recorder.storage import ChunkStorage
+
+    path = fragmented_chunk(tmp_path / "c.mp4", 2)
+    s3.put_object(  # type: ignore[attr-defined]
+        Bucket="recordings",
+        Key="rec/chunks/0000-e2.mp4",
+        Body=path.read_bytes(),
+        Metadata={"epoch": "2", "wallclock-start": "1000.0", "duration": "2.000"},
+    )
+    s3.put_object(Bucket="recordings", Key="rec/logs/e1/agent.log", Body=b"the primary's")  # type: ignore[attr-defined]
+    config = AgentConfig.from_env(
+        {
+            "VIDEO_ID": "rec",
+            "HA_CONTROLLER_URL": "http://ctl",
+            "HA_AWS_S3_BUCKET": "recordings",
+            "RECORDER_ACTION": "finalize",
+            "EPOCH": "2",
+            "CHUNK_FOLDER": str(tmp_path / "chunks"),
+        }
+    )
+    keep_agent_log(config)
+    logging.getLogger("recorder.test").warning("a line the agent wrote")
+    (config.work_dir / "ffmpeg-1.log").write_text("frame=1\n")
+    (config.work_dir / "stack").mkdir()
+    (config.work_dir / "stack" / "browser.log").write_text("chromium started\n")
+    manifest = finalize(config, ChunkStorage(config, s3))
+    assert manifest.logs == [
+        "rec/logs/e1/agent.log",
+        "rec/logs/e2/agent.log",
+        "rec/logs/e2/ffmpeg-1.log",
+        "rec/logs/e2/stack/browser.log",
+    ]
+    agent_log = s3.get_object(Bucket="recordings", Key="rec/logs/e2/agent.log")["Body"].read()  # type: ignore[attr-defined]
+    assert b"a line the agent wrote" in agent_log
+    stored = json.loads(s3.get_object(Bucket="recordings", Key="rec/manifest.json")["Body"].read())  # type: ignore[attr-defined]
+    assert stored["logs"] == manifest.logs
+
+
+def test_a_log_that_cannot_be_stored_never_fails_the_finalize(s3: object, tmp_path: Path) -> None:
+    from recorder.logs import store_logs
+    from recorder.storage import ChunkStorage
+
+    class LogsRefused(ChunkStorage):
+        def put_file(self, path: Path, key: str, content_type: str) -> None:
+            if "/logs/" in key:
+                raise OSError("S3 refused the log")
+            super().put_file(path, key, content_type)
+
+    config = AgentConfig.from_env(
+        {
+            "VIDEO_ID": "rec",
+            "HA_CONTROLLER_URL": "http://ctl",
+            "HA_AWS_S3_BUCKET": "recordings",
+            "EPOCH": "1",
+            "CHUNK_FOLDER": str(tmp_path / "chunks"),
+        }
+    )
+    config.work_dir.mkdir(parents=True)
+    (config.work_dir / "ffmpeg-1.log").write_text("frame=1\n")
+    assert store_logs(config, LogsRefused(config, s3)) == []  # nothing stored, and no exception

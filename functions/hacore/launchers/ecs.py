@@ -123,5 +123,16 @@ class EcsLauncher:
             launcher=self.name,
             name=task["taskArn"].rsplit("/", 1)[-1],
             started_at=created.timestamp() if hasattr(created, "timestamp") else None,
-            detail={"lastStatus": last, "desiredStatus": desired},
+            detail={"lastStatus": last, "desiredStatus": desired} | self._logs(task["taskArn"]),
         )
+
+    def _logs(self, task_arn: str) -> dict[str, str]:
+        """The task's own CloudWatch Logs stream: the awslogs driver names it prefix/container/task id."""
+        s = self._settings
+        if not s.ecs_log_group:
+            return {}
+        task_id = task_arn.rsplit("/", 1)[-1]
+        return {
+            "logGroup": s.ecs_log_group,
+            "logStream": f"{s.ecs_log_stream_prefix}/{s.ecs_container}/{task_id}",
+        }
