@@ -59,7 +59,7 @@ def gate_replies(path: str, operation: dict[str, Any]) -> dict[str, Any]:
     if requires_auth(path):
         replies["401"] = refusal("No credentials, or wrong ones (HTTP Basic)")
     if has_body:
-        replies["413"] = refusal("The body is over the size limit (MAX_BODY_BYTES)")
+        replies["413"] = refusal("The body is over the size limit (HA_MAX_BODY_BYTES)")
     return replies
 
 

@@ -93,6 +93,20 @@ def s3() -> Iterator[object]:
         yield client
 
 
+def finalizer(tmp_path: Path, epoch: int) -> AgentConfig:
+    """A recorder finalizing `rec` from the moto bucket, its work folder under tmp_path."""
+    return AgentConfig.from_env(
+        {
+            "VIDEO_ID": "rec",
+            "HA_CONTROLLER_URL": "http://ctl",
+            "HA_AWS_S3_BUCKET": "recordings",
+            "RECORDER_ACTION": "finalize",
+            "EPOCH": str(epoch),
+            "CHUNK_FOLDER": str(tmp_path / "chunks"),
+        }
+    )
+
+
 def test_finalize_joins_a_split_brain_into_one_timeline(s3: object, tmp_path: Path) -> None:
     """Real chunks in S3 from two recorders that overlap by 1.5 s: the final file plays the union
     of their time once (measured on the file), and the manifest reports the overlap."""
@@ -117,16 +131,7 @@ def test_finalize_joins_a_split_brain_into_one_timeline(s3: object, tmp_path: Pa
             Metadata={"epoch": str(epoch), "wallclock-start": str(start), "duration": f"{duration:.3f}"},
         )
         stored.append((start, duration))
-    config = AgentConfig.from_env(
-        {
-            "VIDEO_ID": "rec",
-            "HA_CONTROLLER_URL": "http://ctl",
-            "HA_AWS_S3_BUCKET": "recordings",
-            "RECORDER_ACTION": "finalize",
-            "EPOCH": "2",
-            "CHUNK_FOLDER": str(tmp_path / "chunks"),
-        }
-    )
+    config = finalizer(tmp_path, epoch=2)
     from recorder.storage import ChunkStorage
 
     manifest = finalize(config, ChunkStorage(config, s3))
@@ -161,16 +166,7 @@ def test_finalize_stores_the_recorders_logs_next_to_the_recording(s3: object, tm
         Metadata={"epoch": "2", "wallclock-start": "1000.0", "duration": "2.000"},
     )
     s3.put_object(Bucket="recordings", Key="rec/logs/e1/agent.log", Body=b"the primary's")  # type: ignore[attr-defined]
-    config = AgentConfig.from_env(
-        {
-            "VIDEO_ID": "rec",
-            "HA_CONTROLLER_URL": "http://ctl",
-            "HA_AWS_S3_BUCKET": "recordings",
-            "RECORDER_ACTION": "finalize",
-            "EPOCH": "2",
-            "CHUNK_FOLDER": str(tmp_path / "chunks"),
-        }
-    )
+    config = finalizer(tmp_path, epoch=2)
     keep_agent_log(config)
     logging.getLogger("recorder.test").warning("a line the agent wrote")
     (config.work_dir / "ffmpeg-1.log").write_text("frame=1\n")
@@ -199,15 +195,7 @@ def test_a_log_that_cannot_be_stored_never_fails_the_finalize(s3: object, tmp_pa
                 raise OSError("S3 refused the log")
             super().put_file(path, key, content_type)
 
-    config = AgentConfig.from_env(
-        {
-            "VIDEO_ID": "rec",
-            "HA_CONTROLLER_URL": "http://ctl",
-            "HA_AWS_S3_BUCKET": "recordings",
-            "EPOCH": "1",
-            "CHUNK_FOLDER": str(tmp_path / "chunks"),
-        }
-    )
+    config = finalizer(tmp_path, epoch=1)
     config.work_dir.mkdir(parents=True)
     (config.work_dir / "ffmpeg-1.log").write_text("frame=1\n")
     assert store_logs(config, LogsRefused(config, s3)) == []  # nothing stored, and no exception
