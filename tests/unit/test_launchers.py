@@ -28,14 +28,19 @@ SPEC = BackupSpec(
 )
 
 # A stand-in recorder: writes its environment, then waits; says how it was stopped.
+# Each file appears whole (written aside, then renamed): a test that sees it exists reads it all.
 CHILD = """
 import json, os, signal, sys, time
 out = sys.argv[1]
+def publish(path, text):
+    with open(path + ".part", "w") as part:
+        part.write(text)
+    os.replace(path + ".part", path)
 def stop(signum, frame):
-    open(out + ".signal", "w").write(str(signum)); sys.exit(0)
+    publish(out + ".signal", str(signum)); sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
 keep = ("VIDEO_ID", "START_CHUNK", "EPOCH", "IS_RECOVERY_CONTAINER", "BASE")
-json.dump({k: v for k, v in os.environ.items() if k in keep}, open(out, "w"))
+publish(out, json.dumps({k: v for k, v in os.environ.items() if k in keep}))
 while True: time.sleep(0.1)
 """
 
