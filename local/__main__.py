@@ -28,18 +28,11 @@ def up(_: argparse.Namespace) -> int:
 
 
 def validate(_: argparse.Namespace) -> int:
-    from hacore.config_check import check
+    from hacore.config_check import check, report_lines
 
     settings, problems, notes = check(os.environ)
-    for problem in problems:
-        print(f"ERROR  {problem}")
-    for note in notes:
-        print(f"note   {note}")
-    if problems:
-        print(f"{len(problems)} problem(s): the configuration is not usable")
-        return 1
-    print(f"OK     configuration is valid (profile {settings.profile if settings else '?'})")
-    return 0
+    print("\n".join(report_lines(settings, problems, notes)))
+    return 1 if problems else 0
 
 
 def drill(arguments: argparse.Namespace) -> int:
@@ -89,25 +82,11 @@ def openvidu(arguments: argparse.Namespace) -> int:
 
 
 def dlq(arguments: argparse.Namespace) -> int:
-    """The dead-letter queue of a running stack, through its API (the same calls an operator makes)."""
-    import json
+    """The dead-letter queue of a running stack: `ovha dlq`, with the API's JSON."""
+    from local import ovha
 
-    import requests
-
-    from local.runtime import ORIGINAL_PASSWORD, ORIGINAL_USERNAME
-
-    auth = (
-        os.environ.get("HA_CONTROLLER_USERNAME", ORIGINAL_USERNAME),
-        os.environ.get("HA_CONTROLLER_PASSWORD", ORIGINAL_PASSWORD),
-    )
-    base = arguments.url.rstrip("/")
-    if arguments.action == "list":
-        reply = requests.get(f"{base}/api/webhooks/dlq", auth=auth, timeout=30)
-    else:
-        body = {"ids": arguments.ids} if arguments.ids else {}
-        reply = requests.post(f"{base}/api/webhooks/dlq/redrive", json=body, auth=auth, timeout=60)
-    print(json.dumps(reply.json(), indent=2))
-    return 0 if reply.ok else 1
+    ids = (arguments.ids or []) if arguments.action == "redrive" else []
+    return ovha.main(["--url", arguments.url, "--json", "dlq", arguments.action, *ids])
 
 
 def main(argv: list[str] | None = None) -> int:

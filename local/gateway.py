@@ -127,8 +127,9 @@ def make_server(router: Router, host: str, port: int) -> ThreadingHTTPServer:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_any
 
         def __getattr__(self, name: str) -> Any:
-            """Any other method (TRACE, CONNECT, a made-up one) is routed like these: no route
-            takes it, so 404 as API Gateway answers, never http.server's 501."""
+            """Any other method (TRACE, CONNECT, a made-up one) is routed like these: to the
+            function whose ANY route takes the path (which answers 405), else 404 as API Gateway
+            answers; never http.server's 501."""
             if name.startswith("do_"):
                 return self.do_any
             raise AttributeError(name)

@@ -57,9 +57,11 @@ def from_stack(stack: str, region: str | None) -> Target:
 
 
 class Refused(Exception):
-    def __init__(self, status: int, payload: Any) -> None:
+    """The API said no (`status`, its JSON), or a local check did (`text` says what)."""
+
+    def __init__(self, status: int, payload: Any, text: str | None = None) -> None:
         super().__init__(f"HTTP {status}")
-        self.status, self.payload = status, payload
+        self.status, self.payload, self.text = status, payload, text
 
 
 def call(target: Target, method: str, path: str, body: Any = None) -> Any:
@@ -167,15 +169,14 @@ def webhook_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
 def validate(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     """The configuration in this environment, checked as the functions would read it."""
     import local  # noqa: F401 - puts functions/ on the path
-    from hacore.config_check import check
+    from hacore.config_check import check, report_lines
 
-    _, problems, notes = check(os.environ)
+    settings, problems, notes = check(os.environ)
     payload = {"valid": not problems, "problems": problems, "notes": notes}
-    lines = [f"ERROR  {p}" for p in problems] + [f"note   {n}" for n in notes]
-    lines.append("OK     configuration is valid" if not problems else f"{len(problems)} problem(s)")
+    text = "\n".join(report_lines(settings, problems, notes))
     if problems:
-        raise Refused(0, payload)
-    return payload, "\n".join(lines)
+        raise Refused(0, payload, text)
+    return payload, text
 
 
 Command = Callable[[Target, argparse.Namespace], tuple[Any, str]]
@@ -248,9 +249,9 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
 
 
 def _refusal(refusal: Refused) -> str:
+    if refusal.text is not None:
+        return refusal.text
     payload = refusal.payload if isinstance(refusal.payload, dict) else {}
-    if "problems" in payload:
-        return "\n".join(f"ERROR  {p}" for p in payload["problems"])
     return f"ovha: HTTP {refusal.status}: {payload.get('error', payload)}"
 
 

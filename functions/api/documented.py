@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.middleware import requires_auth
 from api.replies import raw_error
 
-ERROR_REF = "#/components/schemas/ErrorReply"
+ERROR = "ErrorReply"
+ERROR_REF = f"#/components/schemas/{ERROR}"
 BASIC_AUTH = "basicAuth"
 
 
@@ -32,6 +33,12 @@ class ErrorReply(BaseModel):
 
 def refusal(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
+
+
+def either(description: str, *schemas: str) -> dict[str, Any]:
+    """A reply whose JSON body is one of these components (a route's own model, or the error)."""
+    refs = [{"$ref": f"#/components/schemas/{name}"} for name in schemas]
+    return {"description": description, "content": {"application/json": {"schema": {"anyOf": refs}}}}
 
 
 def declared(

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel
 
-from api.documented import ERROR_REF, declared
+from api.documented import ERROR, declared, either
 from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine, SweepReport
 from hacore.launchers import BackupInfo
@@ -24,14 +24,11 @@ from hacore.settings import Settings
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
 TAGS = ["failover"]
 NO_BACKUP = {404: "No such session, or it has no backup recorder running"}
-TAKEOVER_REFUSED = {
-    "description": "Not taken over: the session is not live (an error), or its attempts ran out (now FAILED)",
-    "content": {
-        "application/json": {
-            "schema": {"anyOf": [{"$ref": "#/components/schemas/TakeoverReply"}, {"$ref": ERROR_REF}]}
-        }
-    },
-}
+TAKEOVER_REFUSED = either(
+    "Not taken over: the session is not live (an error), or its attempts ran out (now FAILED)",
+    "TakeoverReply",
+    ERROR,
+)
 
 
 class BackupView(BaseModel):
@@ -145,6 +142,13 @@ class FailoverDisabled(DomainError):
     status_code = 409
 
 
+def launcher_state(failover: FailoverEngine) -> tuple[dict[str, Any], bool, list[BackupView]]:
+    """The launcher's health, whether it works, and its running backups (none asked of a sick one)."""
+    health = failover.launcher.health()
+    healthy = bool(health.get("healthy"))
+    return health, healthy, [BackupView.of(b) for b in failover.launcher.list()] if healthy else []
+
+
 def by_session(backups: list[BackupView]) -> dict[str, str]:
     """{session id: backup id}: how the original listed its backup containers."""
     return {b.sessionId: b.containerId for b in backups if b.sessionId}
@@ -164,9 +168,7 @@ def add_failover_routes(
     )
     def status() -> FailoverStatus:
         failover = engine()
-        health = failover.launcher.health()
-        healthy = bool(health.get("healthy"))
-        backups = [BackupView.of(b) for b in failover.launcher.list()] if healthy else []
+        health, healthy, backups = launcher_state(failover)
         guard = failover.guard.load()
         return FailoverStatus(
             backupContainerDetails=by_session(backups),
@@ -212,12 +214,11 @@ def add_failover_routes(
             raise FailoverDisabled("Failover is disabled")  # the original's words
         failover = engine()
         report: SweepReport = failover.sweep()
-        health = failover.launcher.health()
-        running = failover.launcher.list() if health.get("healthy") else []
+        _, healthy, running = launcher_state(failover)
         return SweepReply(
             message="Manual failover check completed",
             activeBackupContainers=len(running),
-            dockerInitialized=bool(health.get("healthy")),
+            dockerInitialized=healthy,
             candidates=report.candidates,
             staleSessions=report.stale,
             takeovers=[asdict(t) for t in report.takeovers],

@@ -13,7 +13,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from api.documented import declared
+from api.documented import declared, either
 from hacore.metrics import emit, media_lost_seconds
 from hacore.models import (
     ActiveReply,
@@ -52,19 +52,11 @@ TAGS = ["sessions"]
 UNKNOWN = {404: "No session with this id"}
 FENCED = {409: "The epoch sent is not the session's: this recorder no longer owns it and must stop"}
 BUSY = {503: "The session kept changing under this request: retry (`retryable` is true)"}
-UNHEALTHY = {
-    "description": "unhealthy: the store is unreachable (or, our bug, a reply that broke its own schema)",
-    "content": {
-        "application/json": {
-            "schema": {
-                "anyOf": [
-                    {"$ref": "#/components/schemas/HealthReply"},
-                    {"$ref": "#/components/schemas/ResponseValidationError"},
-                ]
-            }
-        }
-    },
-}
+UNHEALTHY = either(
+    "unhealthy: the store is unreachable (or, our bug, a reply that broke its own schema)",
+    "HealthReply",
+    "ResponseValidationError",
+)
 QUEUE_DOWN = {503: "The session kept changing, or the webhook queue is unavailable: report again"}
 
 

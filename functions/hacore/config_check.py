@@ -40,3 +40,13 @@ def check(environ: Mapping[str, str]) -> tuple[Settings | None, list[str], list[
         f"without a new chunk, checked every {settings.check_interval_s:g}s"
     )
     return settings, problems, notes
+
+
+def report_lines(settings: Settings | None, problems: list[str], notes: list[str]) -> list[str]:
+    """What `check` found, as `make validate` and `ovha validate` print it."""
+    lines = [f"ERROR  {problem}" for problem in problems] + [f"note   {note}" for note in notes]
+    if problems:
+        lines.append(f"{len(problems)} problem(s): the configuration is not usable")
+    else:
+        lines.append(f"OK     configuration is valid (profile {settings.profile if settings else '?'})")
+    return lines

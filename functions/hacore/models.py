@@ -16,7 +16,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_\-~.:@+=]{1,128}$"
+SESSION_ID_CHARS = r"[A-Za-z0-9_\-~.:@+=]{1,128}"
+SESSION_ID_PATTERN = f"^{SESSION_ID_CHARS}$"
 CHUNK_NAME = re.compile(r"^(\d{1,6})\.([A-Za-z0-9]{1,5})$")
 
 
@@ -315,7 +316,7 @@ def _required(data: Any, fields: tuple[str, ...], kind: str, message: str) -> An
 
 
 STATUS_CHOICES = sorted(STATUS_WORDS)
-PADDED_SESSION_ID = f"^[{WHITESPACE}]*{SESSION_ID_PATTERN[1:-1]}[{WHITESPACE}]*$"  # blanks around: stripped
+PADDED_SESSION_ID = f"^[{WHITESPACE}]*{SESSION_ID_CHARS}[{WHITESPACE}]*$"  # blanks around: stripped
 
 
 class RegisterRequest(StrictRequest):
@@ -365,7 +366,7 @@ class HeartbeatRequest(StrictRequest):
     lastChunk: ChunkName = Field(
         None,
         description="newest chunk durably stored, e.g. 0005.mp4 (blank: none yet)",
-        json_schema_extra={"pattern": rf"^\d{{1,6}}\.[A-Za-z0-9]{{1,5}}$|^[{WHITESPACE}]*$"},
+        json_schema_extra={"pattern": f"{CHUNK_NAME.pattern}|^[{WHITESPACE}]*$"},
     )
     epoch: EpochNumber | None = Field(
         None, description="the recorder's generation; older than the session's: 409"

@@ -338,11 +338,12 @@ class SessionStore:
         (the updated record, None), or (None, the item as the failed condition saw it, if it
         exists): then the rules judge it, from that item, without another read."""
         now = self._clock()
+        expires = self._expiry(Status.RECORDING, now)  # STARTING's too: both are live
         sets = ["lastHeartbeatAt = :now", "updatedAt = :now", "expiresAt = :expires"]
         conditions = ["expiresAt > :now"]  # an expired item is absent
         values: dict[str, Any] = {
             ":now": {"N": str(to_dynamo(now))},
-            ":expires": {"N": str(self._expiry(Status.RECORDING, now))},
+            ":expires": {"N": str(expires)},
             ":recording": {"S": Status.RECORDING.value},
             ":one": {"N": "1"},
         }
@@ -388,7 +389,7 @@ class SessionStore:
                 return None, from_item(item) if item else None
             raise
         before = from_item(reply["Attributes"])
-        changes |= {"version": before.version + 1, "expiresAt": self._expiry(before.status, now)}
+        changes |= {"version": before.version + 1, "expiresAt": expires}  # what was written
         record = before.model_copy(update=changes)
         record._restarts_added = max(0, (beat.captureRestarts or 0) - before.captureRestarts)
         return record, None
