@@ -1,16 +1,18 @@
-"""`python -m bench [api] [failover] [webhooks] [stop] [soak]`: runs the benchmarks, a JSON line a figure."""
+"""`python -m bench [api] [failover] [webhooks] [outage] [stop] [soak]`: runs the benchmarks, a JSON
+line a figure."""
 
 from __future__ import annotations
 
 import sys
 
 import local  # noqa: F401 - puts functions/ on the path
-from bench import api_bench, failover_bench, soak_bench, stop_bench, webhook_bench
+from bench import api_bench, failover_bench, soak_bench, stop_bench, webhook_bench, webhook_outage_bench
 
 SUITES = {
     "api": api_bench.run,
     "failover": failover_bench.run,
     "webhooks": webhook_bench.run,
+    "outage": webhook_outage_bench.run,
     "stop": stop_bench.run,
     "soak": soak_bench.run,
 }

@@ -80,15 +80,26 @@ def create_queues(sqs: Any, template: Template, stack: str = LOCAL_STACK) -> dic
     for logical_id in ordered:
         properties = dict(queues[logical_id].get("Properties") or {})
         attributes = {
-            k: str(properties[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in properties
+            k: str(properties[k]).lower() if isinstance(properties[k], bool) else str(properties[k])
+            for k in (
+                "VisibilityTimeout",
+                "MessageRetentionPeriod",
+                "FifoQueue",
+                "DeduplicationScope",
+                "FifoThroughputLimit",
+            )
+            if k in properties
         }
+        fifo = ".fifo" if properties.get("FifoQueue") else ""  # CloudFormation adds it too
         redrive = properties.get("RedrivePolicy")
         if redrive:
             target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": arns[target], "maxReceiveCount": redrive["maxReceiveCount"]}
             )
-        url = sqs.create_queue(QueueName=physical_name(logical_id, stack), Attributes=attributes)["QueueUrl"]
+        url = sqs.create_queue(QueueName=physical_name(logical_id, stack) + fifo, Attributes=attributes)[
+            "QueueUrl"
+        ]
         urls[logical_id] = url
         arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"

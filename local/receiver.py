@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 
 @dataclass
 class Receiver:
-    """A real HTTP endpoint. `answers` are the status codes to give, in order (then 200)."""
+    """A real HTTP endpoint. `answers` are the status codes to give, in order; then `answer`
+    decides from the request, or 200."""
 
     port: int
     answers: list[int] = field(default_factory=list)
+    answer: Callable[[dict[str, Any]], int] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -27,15 +30,18 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_any(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "body": body,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    }
-                )
-                status = receiver.answers.pop(0) if receiver.answers else 200
+                request = {
+                    "method": self.command,
+                    "path": self.path,
+                    "body": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                }
+                if receiver.answers:
+                    status = receiver.answers.pop(0)
+                else:
+                    status = receiver.answer(request) if receiver.answer else 200
+                request["status"] = status
+                receiver.requests.append(request)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

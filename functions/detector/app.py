@@ -21,7 +21,7 @@ from hacore.webhooks.wiring import build_webhook_parts
 from hacore.wiring import build_engine
 
 logger = Logger(service="recorder-ha-detector")
-metrics = Metrics()
+metrics = Metrics(service="recorder-ha-detector")  # the alarms name this service
 SAFETY_SECONDS = 5.0
 
 

@@ -22,6 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from hacore.webhooks.schedule import (
+    DEFAULT_SCHEDULE,
+    RetrySchedule,
+    check_waits,
+    legacy_waits,
+    parse_waits,
+)
+
 # Defaults per timing profile; an explicit environment variable always wins.
 TIMING_PROFILES: dict[str, dict[str, float]] = {
     "default": {
@@ -81,6 +89,7 @@ def _comma_list(value: Any) -> Any:
 Seconds = Annotated[float, BeforeValidator(_seconds_or_millis), Field(gt=0)]
 CommaList = Annotated[list[str], BeforeValidator(_comma_list)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]  # blank: not set
 Flag = Annotated[bool, BeforeValidator(_bool_text)]
 
@@ -160,9 +169,20 @@ class Settings(BaseModel):
     webhook_events: CommaList = Field(default_factory=list, alias="OPENVIDU_WEBHOOK_EVENTS")
     webhook_extra_endpoints: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_EXTRA_ENDPOINTS")
     webhook_timeout_ms: int = Field(5000, alias="OPENVIDU_WEBHOOK_TIMEOUT", ge=100, le=25_000)
-    webhook_retry_attempts: int = Field(3, alias="OPENVIDU_WEBHOOK_RETRY_ATTEMPTS", ge=1, le=100)
-    webhook_retry_delay_ms: int = Field(1000, alias="OPENVIDU_WEBHOOK_RETRY_DELAY", ge=0)
+    # hacore.webhooks.schedule: the waits between attempts (about a day by default); the original's
+    # attempts and delay still give the budget they always gave to whoever sets them.
+    webhook_retry_schedule: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_RETRY_SCHEDULE")
+    webhook_retry_attempts: OptionalInt = Field(None, alias="OPENVIDU_WEBHOOK_RETRY_ATTEMPTS", ge=1, le=100)
+    webhook_retry_delay_ms: OptionalInt = Field(None, alias="OPENVIDU_WEBHOOK_RETRY_DELAY", ge=0)
     webhook_max_backoff_s: int = Field(900, alias="OPENVIDU_WEBHOOK_MAX_BACKOFF", ge=1, le=43_200)
+    # hacore.webhooks.health: a failing endpoint gets one probe at a time, this far apart at most,
+    # and is called unhealthy (status, metric, alarm) once it has failed for this long.
+    webhook_probe_interval_s: float = Field(60, alias="OPENVIDU_WEBHOOK_PROBE_INTERVAL", gt=0, le=43_200)
+    webhook_unhealthy_after_s: float = Field(900, alias="OPENVIDU_WEBHOOK_UNHEALTHY_AFTER", gt=0)
+    webhook_auto_redrive: Flag = Field(False, alias="OPENVIDU_WEBHOOK_AUTO_REDRIVE")
+    webhook_state_table: OptionalText = Field(None, alias="WEBHOOK_STATE_TABLE")
+    # Divides every webhook wait (3600: a second stands for an hour): a day's outage in a test.
+    webhook_time_scale: float = Field(1.0, alias="OPENVIDU_WEBHOOK_TIME_SCALE", ge=1, le=100_000)
     webhook_signing_secret: OptionalSecret = Field(None, alias="OPENVIDU_WEBHOOK_SIGNING_SECRET")
     webhook_inbound_token: OptionalSecret = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN")
     webhook_max_bytes: int = Field(200 * 1024, alias="OPENVIDU_WEBHOOK_MAX_BYTES", ge=1024, le=240 * 1024)
@@ -198,6 +218,21 @@ class Settings(BaseModel):
     def check_interval_ms(self) -> int:
         return int(self.check_interval_s * 1000)
 
+    @property
+    def webhook_schedule(self) -> RetrySchedule:
+        """The schedule if given, else the original's attempts/delay if either is set, else a day."""
+        if self.webhook_retry_schedule:
+            waits = parse_waits(self.webhook_retry_schedule)
+        elif self.webhook_retry_attempts is not None or self.webhook_retry_delay_ms is not None:
+            waits = legacy_waits(
+                self.webhook_retry_attempts or 3,
+                1000 if self.webhook_retry_delay_ms is None else self.webhook_retry_delay_ms,
+                self.webhook_max_backoff_s,
+            )
+        else:
+            waits = parse_waits(DEFAULT_SCHEDULE)
+        return RetrySchedule(tuple(waits), self.webhook_time_scale)
+
     @model_validator(mode="after")
     def _timings_agree(self) -> Settings:
         # The original let these drift apart (30 s heartbeats, timeouts set elsewhere):
@@ -218,6 +253,11 @@ class Settings(BaseModel):
             raise ValueError(
                 "APP_FAILOVER_LAUNCHER=ecs needs APP_ECS_CLUSTER, APP_ECS_TASK_DEFINITION and APP_ECS_SUBNETS"
             )
+        if self.webhook_retry_schedule:
+            try:
+                check_waits(parse_waits(self.webhook_retry_schedule))
+            except ValueError as error:
+                raise ValueError(f"OPENVIDU_WEBHOOK_RETRY_SCHEDULE: {error}") from None
         if self.standby_pool_size and not self.standby_table:
             raise ValueError("APP_STANDBY_POOL_SIZE needs STANDBY_TABLE (the template sets it)")
         if self.username is not None and not (self.password and self.password.get_secret_value()):

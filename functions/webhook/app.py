@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from hacore.models import iso
 from hacore.settings import Settings, get_settings
 from hacore.snapstart import reseed_after_restore
-from hacore.webhooks.events import parse_event
+from hacore.webhooks.events import order_key, parse_event
 from hacore.webhooks.ingest import QueueUnavailable, inbound_token_ok
 from hacore.webhooks.wiring import WebhookParts, build_webhook_parts
 
@@ -63,6 +63,7 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
                 body,
                 bool(event.is_base64_encoded),
                 parsed.event if parsed else None,
+                order_key=order_key(parsed),
             )
         except QueueUnavailable as error:
             logger.error("webhook not queued", extra={"reason": str(error)})
@@ -113,12 +114,27 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
         queues = deps.parts.dead_letters.depth()
         succeeded, failed = int(counters.get("successfulRequests", 0)), int(counters.get("failedRequests", 0))
         endpoints = deps.parts.endpoints
+        now = deps.clock()
+        state, settings = deps.parts.state, deps.settings
+        health = [
+            state.health(e.name).view(now, settings.webhook_schedule.real(settings.webhook_unhealthy_after_s))
+            if state.configured
+            else {}
+            for e in endpoints
+        ]
+        words = {h.get("health") for h in health}
         return reply(
             200,
             {
                 "enabled": bool(endpoints),
                 "endpoint": endpoints[0].url if endpoints else None,
-                "endpoints": [{"name": e.name, "url": e.url, "events": e.events} for e in endpoints],
+                "endpoints": [
+                    {"name": e.name, "url": e.url, "events": e.events, **h}
+                    for e, h in zip(endpoints, health, strict=True)
+                ],
+                # the worst of the endpoints: healthy, failing, or unhealthy (failing for too long)
+                "health": next((w for w in ("unhealthy", "failing", "healthy") if w in words), None),
+                "retrySchedule": settings.webhook_schedule.describe(),
                 "totalRequests": int(counters.get("totalRequests", 0)),
                 "successfulRequests": succeeded,
                 "failedRequests": failed,

@@ -6,91 +6,24 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
-from relay.app import make_handler
 from webhook.app import WebhookDeps, build_resolver
 
 from hacore.models import HeartbeatRequest, RegisterRequest, Status
 from hacore.settings import Settings
-from hacore.store import SessionStore
-from hacore.webhooks.dlq import DeadLetters
-from hacore.webhooks.effects import SessionEffects
-from hacore.webhooks.endpoints import endpoints_from
 from hacore.webhooks.ingest import Ingest
-from hacore.webhooks.outcome import CustomerTerminal
-from hacore.webhooks.relay import Relay
 from hacore.webhooks.signing import verify
-from hacore.webhooks.stats import RelayStats
-from hacore.webhooks.wiring import WebhookParts
 from local.apigw import LocalContext, http_api_event, response_parts
-from local.event_sources import SqsPoller
-from local.provision import create_queues, create_tables, physical_name
+from local.provision import physical_name
 from local.receiver import Receiver
 from local.runtime import free_port
-from local.template import Template
 from tests.helpers import register_body
-from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
+from tests.integration.webhook_rig import make_rig
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
-
-
-class CountingMetrics:
-    """The relay's metric sink, summed by name (powertools' Metrics in Lambda)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.values: dict[str, list[float]] = {}
-
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
-        self.sums[name] = self.sums.get(name, 0) + value
-        self.values.setdefault(name, []).append(value)
-
-
-@dataclass
-class Rig:
-    settings: Settings
-    sqs: Any
-    store: SessionStore
-    parts: WebhookParts
-    poller: SqsPoller
-    launcher: RecordingLauncher
-    metrics: CountingMetrics
-
-    def post(
-        self, body: Any, method: str = "POST", headers: dict[str, str] | None = None, raw: bytes | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        data = raw if raw is not None else json.dumps(body).encode()
-        event = http_api_event(
-            method,
-            "/openvidu/webhook",
-            "",
-            [("Content-Type", "application/json"), *(headers or {}).items()],
-            data,
-        )
-        status, _, payload = response_parts(
-            build_resolver(WebhookDeps(self.parts)).resolve(event, LocalContext("w"))
-        )
-        return status, json.loads(payload)
-
-    def status(self) -> dict[str, Any]:
-        event = http_api_event("GET", "/openvidu/webhook/status")
-        return json.loads(
-            response_parts(build_resolver(WebhookDeps(self.parts)).resolve(event, LocalContext("w")))[2]
-        )
-
-    def drain(self, rounds: int = 40) -> None:
-        """Runs the relay until the queue is empty (retries come back at once: RETRY_DELAY is 0)."""
-        for _ in range(rounds):
-            self.poller.poll_once(wait_seconds=0)
-            depth = self.parts.dead_letters.depth()
-            if depth["queued"] == 0 and depth["inFlight"] == 0:
-                return
-        raise AssertionError(f"the queue did not drain: {self.parts.dead_letters.depth()}")
 
 
 @pytest.fixture
@@ -99,51 +32,6 @@ def receiver() -> Iterator[Receiver]:
     running.up()
     yield running
     running.down()
-
-
-def make_rig(receiver: Receiver, **env: str) -> Rig:
-    template = Template.load()
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    tables = create_tables(dynamodb, template)
-    queues = create_queues(sqs, template)
-    settings = Settings.from_env(
-        {
-            "SESSIONS_TABLE": tables["SessionsTable"],
-            "WEBHOOK_STATS_TABLE": tables["WebhookStatsTable"],
-            "WEBHOOK_QUEUE_URL": queues["WebhookQueue"],
-            "WEBHOOK_DLQ_URL": queues["WebhookDLQ"],
-            "OPENVIDU_WEBHOOK_ENDPOINT": receiver.url,
-            "OPENVIDU_WEBHOOK_RETRY_ATTEMPTS": "3",
-            "OPENVIDU_WEBHOOK_RETRY_DELAY": "0",
-            "OPENVIDU_WEBHOOK_TIMEOUT": "2000",
-            **env,
-        }
-    )
-    store = SessionStore(dynamodb, settings.sessions_table, settings)
-    launcher = RecordingLauncher()
-    from hacore.failover.engine import FailoverEngine
-
-    engine = FailoverEngine(store, launcher, NoChunks(), settings)
-    effects = SessionEffects(store, lambda: engine)
-    endpoints = endpoints_from(settings)
-    stats = RelayStats(dynamodb, settings.webhook_stats_table)
-    ingest = Ingest(sqs, settings, endpoints)
-    terminal = CustomerTerminal(store, ingest, lambda: engine)
-    metrics = CountingMetrics()
-    relay = Relay(settings, endpoints, sqs, stats, effects, terminal=terminal, metrics=metrics)
-    parts = WebhookParts(
-        settings,
-        endpoints,
-        ingest,
-        effects,
-        stats,
-        DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
-        sqs,
-        terminal,
-    )
-    poller = SqsPoller(sqs, settings.webhook_queue_url or "", make_handler(relay), "RelayFunction")
-    return Rig(settings, sqs, store, parts, poller, launcher, metrics)
 
 
 @pytest.fixture
@@ -205,7 +93,8 @@ def test_retryable_failures_are_retried_with_the_same_webhook_id(aws: None, rece
     assert (stats["deliveryAttempts"], stats["failedAttempts"], stats["successfulRequests"]) == (3, 2, 1)
     assert stats["dlqDepth"] == 0
     # the dashboard's figures, from the same outcomes: one latency, measured from receipt
-    counts = {name: n for name, n in rig.metrics.sums.items() if name != "WebhookDeliveryLatency"}
+    timings = {"WebhookDeliveryLatency", "WebhookEndpointDownSeconds"}
+    counts = {name: n for name, n in rig.metrics.sums.items() if name not in timings}
     assert counts == {"WebhookAttemptsFailed": 2, "WebhooksDelivered": 1}
     (latency,) = rig.metrics.values["WebhookDeliveryLatency"]
     assert 0 <= latency < 10_000
@@ -224,6 +113,7 @@ def test_a_receiver_down_for_the_whole_budget_leaves_it_in_the_dlq_then_redrive_
     assert "gave up after 3 attempt(s)" in dead["lastError"]
     assert "ConnectionError" in dead["lastError"]
     assert rig.status()["dlqDepth"] == 1
+    del rig.metrics.sums["WebhookEndpointDownSeconds"]  # a timing, from the second attempt on
     assert rig.metrics.sums == {"WebhookAttemptsFailed": 3, "WebhooksDeadLettered": 1}
     receiver.up()
     assert rig.parts.dead_letters.redrive() == [reply["id"]]

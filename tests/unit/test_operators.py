@@ -54,6 +54,23 @@ def test_every_metric_the_code_emits_is_on_the_dashboard_or_alarmed() -> None:
     assert not missing, f"emitted but neither on the dashboard nor alarmed: {sorted(missing)}"
 
 
+def test_each_alarm_on_our_metrics_names_the_service_that_writes_them() -> None:
+    """powertools puts a `service` dimension on every metric; an alarm naming another service
+    watches a metric nobody writes (the detector's alarms did, until the relay's was added)."""
+    services = set()
+    for app in (ROOT / "functions").glob("*/app.py"):
+        services |= set(re.findall(r'Metrics\(service="([a-z-]+)"\)', app.read_text()))
+    ours = [
+        a["Properties"]
+        for a in Template.load().resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("Namespace") == "OpenViduHA"
+    ]
+    assert ours
+    for alarm in ours:
+        (dimension,) = [d for d in alarm["Dimensions"] if d["Name"] == "service"]
+        assert dimension["Value"] in services, (alarm["MetricName"], dimension["Value"], services)
+
+
 def test_the_dashboard_reads_the_aws_figures_operators_need() -> None:
     text = json.dumps(dashboard(Template.load()))
     for needed in ('"4xx"', '"5xx"', '"Latency"', '"Throttles"', '"Errors"', "ApproximateAgeOfOldestMessage"):

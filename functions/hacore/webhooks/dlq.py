@@ -7,10 +7,12 @@ delete from the DLQ; a message that is not asked for is made visible again at on
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
-from hacore.webhooks.ingest import Envelope
+from hacore.webhooks.ingest import Envelope, fifo_fields
 
 PEEK_SECONDS = 20
 
@@ -64,15 +66,36 @@ class DeadLetters:
             self._release(message)
         return found
 
-    def redrive(self, ids: set[str] | None = None, limit: int = 10_000) -> list[str]:
-        """Moves the messages (all, or those with the given webhook ids) back to the main queue."""
-        moved, held = [], []
+    def redrive(
+        self,
+        ids: set[str] | None = None,
+        limit: int = 10_000,
+        endpoint: str | None = None,
+        retryable_only: bool = False,
+    ) -> list[str]:
+        """Moves the messages (all, those with the given webhook ids, or one endpoint's) back to
+        the main queue, oldest first, so a recording's webhooks go back in the order they came.
+        `retryable_only` leaves those the endpoint refused outright (a 4xx is not an outage)."""
+        chosen, held = [], []
         for record, message in self._each(limit):
-            if "id" not in record or (ids is not None and record["id"] not in ids):
+            if (
+                "id" not in record
+                or (ids is not None and record["id"] not in ids)
+                or (endpoint is not None and record.get("endpoint") != endpoint)
+                or (retryable_only and not record.get("retryable", True))
+            ):
                 held.append(message)
                 continue
-            envelope = Envelope.from_dict(record)
-            self._sqs.send_message(QueueUrl=self._queue, MessageBody=envelope.to_message())
+            chosen.append((record, message))
+        moved = []
+        stamp = f"/redriven-{time.time_ns()}"  # FIFO: not a duplicate of the first send
+        for record, message in sorted(chosen, key=lambda pair: pair[0].get("receivedAt") or 0):
+            envelope = replace(Envelope.from_dict(record), redriven=int(record.get("redriven", 0)) + 1)
+            self._sqs.send_message(
+                QueueUrl=self._queue,
+                MessageBody=envelope.to_message(),
+                **fifo_fields(self._queue, envelope, stamp),
+            )
             self._sqs.delete_message(QueueUrl=self._dlq, ReceiptHandle=message["ReceiptHandle"])
             moved.append(envelope.id)
         for message in held:

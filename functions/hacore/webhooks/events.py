@@ -43,3 +43,12 @@ def parse_event(body: str | None) -> OpenViduEvent | None:
         return OpenViduEvent.model_validate(data)
     except ValidationError:
         return None
+
+
+def order_key(event: OpenViduEvent | None) -> str | None:
+    """What the relay keeps in order: one recording's events (its id), else one session's."""
+    if event is None:
+        return None
+    if event.event == "recordingStatusChanged" and event.id:
+        return f"rec:{event.id}"
+    return f"ses:{event.sessionId}" if event.sessionId else None

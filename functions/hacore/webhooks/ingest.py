@@ -3,13 +3,20 @@
 A message keeps the body byte for byte (base64 when it is not text), the method and the
 content type, and the id that becomes `webhook-id` on every delivery attempt. There is one
 message per endpoint that wants the event, so one endpoint being down never delays another.
+
+The queue is FIFO, grouped by endpoint and recording (`order_key`: the recording id, else the
+OpenVidu session id): one recording's webhooks reach an endpoint in the order they came, and
+one that waits holds back only its own recording's later ones. A standard queue (a stack from
+before) still works, without that order.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -35,6 +42,12 @@ class Envelope:
     base64: bool
     endpoint: str | None = None
     apply_effects: bool = True
+    group: str | None = None  # the FIFO message group: endpoint and recording
+    redriven: int = 0  # times moved back from the DLQ: each time, a fresh retry schedule
+
+    @property
+    def turns_key(self) -> str:
+        return f"{self.id}#{self.redriven}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +59,8 @@ class Envelope:
             "base64": self.base64,
             "endpoint": self.endpoint,
             "applyEffects": self.apply_effects,
+            "group": self.group,
+            "redriven": self.redriven,
         }
 
     def to_message(self) -> str:
@@ -62,6 +77,8 @@ class Envelope:
             data["base64"],
             data.get("endpoint"),
             data.get("applyEffects", True),
+            data.get("group"),
+            data.get("redriven", 0),
         )
 
     @classmethod
@@ -76,6 +93,26 @@ class Envelope:
             return self.body_bytes().decode()
         except UnicodeDecodeError:
             return None
+
+
+def fifo_id(text: str) -> str:
+    """A FIFO group or deduplication id: at most 128 of SQS's allowed characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9!-/:-@\[-`{-~]", "_", text)
+    return (
+        cleaned
+        if len(cleaned) <= 128
+        else cleaned[:87] + "#" + hashlib.sha256(text.encode()).hexdigest()[:40]
+    )
+
+
+def fifo_fields(queue_url: str | None, envelope: Envelope, dedup_suffix: str = "") -> dict[str, str]:
+    """SendMessage's group and deduplication ids on a FIFO queue; nothing on a standard one."""
+    if not (queue_url or "").endswith(".fifo"):
+        return {}
+    return {
+        "MessageGroupId": fifo_id(envelope.group or f"{envelope.endpoint or '-'}/{envelope.id}"),
+        "MessageDeduplicationId": fifo_id(f"{envelope.id}/{envelope.endpoint or '-'}{dedup_suffix}"),
+    }
 
 
 def inbound_token_ok(settings: Settings, headers: dict[str, str]) -> bool:
@@ -108,24 +145,31 @@ class Ingest:
         event_type: str | None,
         webhook_id: str | None = None,
         effects: bool = True,
+        order_key: str | None = None,
     ) -> Envelope:
-        """Queues one webhook. Ours (a synthesized terminal) comes with its own id and no effects."""
+        """Queues one webhook. Ours (a synthesized terminal) comes with its own id and no effects.
+        Webhooks with the same `order_key` (a recording) reach each endpoint in order."""
         if not self._settings.webhook_queue_url:
             raise QueueUnavailable("WEBHOOK_QUEUE_URL is not configured")
         first = Envelope(webhook_id or uuid.uuid4().hex, time.time(), method, content_type, body, is_base64)
         names: list[str | None] = [e.name for e in self._endpoints if e.wants(event_type)] or [None]
         copies = [
-            replace(first, endpoint=name, apply_effects=effects and n == 0) for n, name in enumerate(names)
+            replace(
+                first,
+                endpoint=name,
+                apply_effects=effects and n == 0,
+                group=f"{name or '-'}/{order_key or first.id}",
+            )
+            for n, name in enumerate(names)
         ]
+        url = self._settings.webhook_queue_url
         try:
             for start in range(0, len(copies), 10):
                 entries = [
-                    {"Id": str(n), "MessageBody": c.to_message()}
+                    {"Id": str(n), "MessageBody": c.to_message(), **fifo_fields(url, c)}
                     for n, c in enumerate(copies[start : start + 10])
                 ]
-                reply = self._sqs.send_message_batch(
-                    QueueUrl=self._settings.webhook_queue_url, Entries=entries
-                )
+                reply = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
                 if reply.get("Failed"):
                     raise QueueUnavailable(
                         f"SQS refused {len(reply['Failed'])} message(s): {reply['Failed'][0]}"

@@ -25,7 +25,7 @@ from hacore.terminal import (
     on_openvidu_terminal,
     release_expired_hold,
 )
-from hacore.webhooks.events import OpenViduEvent
+from hacore.webhooks.events import OpenViduEvent, order_key
 from hacore.webhooks.ingest import Ingest
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ class CustomerTerminal:
                 "recordingStatusChanged",
                 webhook_id=terminal.webhookId,
                 effects=False,
+                order_key=order_key(OpenViduEvent.model_validate(terminal.body)),
             )
         except Exception:
             self._store.mutate(record.sessionId, lambda current, now: mark_sent(current, False))

@@ -1,16 +1,21 @@
 """Delivering one queued webhook to its endpoint, and deciding what happens when it fails.
 
-2xx: delivered. A timeout, a connection error, 408, 429 or 5xx: retried with exponential
-backoff and jitter, through the message's visibility timeout, until the configured number
-of attempts; then the message goes to the DLQ with its last error. Any other answer (other
-4xx, 3xx): straight to the DLQ with the reason. Each attempt is counted in the statistics.
+2xx: delivered. A timeout, a connection error, 408, 429 or 5xx: the endpoint is failing. The
+webhook comes back after the next wait of the retry schedule (hacore.webhooks.schedule), carried
+by its visibility timeout; once the schedule is spent, it goes to the DLQ with its last error.
+Any other answer (other 4xx, 3xx): straight to the DLQ with the reason.
+
+While the endpoint is failing it is probed, not hammered (hacore.webhooks.health): one attempt
+at a time, and a webhook whose turn comes meanwhile is held (its turn is spent, no request is
+made) and parked. The probe that gets an answer wakes every parked webhook, and, with
+OPENVIDU_WEBHOOK_AUTO_REDRIVE, redrives the endpoint's dead letters that an outage put there.
+Each attempt is counted in the statistics and the metrics.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +28,10 @@ from hacore.settings import Settings
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint
 from hacore.webhooks.events import parse_event
+from hacore.webhooks.health import EndpointHealth, EndpointState
 from hacore.webhooks.ingest import Envelope
 from hacore.webhooks.outcome import CustomerTerminal
+from hacore.webhooks.schedule import format_wait
 from hacore.webhooks.signing import sign
 from hacore.webhooks.stats import RelayStats
 
@@ -35,18 +42,16 @@ RETRYABLE_STATUS = {408, 429}
 class RetryLater(Exception):
     """The message stays in the queue and comes back after its (already extended) visibility timeout."""
 
+    def __init__(self, message: str, wait_s: int) -> None:
+        super().__init__(message)
+        self.wait_s = wait_s
+
 
 @dataclass
 class Attempt:
     retryable: bool
     error: str | None
     status: int | None = None
-
-
-def backoff_seconds(settings: Settings, attempt: int, rng: Callable[[], float] = random.random) -> int:
-    """Exponential in the attempt number from OPENVIDU_WEBHOOK_RETRY_DELAY, capped, with jitter (50-100%)."""
-    base = settings.webhook_retry_delay_ms / 1000 * 2 ** (attempt - 1)
-    return max(0, min(settings.webhook_max_backoff_s, round(base * (0.5 + rng() / 2))))
 
 
 class Relay:
@@ -57,23 +62,38 @@ class Relay:
         sqs: Any,
         stats: RelayStats,
         effects: SessionEffects | None,
+        state: EndpointState,
         http: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
         terminal: CustomerTerminal | None = None,
         metrics: MetricSink | None = None,
+        redrive: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.settings = settings
+        self.schedule = settings.webhook_schedule
         self.metrics = metrics or NoMetrics()
         self.terminal = terminal
         self.endpoints = {e.name: e for e in endpoints}
         self.sqs = sqs
         self.stats = stats
         self.effects = effects
+        self.state = state
         self.http = http or requests.Session()
         self.clock = clock
+        self.redrive = redrive
+
+    @property
+    def probe_interval_s(self) -> float:
+        return self.schedule.real(self.settings.webhook_probe_interval_s)
+
+    @property
+    def max_age_s(self) -> float:
+        """A webhook this old has outlived the schedule even behind its recording's earlier ones."""
+        return 2 * self.schedule.span_s + self.schedule.real(3600)
 
     def process(self, body: str, attempt: int, receipt_handle: str) -> str:
-        """Handles one SQS message; raises RetryLater to leave it in the queue. Returns the outcome."""
+        """Handles one SQS message (`attempt`: its receive count); raises RetryLater to leave it
+        in the queue. Returns the outcome."""
         try:
             envelope = Envelope.from_message(body)
         except (ValueError, KeyError, TypeError) as error:
@@ -91,9 +111,11 @@ class Relay:
                 if self.terminal is not None
                 else "relay"
             )
-        except Exception as error:  # the session store is down: retry the whole message later
+        except Exception as error:  # the session store is down: try the whole message again soon
             log.warning("session effects of %s failed: %s", envelope.id, error)
-            self._retry_later(envelope, attempt, receipt_handle)
+            wait = self.schedule.wait_after(1) or 0
+            self._change_visibility(receipt_handle, wait)
+            raise RetryLater(f"{envelope.id}: session effects failed ({error})", wait) from error
         if verdict != "relay":
             return {"hold": "held back", "drop": "dropped: terminal already sent", "replace": "replaced"}[
                 verdict
@@ -101,24 +123,114 @@ class Relay:
         endpoint = self.endpoints.get(envelope.endpoint or "")
         if endpoint is None:
             return "no endpoint"
+        now = self.clock()
+        health = self.state.health(endpoint.name)
+        lease_s = self.settings.webhook_timeout_ms / 1000 + 5
+        if health.failing and not self.state.claim_probe(endpoint.name, now, lease_s):
+            return self._hold(envelope, health, receipt_handle, now)
         result = self._deliver(envelope, endpoint)
+        now = self.clock()
         if result.error is None:
-            latency_ms = (self.clock() - envelope.received_at) * 1000
+            if health.failing:
+                self._recovered(endpoint.name, now)
+            latency_ms = (now - envelope.received_at) * 1000
             self.stats.delivered(latency_ms)
             self.metrics.add_metric(name="WebhooksDelivered", unit="Count", value=1)
             self.metrics.add_metric(name="WebhookDeliveryLatency", unit="Milliseconds", value=latency_ms)
             return "delivered"
         self.stats.attempt_failed()
         self.metrics.add_metric(name="WebhookAttemptsFailed", unit="Count", value=1)
-        if result.retryable and attempt < self.settings.webhook_retry_attempts:
-            self._retry_later(envelope, attempt, receipt_handle, result.error)
-        reason = (
-            result.error
-            if not result.retryable
-            else (f"gave up after {attempt} attempt(s); last: {result.error}")
+        turns = self.state.count_turn(endpoint.name, envelope.turns_key, now)
+        if not result.retryable:
+            self._dead_letter(envelope.to_dict(), result.error or "", turns, result.status, retryable=False)
+            return "dead-lettered"
+        wait = self.schedule.wait_after(turns)
+        self.state.failed(
+            endpoint.name,
+            now,
+            result.error or "",
+            now + self._probe_wait(wait),
         )
-        self._dead_letter(envelope.to_dict(), reason, attempt, result.status)
-        return "dead-lettered"
+        if not health.failing:
+            log.warning("endpoint %s is failing: %s", endpoint.name, result.error)
+        self._down_for(health.down_s(now))
+        if wait is None or now - envelope.received_at > self.max_age_s:
+            reason = f"gave up after {turns} attempt(s) over {self._span()}; last: {result.error}"
+            self._dead_letter(envelope.to_dict(), reason, turns, result.status)
+            return "dead-lettered"
+        return self._retry(
+            envelope, receipt_handle, wait, turns, f"attempt {turns} failed ({result.error})", now
+        )
+
+    def _probe_wait(self, wait: int | None) -> float:
+        """How long a failing endpoint rests before the next probe: the failed webhook's next
+        wait (the schedule's last once its own is spent), never longer than the probe interval."""
+        if wait is None:
+            wait = self.schedule.wait_after(len(self.schedule.waits)) if self.schedule.waits else 0
+        return min(self.probe_interval_s, wait or 0)
+
+    def _hold(self, envelope: Envelope, health: EndpointHealth, receipt_handle: str, now: float) -> str:
+        """The endpoint is failing and another webhook probes it: this one's turn passes unused."""
+        turns = self.state.count_turn(health.endpoint, envelope.turns_key, now)
+        wait = self.schedule.wait_after(turns)
+        self.metrics.add_metric(name="WebhooksHeld", unit="Count", value=1)
+        self._down_for(health.down_s(now))
+        if wait is None or now - envelope.received_at > self.max_age_s:
+            reason = (
+                f"endpoint {health.endpoint} failing since {health.failingSince} for all {turns} turn(s) "
+                f"over {self._span()}; last: {health.lastError}"
+            )
+            self._dead_letter(envelope.to_dict(), reason, turns)
+            return "dead-lettered"
+        return self._retry(envelope, receipt_handle, wait, turns, "held: the endpoint is being probed", now)
+
+    def _retry(
+        self, envelope: Envelope, receipt_handle: str, wait: int, turns: int, why: str, now: float
+    ) -> str:
+        self._change_visibility(receipt_handle, wait)
+        if envelope.endpoint is not None:
+            self.state.park(envelope.endpoint, envelope.group or envelope.id, receipt_handle, now)
+        raise RetryLater(f"{envelope.id}: {why}; turn {turns + 1} in {wait}s", wait)
+
+    def _recovered(self, endpoint: str, now: float) -> None:
+        """The one caller that saw the failing endpoint answer wakes what waits for it."""
+        since = self.state.recovered(endpoint, now)
+        if since is None:
+            return
+        woken = self.state.wake(endpoint)
+        redriven = self.redrive(endpoint) if self.redrive is not None else []
+        self.metrics.add_metric(name="WebhookEndpointDownSeconds", unit="Seconds", value=now - since)
+        log.warning(
+            "endpoint %s answers again after %.1fs: %d held webhook(s) woken, %d redriven from the DLQ",
+            endpoint,
+            now - since,
+            woken,
+            len(redriven),
+        )
+
+    def _down_for(self, seconds: float) -> None:
+        if seconds > 0:
+            self.metrics.add_metric(name="WebhookEndpointDownSeconds", unit="Seconds", value=seconds)
+
+    def _span(self) -> str:
+        return f"the retry schedule ({format_wait(sum(self.schedule.waits))})"
+
+    def _change_visibility(self, receipt_handle: str, wait: int) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=self.settings.webhook_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=wait
+        )
+
+    def release(self, receipt_handles: list[str]) -> None:
+        """Later webhooks of a group whose first must wait, handed back at once: a FIFO group is
+        held by its first message alone, and comes back whole when that one does."""
+        for start in range(0, len(receipt_handles), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.settings.webhook_queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for n, h in enumerate(receipt_handles[start : start + 10])
+                ],
+            )
 
     def _deliver(self, envelope: Envelope, endpoint: Endpoint) -> Attempt:
         body = envelope.body_bytes()
@@ -154,17 +266,13 @@ class Relay:
         retryable = reply.status_code in RETRYABLE_STATUS or reply.status_code >= 500
         return Attempt(retryable, f"HTTP {reply.status_code}: {reply.text[:200]}", reply.status_code)
 
-    def _retry_later(
-        self, envelope: Envelope, attempt: int, receipt_handle: str, error: str | None = None
-    ) -> None:
-        delay = backoff_seconds(self.settings, attempt)
-        self.sqs.change_message_visibility(
-            QueueUrl=self.settings.webhook_queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=delay
-        )
-        raise RetryLater(f"{envelope.id}: attempt {attempt} failed ({error}); next in {delay}s")
-
     def _dead_letter(
-        self, data: dict[str, Any], reason: str, attempt: int, status: int | None = None
+        self,
+        data: dict[str, Any],
+        reason: str,
+        attempt: int,
+        status: int | None = None,
+        retryable: bool = True,
     ) -> None:
         """Into the DLQ with the reason. If this send fails, the message stays in the main queue."""
         record = {
@@ -172,6 +280,7 @@ class Relay:
             "lastError": reason,
             "attempts": attempt,
             "lastStatus": status,
+            "retryable": retryable,
             "deadAt": self.clock(),
         }
         self.sqs.send_message(QueueUrl=self.settings.webhook_dlq_url, MessageBody=json.dumps(record))

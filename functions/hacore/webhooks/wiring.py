@@ -15,6 +15,7 @@ from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint, endpoints_from
+from hacore.webhooks.health import EndpointState
 from hacore.webhooks.ingest import Ingest
 from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.stats import RelayStats
@@ -33,6 +34,7 @@ class WebhookParts:
     dead_letters: DeadLetters
     sqs: Any
     terminal: CustomerTerminal
+    state: EndpointState  # each endpoint's health
 
 
 def build_webhook_parts(settings: Settings) -> WebhookParts:
@@ -61,11 +63,17 @@ def build_webhook_parts(settings: Settings) -> WebhookParts:
         DeadLetters(sqs, settings.webhook_queue_url, settings.webhook_dlq_url),
         sqs,
         CustomerTerminal(store, ingest, lazy_engine, settings.finalize_timeout_s),
+        EndpointState(dynamodb, settings.webhook_state_table, sqs, settings.webhook_queue_url),
     )
 
 
 def build_relay(parts: WebhookParts, metrics: MetricSink | None = None) -> Relay:
     from hacore.webhooks.relay import Relay
+
+    auto = parts.settings.webhook_auto_redrive
+
+    def redrive(endpoint: str) -> list[str]:
+        return parts.dead_letters.redrive(endpoint=endpoint, retryable_only=True)
 
     return Relay(
         parts.settings,
@@ -73,6 +81,8 @@ def build_relay(parts: WebhookParts, metrics: MetricSink | None = None) -> Relay
         parts.sqs,
         parts.stats,
         parts.effects,
+        parts.state,
         terminal=parts.terminal,
         metrics=metrics,
+        redrive=redrive if auto else None,
     )
