@@ -5,6 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 VENV_SAM := .venv-sam
+VENV_SCAN := .venv-scan
 PY := $(VENV)/bin/python
 SAM := $(VENV_SAM)/bin/sam
 PORT ?= 8080
@@ -16,11 +17,11 @@ PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 PATH="$(PY312_DIR):$(CURDIR)/$(VENV_SAM)/bin:$$PATH"
 
-.PHONY: help setup system-deps up test lint unit integration e2e sam-validate sam-build bench cost drill validate clean
+.PHONY: help setup system-deps up test lint unit integration e2e sam-validate sam-build scan bench cost drill validate clean
 
 help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
-	@echo "make test    ruff + sam validate --lint + sam build + the whole pytest suite"
+	@echo "make test    ruff + sam validate --lint + sam build + checkov + the whole pytest suite"
 	@echo "make bench   print the benchmark figures as JSON lines"
 	@echo "make cost    the control plane's modelled AWS cost, per 1,000 recording-hours and per standby"
 	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast)"
@@ -44,6 +45,12 @@ $(VENV)/.installed: requirements.txt functions/requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .  # the `ovha` command
+	@touch $@
+
+# checkov in a virtualenv of its own: its pins are not the SAM CLI's nor the project's
+$(VENV_SCAN)/.installed: requirements-scan.txt
+	@test -x $(VENV_SCAN)/bin/python || $(PYTHON) -m venv $(VENV_SCAN)
+	$(VENV_SCAN)/bin/python -m pip install -q -r requirements-scan.txt
 	@touch $@
 
 $(VENV_SAM)/.installed: requirements-sam.txt
@@ -72,7 +79,12 @@ sam-build: $(VENV_SAM)/.installed
 	  env -i PATH="$(PY312_DIR):/usr/bin:/bin" PYTHONPATH=.aws-sam/build/$$fn AWS_DEFAULT_REGION=us-east-1 \
 	    python3.12 -c "import $$mod; print('sam build: $$fn imports $$mod on python3.12')" || exit 1; done
 
-test: setup lint sam-validate sam-build
+# The template's IaC security scan: any failed check fails; every skip is in template.yaml with its reason
+scan: $(VENV_SCAN)/.installed
+	$(VENV_SCAN)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download \
+	  | grep -v '^$$' ; test "$${PIPESTATUS[0]}" = 0
+
+test: setup lint sam-validate sam-build scan
 	$(VENV)/bin/pytest
 
 unit: $(VENV)/.installed

@@ -35,7 +35,8 @@ class Prices:
     snapstart_cache_gb_second: float = 0.0000015046  # per published SnapStart version, all the time
     dynamodb_write_per_million: float = 0.625  # on-demand write request units
     dynamodb_read_per_million: float = 0.125  # on-demand read request units
-    sqs_per_million: float = 0.40  # standard queue requests
+    sqs_fifo_per_million: float = 0.50  # FIFO queue requests (the webhook queue is FIFO)
+    secret_per_month: float = 0.40  # a Secrets Manager secret
     s3_put_per_thousand: float = 0.005  # PUT, COPY, POST, LIST
     s3_get_per_thousand: float = 0.0004  # GET, HEAD
     fargate_vcpu_hour: dict[str, float] = field(default_factory=lambda: {"x86_64": 0.04048, "arm64": 0.03238})
@@ -125,8 +126,9 @@ def per_recording_hour(i: Inputs, p: Prices, m: Model) -> dict[str, float]:
         )
         * p.dynamodb_write_per_million
         / 1e6
-        + (webhooks + census_rru) * p.dynamodb_read_per_million / 1e6,
-        "SQS (send, receive, delete per webhook)": webhooks * 3 * p.sqs_per_million / 1e6,
+        # per webhook: the session effect's read and the endpoint's health (healthy: no write)
+        + (2 * webhooks + census_rru) * p.dynamodb_read_per_million / 1e6,
+        "SQS FIFO (send, receive, delete per webhook)": webhooks * 3 * p.sqs_fifo_per_million / 1e6,
         "S3 requests (chunk PUT + fence HEAD, finalize)": chunks * p.s3_put_per_thousand / 1e3
         + chunks * p.s3_get_per_thousand / 1e3  # the fence marker's HEAD before each upload
         + (chunks * p.s3_get_per_thousand / 1e3)  # finalize reads every chunk once
@@ -149,6 +151,7 @@ def fixed_per_month(i: Inputs, p: Prices, m: Model) -> dict[str, float]:
         * 0.5
         * p.dynamodb_read_per_million
         / 1e6,
+        "Secrets Manager (API credentials, webhook token)": 2 * p.secret_per_month,
         "SnapStart snapshot caching (API, webhook ingest)": i.snapstart_functions
         * i.lambda_gb
         * seconds

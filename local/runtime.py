@@ -309,6 +309,16 @@ class LocalStack:
                 continue  # the template's timing parameters are AWS defaults: locally HA_TIMING decides
             self.environ.setdefault(key, value)
 
+    def webhook_senders(self) -> str:
+        """Who may post OpenVidu's webhooks here: in AWS only the token's holder, locally anyone
+        unless a token is set (the emulated OpenVidu sends none)."""
+        if self.environ.get("OPENVIDU_WEBHOOK_INBOUND_TOKEN"):
+            return "only with the token in OPENVIDU_WEBHOOK_INBOUND_TOKEN (X-Webhook-Token or Bearer)"
+        return (
+            "any sender may post to /openvidu/webhook (local default; in AWS the stack requires a token)\n"
+            "                 require one: OPENVIDU_WEBHOOK_INBOUND_TOKEN=... make up"
+        )
+
     def banner(self) -> str:
         user = self.environ["HA_CONTROLLER_USERNAME"]
         if self.default_credentials:
@@ -328,6 +338,7 @@ class LocalStack:
             f"  Schedules    {schedule}; backups as local processes\n"
             f"  Queues       {', '.join(f'{fn} polls {q}' for fn, q, _ in self.template.queue_sources())}\n"
             f"  Credentials  {credentials}\n"
+            f"  Webhooks     {self.webhook_senders()}\n"
             f"  Media node   the recorders' settings: {self.env_file}\n"
             "  OpenVidu     .venv/bin/python -m local openvidu record --seconds 20  (emulated recording)\n"
             f"  Try          curl -u {user}:<password> {self.url}/api/sessions/health\n"

@@ -185,6 +185,8 @@ class Settings(BaseModel):
     webhook_time_scale: float = Field(1.0, alias="OPENVIDU_WEBHOOK_TIME_SCALE", ge=1, le=100_000)
     webhook_signing_secret: OptionalSecret = Field(None, alias="OPENVIDU_WEBHOOK_SIGNING_SECRET")
     webhook_inbound_token: OptionalSecret = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN")
+    # In AWS the token is in Secrets Manager (the stack's, generated unless the operator gave one)
+    webhook_inbound_token_secret: OptionalText = Field(None, alias="OPENVIDU_WEBHOOK_INBOUND_TOKEN_SECRET")
     webhook_max_bytes: int = Field(200 * 1024, alias="OPENVIDU_WEBHOOK_MAX_BYTES", ge=1024, le=240 * 1024)
 
     session_max_inactive_s: int = Field(600, alias="HA_SESSION_MAX_INACTIVE_TIME", ge=60)

@@ -4,21 +4,24 @@ applies its session effects. Any method OpenVidu uses, any content type."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hacore.metrics import MetricSink, NoMetrics
 from hacore.models import iso
 from hacore.settings import Settings, get_settings
 from hacore.snapstart import reseed_after_restore
 from hacore.webhooks.events import order_key, parse_event
-from hacore.webhooks.ingest import QueueUnavailable, inbound_token_ok
+from hacore.webhooks.inbound import InboundToken, TokenUnavailable
+from hacore.webhooks.ingest import QueueUnavailable
 from hacore.webhooks.wiring import WebhookParts, build_webhook_parts
 
 logger = Logger(service="recorder-ha-webhook")
@@ -29,6 +32,8 @@ INGEST_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 class WebhookDeps:
     parts: WebhookParts
     clock: Callable[[], float] = time.time
+    token: InboundToken | None = None  # None: the settings' (OPENVIDU_WEBHOOK_INBOUND_TOKEN[_SECRET])
+    metrics: MetricSink = field(default_factory=NoMetrics)
 
     @property
     def settings(self) -> Settings:
@@ -37,6 +42,7 @@ class WebhookDeps:
 
 def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
+    token = deps.token or InboundToken(deps.settings)
 
     def reply(status: int, payload: dict[str, Any]) -> Response:
         return Response(status, "application/json", payload)
@@ -46,7 +52,18 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
         began = time.perf_counter()
         event = app.current_event
         method = event.http_method
-        if not inbound_token_ok(deps.settings, dict(event.headers)):
+        try:
+            known = token.accepts(dict(event.headers))
+        except TokenUnavailable as error:
+            logger.error("webhook refused: the token cannot be checked", extra={"reason": str(error)})
+            return reply(
+                503, {"status": "unavailable", "error": "the sender cannot be checked; send it again"}
+            )
+        if not known:  # nothing is queued and no session is touched
+            deps.metrics.add_metric(name="WebhooksRefused", unit="Count", value=1)
+            logger.warning(
+                "webhook refused: no or wrong token", extra={"sourceIp": event.request_context.http.source_ip}
+            )
             return reply(401, {"error": "unknown sender: the webhook token is missing or wrong"})
         body = event.body or ""
         size = len(base64.b64decode(body)) if event.is_base64_encoded else len(body.encode())
@@ -157,10 +174,15 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
     return app
 
 
-resolver = build_resolver(WebhookDeps(build_webhook_parts(get_settings())))
+metrics = Metrics(service="recorder-ha-webhook")  # the alarms name this service
+inbound = InboundToken(get_settings())
+with contextlib.suppress(TokenUnavailable):
+    inbound.expected()  # read at start (and into SnapStart's snapshot); a failure is retried per request
+resolver = build_resolver(WebhookDeps(build_webhook_parts(get_settings()), token=inbound, metrics=metrics))
 reseed_after_restore()  # SnapStart: jitter differs in every restored environment
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolver.resolve(event, context)

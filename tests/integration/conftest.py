@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from moto import mock_aws
 
+from local.receiver import Receiver
 from local.runtime import ORIGINAL_PASSWORD, ORIGINAL_USERNAME, free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +74,19 @@ def http(stack: RunningStack) -> requests.Session:
     session = requests.Session()
     session.auth = stack.auth
     return session
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver on localhost, for one test (the webhook tests' customer endpoint)."""
+    running = Receiver(free_port())
+    running.up()
+    yield running
+    running.down()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """moto in-process, for one test."""
+    with mock_aws():
+        yield

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from moto import mock_aws
-
 from local.receiver import Receiver
-from local.runtime import free_port
 from tests.integration.webhook_rig import Rig, make_rig
 
 HOUR = {  # a second stands for an hour; the day's schedule, not the rig's quick one
@@ -23,20 +18,6 @@ HOUR = {  # a second stands for an hour; the day's schedule, not the rig's quick
     "OPENVIDU_WEBHOOK_RETRY_ATTEMPTS": "",
     "OPENVIDU_WEBHOOK_RETRY_DELAY": "",
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver(free_port())
-    running.up()
-    yield running
-    running.down()
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 def recording_event(recording: str, seq: int) -> dict[str, Any]:

@@ -5,39 +5,23 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from webhook.app import WebhookDeps, build_resolver
 
 from hacore.models import HeartbeatRequest, RegisterRequest, Status
 from hacore.settings import Settings
+from hacore.webhooks.inbound import InboundToken, TokenUnavailable
 from hacore.webhooks.ingest import Ingest
 from hacore.webhooks.signing import verify
 from local.apigw import LocalContext, http_api_event, response_parts
 from local.provision import physical_name
 from local.receiver import Receiver
-from local.runtime import free_port
 from tests.helpers import register_body
 from tests.integration.webhook_rig import make_rig
 
 SECRET = "whsec_" + base64.b64encode(b"a-32-byte-signing-key-for-tests!").decode()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver(free_port())
-    running.up()
-    yield running
-    running.down()
-
-
-@pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
 
 
 EVENT = {"event": "sessionCreated", "sessionId": "ses_A", "timestamp": 1}
@@ -208,6 +192,79 @@ def test_strangers_and_oversize_bodies_are_refused(aws: None, receiver: Receiver
         None, headers={"Authorization": "Bearer sesame"}, raw=b"x" * (rig.settings.webhook_max_bytes + 1)
     )
     assert too_big[0] == 413
+
+
+def test_forged_stopped_and_failed_change_nothing(aws: None, receiver: Receiver) -> None:
+    """OpenVidu's worst-abused events, from someone without the token: no session, backup,
+    queue or customer sees them; each refusal is counted (the stack alarms on a burst)."""
+    rig = make_rig(receiver, OPENVIDU_WEBHOOK_INBOUND_TOKEN="sesame")
+    rig.store.register(RegisterRequest.model_validate(register_body("victim")))
+    rig.parts.effects._engine().take_over("victim")  # a backup is recording it
+    before = rig.store.get("victim")
+    launches = len(rig.launcher.launches)
+    for status in ("stopped", "failed"):
+        forged = {"event": "recordingStatusChanged", "id": "victim", "sessionId": "victim", "status": status}
+        for headers in ({}, {"X-Webhook-Token": "guess"}, {"Authorization": "Bearer sesame-"}):
+            code, reply = rig.post(forged, headers=headers)
+            assert code == 401
+            assert "token" in reply["error"]
+    rig.drain()
+    assert rig.store.get("victim") == before  # status, epoch, backup, terminal: untouched
+    assert rig.launcher.stopped == []  # the backup was not asked to stop
+    assert len(rig.launcher.launches) == launches  # no finalizer or takeover started
+    assert receiver.requests == []  # the customer was told nothing
+    assert rig.status()["totalRequests"] == 0
+    assert rig.metrics.sums["WebhooksRefused"] == 6
+    # the real OpenVidu, with the token, still ends the recording
+    real = {"event": "recordingStatusChanged", "id": "victim", "sessionId": "victim", "status": "stopped"}
+    assert rig.post(real, headers={"X-Webhook-Token": "sesame"})[0] == 200
+    assert rig.launcher.stopped == [("ref-victim-e2", False)]
+
+
+def test_the_token_from_secrets_manager_outlives_an_outage_of_it() -> None:
+    settings = Settings.from_env({"OPENVIDU_WEBHOOK_INBOUND_TOKEN_SECRET": "arn:secret:webhook-token"})
+    answers: list[Exception | str] = [
+        RuntimeError("unreachable"),
+        "t0ken",
+        RuntimeError("down"),
+        RuntimeError("down"),
+    ]
+
+    def reader(name: str) -> str:
+        assert name == "arn:secret:webhook-token"
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    token = InboundToken(settings, reader)
+    assert token.required
+    with pytest.raises(TokenUnavailable):  # never read: nobody is let in
+        token.accepts({"X-Webhook-Token": "t0ken"})
+    assert token.accepts({"X-Webhook-Token": "t0ken"})
+    assert token.accepts({"x-webhook-token": "t0ken"})  # Secrets Manager down again: the last one read
+    assert not token.accepts({})
+    assert answers == []
+    assert not InboundToken(Settings.from_env({})).required  # the local default: any sender
+
+
+def test_a_token_that_cannot_be_read_refuses_with_503_and_queues_nothing(
+    aws: None, receiver: Receiver
+) -> None:
+    rig = make_rig(receiver)
+    settings = rig.settings.model_copy(update={"webhook_inbound_token_secret": "arn:secret:webhook-token"})
+
+    def unreachable(name: str) -> str:
+        raise RuntimeError("Secrets Manager is unreachable")
+
+    deps = WebhookDeps(rig.parts, token=InboundToken(settings, unreachable))
+    event = http_api_event(
+        "POST", "/openvidu/webhook", "", [("Content-Type", "application/json")], json.dumps(EVENT).encode()
+    )
+    status, _, body = response_parts(build_resolver(deps).resolve(event, LocalContext("w")))
+    assert status == 503
+    assert "cannot be checked" in json.loads(body)["error"]
+    assert rig.parts.dead_letters.depth()["queued"] == 0
 
 
 def test_any_content_type_is_relayed_byte_for_byte(aws: None, receiver: Receiver) -> None:

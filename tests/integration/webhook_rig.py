@@ -64,9 +64,8 @@ class Rig:
             [("Content-Type", "application/json"), *(headers or {}).items()],
             data,
         )
-        status, _, payload = response_parts(
-            build_resolver(WebhookDeps(self.parts)).resolve(event, LocalContext("w"))
-        )
+        deps = WebhookDeps(self.parts, metrics=self.metrics)
+        status, _, payload = response_parts(build_resolver(deps).resolve(event, LocalContext("w")))
         return status, json.loads(payload)
 
     def status(self) -> dict[str, Any]:

@@ -98,24 +98,17 @@ class EndpointState:
     def claim_probe(self, endpoint: str, now: float, lease_s: float) -> bool:
         """True for the one caller that may try the failing endpoint now; the lease covers its
         request, so a second caller cannot probe meanwhile (nor after a crash, for long)."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key=self._key(endpoint, "health"),
-                UpdateExpression="SET nextProbeAt = :lease",
-                ConditionExpression="#s = :failing AND nextProbeAt <= :now",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={
-                    ":lease": {"N": f"{now + lease_s:.3f}"},
-                    ":failing": {"S": "failing"},
-                    ":now": {"N": f"{now:.3f}"},
-                },
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        claimed = self._update_health_if(
+            endpoint,
+            UpdateExpression="SET nextProbeAt = :lease",
+            ConditionExpression="#s = :failing AND nextProbeAt <= :now",
+            ExpressionAttributeValues={
+                ":lease": {"N": f"{now + lease_s:.3f}"},
+                ":failing": {"S": "failing"},
+                ":now": {"N": f"{now:.3f}"},
+            },
+        )
+        return claimed is not None
 
     def failed(self, endpoint: str, now: float, error: str, next_probe_at: float) -> None:
         """A delivery failed: the endpoint is failing (since the first such failure)."""
@@ -138,25 +131,36 @@ class EndpointState:
     def recovered(self, endpoint: str, now: float) -> float | None:
         """The failing endpoint answered: healthy again. Returns since when it had failed, for
         the one caller that made the change (None for everyone else)."""
+        before = self._update_health_if(
+            endpoint,
+            UpdateExpression="SET #s = :healthy, recoveredAt = :now REMOVE failingSince, nextProbeAt",
+            ConditionExpression="#s = :failing",
+            ExpressionAttributeValues={
+                ":healthy": {"S": "healthy"},
+                ":failing": {"S": "failing"},
+                ":now": {"N": f"{now:.3f}"},
+            },
+            ReturnValues="ALL_OLD",
+        )
+        if before is None:
+            return None
+        return _number(before.get("Attributes", {}), "failingSince") or now
+
+    def _update_health_if(self, endpoint: str, **update: Any) -> dict[str, Any] | None:
+        """A conditional update of the health item: DynamoDB's reply, or None if the condition failed."""
         try:
-            reply = self._db.update_item(
-                TableName=self._table,
-                Key=self._key(endpoint, "health"),
-                UpdateExpression="SET #s = :healthy, recoveredAt = :now REMOVE failingSince, nextProbeAt",
-                ConditionExpression="#s = :failing",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={
-                    ":healthy": {"S": "healthy"},
-                    ":failing": {"S": "failing"},
-                    ":now": {"N": f"{now:.3f}"},
-                },
-                ReturnValues="ALL_OLD",
+            return dict(
+                self._db.update_item(
+                    TableName=self._table,
+                    Key=self._key(endpoint, "health"),
+                    ExpressionAttributeNames={"#s": "state"},
+                    **update,
+                )
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return _number(reply.get("Attributes", {}), "failingSince") or now
 
     def count_turn(self, endpoint: str, webhook_id: str, now: float) -> int:
         """One more failed (or held) turn of this webhook; returns how many it has had."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import re
 import time
@@ -113,18 +112,6 @@ def fifo_fields(queue_url: str | None, envelope: Envelope, dedup_suffix: str = "
         "MessageGroupId": fifo_id(envelope.group or f"{envelope.endpoint or '-'}/{envelope.id}"),
         "MessageDeduplicationId": fifo_id(f"{envelope.id}/{envelope.endpoint or '-'}{dedup_suffix}"),
     }
-
-
-def inbound_token_ok(settings: Settings, headers: dict[str, str]) -> bool:
-    """With OPENVIDU_WEBHOOK_INBOUND_TOKEN set, OpenVidu must send it (in its OPENVIDU_WEBHOOK_HEADERS)
-    as `Authorization: Bearer <token>` or `X-Webhook-Token: <token>`; compared in constant time."""
-    if settings.webhook_inbound_token is None:
-        return True
-    expected = settings.webhook_inbound_token.get_secret_value().encode()
-    lowered = {k.lower(): v for k, v in headers.items()}
-    bearer = lowered.get("authorization", "")
-    offered = bearer[7:] if bearer.lower().startswith("bearer ") else lowered.get("x-webhook-token", "")
-    return hmac.compare_digest(offered.strip().encode(), expected)
 
 
 class Ingest:
