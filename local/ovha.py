@@ -161,9 +161,18 @@ def dlq_redrive(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     return payload, payload["message"]
 
 
+ENDPOINT_COLUMNS = ("name", "health", "downSeconds", "lastError", "failingSince", "recoveredAt")
+
+
 def webhook_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
+    """The counters, then each endpoint's health, then the retry schedule."""
     payload = call(t, "GET", "/openvidu/webhook/status")
-    return payload, pairs(payload)
+    text = pairs(payload)
+    if payload.get("endpoints"):
+        text += "\n\n" + table(payload["endpoints"], ENDPOINT_COLUMNS)
+    if payload.get("retrySchedule"):
+        text += "\n\nretry schedule  " + ", ".join(payload["retrySchedule"])
+    return payload, text
 
 
 def validate(t: Target, a: argparse.Namespace) -> tuple[Any, str]:

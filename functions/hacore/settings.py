@@ -255,11 +255,15 @@ class Settings(BaseModel):
             raise ValueError(
                 "APP_FAILOVER_LAUNCHER=ecs needs APP_ECS_CLUSTER, APP_ECS_TASK_DEFINITION and APP_ECS_SUBNETS"
             )
-        if self.webhook_retry_schedule:
-            try:
-                check_waits(parse_waits(self.webhook_retry_schedule))
-            except ValueError as error:
-                raise ValueError(f"OPENVIDU_WEBHOOK_RETRY_SCHEDULE: {error}") from None
+        try:  # each wait is a visibility timeout, and the whole must fit SQS's retention
+            check_waits(self.webhook_schedule.waits)
+        except ValueError as error:
+            names = (
+                "OPENVIDU_WEBHOOK_RETRY_SCHEDULE"
+                if self.webhook_retry_schedule
+                else "OPENVIDU_WEBHOOK_RETRY_ATTEMPTS with OPENVIDU_WEBHOOK_RETRY_DELAY"
+            )
+            raise ValueError(f"{names}: {error}") from None
         if self.standby_pool_size and not self.standby_table:
             raise ValueError("APP_STANDBY_POOL_SIZE needs STANDBY_TABLE (the template sets it)")
         if self.username is not None and not (self.password and self.password.get_secret_value()):

@@ -26,7 +26,12 @@ OVHA = Path(sys.executable).parent / "ovha"
 def ops_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     tmp = tmp_path_factory.mktemp("ovha")
     running = start_stack(
-        tmp, {"APP_PROCESS_BACKUP_COMMAND": "sleep 300", "APP_PROCESS_STATE_DIR": str(tmp / "backups")}
+        tmp,
+        {
+            "APP_PROCESS_BACKUP_COMMAND": "sleep 300",
+            "APP_PROCESS_STATE_DIR": str(tmp / "backups"),
+            "OPENVIDU_WEBHOOK_ENDPOINT": "http://127.0.0.1:9/hooks",  # named, never posted to here
+        },
     )
     yield running
     stop_stack(running)
@@ -93,6 +98,10 @@ def test_status_dlq_and_webhook_commands(ops_stack: RunningStack) -> None:
     assert json.loads(ovha(ops_stack, "--json", "dlq", "list").stdout)["count"] == 0
     assert ovha(ops_stack, "dlq", "redrive").stdout.strip() == "0 webhook(s) moved back for delivery"
     assert "dlqDepth" in json.loads(ovha(ops_stack, "--json", "webhook", "status").stdout)
+    webhooks = ovha(ops_stack, "webhook", "status").stdout
+    header = "name     health   downSeconds  lastError  failingSince  recoveredAt"
+    assert f"{header}\ndefault  healthy  0.0" in webhooks
+    assert "retry schedule  5s, 5m, 30m, 2h, 5h, 10h, 10h" in webhooks
 
 
 def test_refusals_and_an_unreachable_controller_exit_non_zero_with_the_reason(

@@ -62,6 +62,14 @@ def test_a_schedule_sqs_cannot_carry_is_refused_by_name(schedule: str, words: st
     assert words in str(error.value)
 
 
+def test_the_originals_budget_must_fit_sqs_too() -> None:
+    with pytest.raises(ValidationError) as error:
+        Settings.from_env({"OPENVIDU_WEBHOOK_RETRY_ATTEMPTS": "100", "OPENVIDU_WEBHOOK_MAX_BACKOFF": "43200"})
+    assert "OPENVIDU_WEBHOOK_RETRY_ATTEMPTS with OPENVIDU_WEBHOOK_RETRY_DELAY: the whole schedule" in str(
+        error.value
+    )
+
+
 def test_waits_have_jitter_a_time_scale_and_an_end() -> None:
     schedule = RetrySchedule((300, 7200), scale=1)
     assert schedule.wait_after(1, rng=lambda: 0.0) == 240  # -20%

@@ -53,7 +53,8 @@ class EndpointHealth(BaseModel):
             "failingSince": self.failingSince,
             "downSeconds": round(down, 1),
             "nextProbeAt": self.nextProbeAt if self.failing else None,
-            "lastError": self.lastError,
+            # the status reply is public: the kind of failure, not the receiver's words (in the logs)
+            "lastError": self.lastError.split(":", 1)[0] if self.lastError else None,
             "lastFailureAt": self.lastFailureAt,
             "recoveredAt": self.recoveredAt,
         }

@@ -42,10 +42,6 @@ RETRYABLE_STATUS = {408, 429}
 class RetryLater(Exception):
     """The message stays in the queue and comes back after its (already extended) visibility timeout."""
 
-    def __init__(self, message: str, wait_s: int) -> None:
-        super().__init__(message)
-        self.wait_s = wait_s
-
 
 @dataclass
 class Attempt:
@@ -115,7 +111,7 @@ class Relay:
             log.warning("session effects of %s failed: %s", envelope.id, error)
             wait = self.schedule.wait_after(1) or 0
             self._change_visibility(receipt_handle, wait)
-            raise RetryLater(f"{envelope.id}: session effects failed ({error})", wait) from error
+            raise RetryLater(f"{envelope.id}: session effects failed ({error})") from error
         if verdict != "relay":
             return {"hold": "held back", "drop": "dropped: terminal already sent", "replace": "replaced"}[
                 verdict
@@ -190,7 +186,7 @@ class Relay:
         self._change_visibility(receipt_handle, wait)
         if envelope.endpoint is not None:
             self.state.park(envelope.endpoint, envelope.group or envelope.id, receipt_handle, now)
-        raise RetryLater(f"{envelope.id}: {why}; turn {turns + 1} in {wait}s", wait)
+        raise RetryLater(f"{envelope.id}: {why}; turn {turns + 1} in {wait}s")
 
     def _recovered(self, endpoint: str, now: float) -> None:
         """The one caller that saw the failing endpoint answer wakes what waits for it."""
@@ -199,7 +195,6 @@ class Relay:
             return
         woken = self.state.wake(endpoint)
         redriven = self.redrive(endpoint) if self.redrive is not None else []
-        self.metrics.add_metric(name="WebhookEndpointDownSeconds", unit="Seconds", value=now - since)
         log.warning(
             "endpoint %s answers again after %.1fs: %d held webhook(s) woken, %d redriven from the DLQ",
             endpoint,
