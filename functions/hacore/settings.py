@@ -175,8 +175,9 @@ class Settings(BaseModel):
     webhook_retry_attempts: OptionalInt = Field(None, alias="OPENVIDU_WEBHOOK_RETRY_ATTEMPTS", ge=1, le=100)
     webhook_retry_delay_ms: OptionalInt = Field(None, alias="OPENVIDU_WEBHOOK_RETRY_DELAY", ge=0)
     webhook_max_backoff_s: int = Field(900, alias="OPENVIDU_WEBHOOK_MAX_BACKOFF", ge=1, le=43_200)
-    # hacore.webhooks.health: a failing endpoint gets one probe at a time, this far apart at most,
-    # and is called unhealthy (status, metric, alarm) once it has failed for this long.
+    # hacore.webhooks.health: an endpoint with nothing but failures for FAILING_AFTER is failing:
+    # one probe at a time, PROBE_INTERVAL apart at most; unhealthy (status, alarm) after UNHEALTHY_AFTER.
+    webhook_failing_after_s: float = Field(30, alias="OPENVIDU_WEBHOOK_FAILING_AFTER", ge=0, le=43_200)
     webhook_probe_interval_s: float = Field(60, alias="OPENVIDU_WEBHOOK_PROBE_INTERVAL", gt=0, le=43_200)
     webhook_unhealthy_after_s: float = Field(900, alias="OPENVIDU_WEBHOOK_UNHEALTHY_AFTER", gt=0)
     webhook_auto_redrive: Flag = Field(False, alias="OPENVIDU_WEBHOOK_AUTO_REDRIVE")

@@ -163,3 +163,23 @@ def test_without_the_option_dead_letters_wait_for_an_operator(aws: None, receive
     rig.poller.poll_once(wait_seconds=0)
     assert delivered(receiver) == [("rec-new", 0)]
     assert rig.status()["dlqDepth"] == 1
+
+
+def test_a_flaky_endpoint_is_not_treated_as_down(aws: None, receiver: Receiver) -> None:
+    """Every other request refused: each webhook retries on its own schedule, none is held."""
+    rig = rig_for(receiver, OPENVIDU_WEBHOOK_FAILING_AFTER="36000")  # 10 h of nothing but failures
+    answered = {"n": 0}
+
+    def every_other(request: dict[str, Any]) -> int:
+        answered["n"] += 1
+        return 503 if answered["n"] % 2 else 200
+
+    receiver.answer = every_other
+    for seq in range(2):
+        for recording in ("rec-x", "rec-y", "rec-z"):
+            rig.post(recording_event(recording, seq))
+    rig.run_until(lambda: len(delivered(receiver)) == 6, 30, "six deliveries")
+    assert in_order(delivered(receiver))
+    assert "WebhooksHeld" not in rig.metrics.sums
+    assert rig.status()["health"] == "healthy"
+    assert rig.status()["dlqDepth"] == 0

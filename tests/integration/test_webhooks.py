@@ -97,7 +97,7 @@ def test_a_receiver_down_for_the_whole_budget_leaves_it_in_the_dlq_then_redrive_
     assert "gave up after 3 attempt(s)" in dead["lastError"]
     assert "ConnectionError" in dead["lastError"]
     assert rig.status()["dlqDepth"] == 1
-    del rig.metrics.sums["WebhookEndpointDownSeconds"]  # a timing, from the second attempt on
+    rig.metrics.sums.pop("WebhookEndpointDownSeconds", None)  # a timing, once the streak is an outage
     assert rig.metrics.sums == {"WebhookAttemptsFailed": 3, "WebhooksDeadLettered": 1}
     receiver.up()
     assert rig.parts.dead_letters.redrive() == [reply["id"]]

@@ -94,20 +94,36 @@ def state() -> EndpointState:
 def test_a_failing_endpoint_has_one_prober_at_a_time(state: EndpointState) -> None:
     assert not state.health("hooks").failing
     assert not state.claim_probe("hooks", 100.0, 10)  # a healthy endpoint is not probed: it is used
-    state.failed("hooks", 100.0, "HTTP 503", next_probe_at=105.0)
-    assert not state.claim_probe("hooks", 104.0, 10)  # resting
-    assert state.claim_probe("hooks", 105.0, 10)
-    assert not state.claim_probe("hooks", 105.0, 10)  # the lease is taken
-    assert not state.claim_probe("hooks", 114.0, 10)
-    assert state.claim_probe("hooks", 115.0, 10)  # the first prober died: its lease ran out
-    state.failed("hooks", 116.0, "HTTP 503", next_probe_at=176.0)
+    state.failed("hooks", 100.0, "HTTP 503", next_probe_at=105.0, failing_after_s=10)
+    assert not state.health("hooks").failing  # one failure is not an outage
+    assert not state.claim_probe("hooks", 105.0, 10)
+    state.failed("hooks", 111.0, "HTTP 503", next_probe_at=116.0, failing_after_s=10)
+    assert state.health("hooks").failing  # nothing but failures for 10 s
+    assert not state.claim_probe("hooks", 115.0, 10)  # resting
+    assert state.claim_probe("hooks", 116.0, 10)
+    assert not state.claim_probe("hooks", 116.0, 10)  # the lease is taken
+    assert not state.claim_probe("hooks", 125.0, 10)
+    assert state.claim_probe("hooks", 126.0, 10)  # the first prober died: its lease ran out
+    state.failed("hooks", 127.0, "HTTP 503", next_probe_at=187.0, failing_after_s=10)
     health = state.health("hooks")
-    assert (health.failingSince, health.nextProbeAt, health.down_s(130.0)) == (100.0, 176.0, 30.0)
+    assert (health.failingSince, health.nextProbeAt, health.down_s(130.0)) == (100.0, 187.0, 30.0)
     assert health.view(130.0, unhealthy_after_s=60)["health"] == "failing"
     assert health.view(160.0, unhealthy_after_s=60)["health"] == "unhealthy"
-    assert state.recovered("hooks", 180.0) == 100.0  # the one caller that saw it answer
+    ended = state.recovered("hooks", 180.0)  # the one caller that saw it answer
+    assert ended is not None
+    assert (ended.failing, ended.failingSince) == (True, 100.0)
     assert state.recovered("hooks", 180.0) is None
     assert state.health("hooks").view(181.0, 60)["health"] == "healthy"
+
+
+def test_a_flaky_endpoint_is_never_held_back(state: EndpointState) -> None:
+    """Failures between successes never make a streak: every webhook keeps its own attempts."""
+    for second in range(200, 300, 3):
+        state.failed("flaky", float(second), "HTTP 503", next_probe_at=second + 60.0, failing_after_s=10)
+        assert not state.health("flaky").failing
+        ended = state.recovered("flaky", second + 1.0)  # the next delivery went through
+        assert ended is not None
+        assert not ended.failing
 
 
 def test_turns_count_per_webhook_and_parked_handles_are_woken_once(state: EndpointState) -> None:

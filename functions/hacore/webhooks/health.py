@@ -1,16 +1,18 @@
 """Each endpoint's health, and what the relay keeps per endpoint while one is failing.
 
-The rule: an endpoint that failed is probed, not hammered. Once a delivery fails, the endpoint
-is `failing` and only the holder of the probe lease (one conditional write) may try it, once
-per probe interval at most; every other webhook that comes due meanwhile is held, which counts
-as its turn in the retry schedule without a request. A held webhook's receipt handle is parked
-here, one per message group (a FIFO group has one message in flight), so that the probe that
-finds the endpoint answering again wakes them all at once: nothing waits for its next retry,
-nobody redrives by hand. A lost handle costs only time: the message still comes back on its
-schedule.
+The rule: an endpoint that keeps failing is probed, not hammered. One that has answered nothing
+but failures for OPENVIDU_WEBHOOK_FAILING_AFTER (a streak: any success ends it) is `failing`;
+one that fails now and then (a flaky one) is never held back. While an endpoint is failing only
+the holder of the probe lease (one conditional write) may try it, once per probe interval at
+most; every other webhook that comes due meanwhile is held, which counts as its turn in the
+retry schedule without a request. A held webhook's receipt handle is parked here, one per
+message group (a FIFO group has one message in flight), so that the probe that finds the
+endpoint answering again wakes them all at once: nothing waits for its next retry, nobody
+redrives by hand. A lost handle costs only time: the message still comes back on its schedule.
 
 One DynamoDB table, keyed by endpoint name and item key:
-- `health`: state, failingSince, nextProbeAt, lastError, recoveredAt;
+- `health`: failingSince (the streak's first failure), failingFrom (when the streak makes it
+  failing), lastFailureAt, nextProbeAt, lastError, recoveredAt;
 - `turns#<webhook id>`: the webhook's failed or held turns, for its place in the schedule;
 - `parked#<group>`: the receipt handle of a held webhook.
 """
@@ -18,7 +20,7 @@ One DynamoDB table, keyed by endpoint name and item key:
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+from typing import Any
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
@@ -28,8 +30,8 @@ KEEP_S = 14 * 86_400  # what SQS keeps a message: past that, a turn count or a h
 
 class EndpointHealth(BaseModel):
     endpoint: str
-    state: Literal["healthy", "failing"] = "healthy"
     failingSince: float | None = None
+    failingFrom: float | None = None
     nextProbeAt: float | None = None
     lastError: str | None = None
     lastFailureAt: float | None = None
@@ -37,7 +39,12 @@ class EndpointHealth(BaseModel):
 
     @property
     def failing(self) -> bool:
-        return self.state == "failing"
+        """Failures only, for long enough: the streak's latest failure is past `failingFrom`."""
+        return (
+            self.failingFrom is not None
+            and self.lastFailureAt is not None
+            and self.lastFailureAt >= self.failingFrom
+        )
 
     def down_s(self, now: float) -> float:
         return max(0.0, now - self.failingSince) if self.failing and self.failingSince else 0.0
@@ -64,6 +71,18 @@ def _number(item: dict[str, Any], name: str) -> float | None:
     return float(item[name]["N"]) if name in item else None
 
 
+def _health(endpoint: str, item: dict[str, Any]) -> EndpointHealth:
+    return EndpointHealth(
+        endpoint=endpoint,
+        failingSince=_number(item, "failingSince"),
+        failingFrom=_number(item, "failingFrom"),
+        nextProbeAt=_number(item, "nextProbeAt"),
+        lastError=item.get("lastError", {}).get("S"),
+        lastFailureAt=_number(item, "lastFailureAt"),
+        recoveredAt=_number(item, "recoveredAt"),
+    )
+
+
 class EndpointState:
     def __init__(self, dynamodb: Any, table: str | None, sqs: Any, queue_url: str | None) -> None:
         self._db = dynamodb
@@ -86,15 +105,7 @@ class EndpointState:
 
     def health(self, endpoint: str) -> EndpointHealth:
         item = self._db.get_item(TableName=self._table, Key=self._key(endpoint, "health")).get("Item", {})
-        return EndpointHealth(
-            endpoint=endpoint,
-            state="failing" if item.get("state", {}).get("S") == "failing" else "healthy",
-            failingSince=_number(item, "failingSince"),
-            nextProbeAt=_number(item, "nextProbeAt"),
-            lastError=item.get("lastError", {}).get("S"),
-            lastFailureAt=_number(item, "lastFailureAt"),
-            recoveredAt=_number(item, "recoveredAt"),
-        )
+        return _health(endpoint, item)
 
     def claim_probe(self, endpoint: str, now: float, lease_s: float) -> bool:
         """True for the one caller that may try the failing endpoint now; the lease covers its
@@ -102,50 +113,43 @@ class EndpointState:
         claimed = self._update_health_if(
             endpoint,
             UpdateExpression="SET nextProbeAt = :lease",
-            ConditionExpression="#s = :failing AND nextProbeAt <= :now",
-            ExpressionAttributeValues={
-                ":lease": {"N": f"{now + lease_s:.3f}"},
-                ":failing": {"S": "failing"},
-                ":now": {"N": f"{now:.3f}"},
-            },
+            ConditionExpression="lastFailureAt >= failingFrom AND nextProbeAt <= :now",
+            ExpressionAttributeValues={":lease": {"N": f"{now + lease_s:.3f}"}, ":now": {"N": f"{now:.3f}"}},
         )
         return claimed is not None
 
-    def failed(self, endpoint: str, now: float, error: str, next_probe_at: float) -> None:
-        """A delivery failed: the endpoint is failing (since the first such failure)."""
+    def failed(
+        self, endpoint: str, now: float, error: str, next_probe_at: float, failing_after_s: float
+    ) -> None:
+        """A delivery failed: a streak starts (or goes on); it makes the endpoint failing once it
+        has lasted `failing_after_s` without a success."""
         self._db.update_item(
             TableName=self._table,
             Key=self._key(endpoint, "health"),
             UpdateExpression=(
-                "SET #s = :failing, failingSince = if_not_exists(failingSince, :now), "
+                "SET failingSince = if_not_exists(failingSince, :now), "
+                "failingFrom = if_not_exists(failingFrom, :from), "
                 "nextProbeAt = :next, lastError = :error, lastFailureAt = :now"
             ),
-            ExpressionAttributeNames={"#s": "state"},
             ExpressionAttributeValues={
-                ":failing": {"S": "failing"},
                 ":now": {"N": f"{now:.3f}"},
+                ":from": {"N": f"{now + failing_after_s:.3f}"},
                 ":next": {"N": f"{next_probe_at:.3f}"},
                 ":error": {"S": error[:500]},
             },
         )
 
-    def recovered(self, endpoint: str, now: float) -> float | None:
-        """The failing endpoint answered: healthy again. Returns since when it had failed, for
-        the one caller that made the change (None for everyone else)."""
+    def recovered(self, endpoint: str, now: float) -> EndpointHealth | None:
+        """The endpoint answered: a streak of failures ends. Returns the health as it was, for
+        the one caller that ended it (None for everyone else)."""
         before = self._update_health_if(
             endpoint,
-            UpdateExpression="SET #s = :healthy, recoveredAt = :now REMOVE failingSince, nextProbeAt",
-            ConditionExpression="#s = :failing",
-            ExpressionAttributeValues={
-                ":healthy": {"S": "healthy"},
-                ":failing": {"S": "failing"},
-                ":now": {"N": f"{now:.3f}"},
-            },
+            UpdateExpression="SET recoveredAt = :now REMOVE failingSince, failingFrom, nextProbeAt",
+            ConditionExpression="attribute_exists(failingSince)",
+            ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
             ReturnValues="ALL_OLD",
         )
-        if before is None:
-            return None
-        return _number(before.get("Attributes", {}), "failingSince") or now
+        return None if before is None else _health(endpoint, before.get("Attributes", {}))
 
     def _update_health_if(self, endpoint: str, **update: Any) -> dict[str, Any] | None:
         """A conditional update of the health item: DynamoDB's reply, or None if the condition failed."""
@@ -154,7 +158,6 @@ class EndpointState:
                 self._db.update_item(
                     TableName=self._table,
                     Key=self._key(endpoint, "health"),
-                    ExpressionAttributeNames={"#s": "state"},
                     **update,
                 )
             )

@@ -1,15 +1,16 @@
 """Delivering one queued webhook to its endpoint, and deciding what happens when it fails.
 
-2xx: delivered. A timeout, a connection error, 408, 429 or 5xx: the endpoint is failing. The
-webhook comes back after the next wait of the retry schedule (hacore.webhooks.schedule), carried
-by its visibility timeout; once the schedule is spent, it goes to the DLQ with its last error.
-Any other answer (other 4xx, 3xx): straight to the DLQ with the reason.
+2xx: delivered. A timeout, a connection error, 408, 429 or 5xx: a failed attempt. The webhook
+comes back after the next wait of the retry schedule (hacore.webhooks.schedule), carried by its
+visibility timeout; once the schedule is spent, it goes to the DLQ with its last error. Any
+other answer (other 4xx, 3xx): straight to the DLQ with the reason.
 
-While the endpoint is failing it is probed, not hammered (hacore.webhooks.health): one attempt
-at a time, and a webhook whose turn comes meanwhile is held (its turn is spent, no request is
-made) and parked. The probe that gets an answer wakes every parked webhook, and, with
-OPENVIDU_WEBHOOK_AUTO_REDRIVE, redrives the endpoint's dead letters that an outage put there.
-Each attempt is counted in the statistics and the metrics.
+While the endpoint is failing (nothing but failures for OPENVIDU_WEBHOOK_FAILING_AFTER) it is
+probed, not hammered (hacore.webhooks.health): one attempt at a time, and a webhook whose turn
+comes meanwhile is held (its turn is spent, no request is made) and parked. The probe that gets
+an answer wakes every parked webhook, and, with OPENVIDU_WEBHOOK_AUTO_REDRIVE, redrives the
+endpoint's dead letters that an outage put there. Each attempt is counted in the statistics and
+the metrics.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class Relay:
         result = self._deliver(envelope, endpoint)
         now = self.clock()
         if result.error is None:
-            if health.failing:
+            if health.failingSince is not None:  # a streak of failures ends here
                 self._recovered(endpoint.name, now)
             latency_ms = (now - envelope.received_at) * 1000
             self.stats.delivered(latency_ms)
@@ -146,9 +147,8 @@ class Relay:
             now,
             result.error or "",
             now + self._probe_wait(wait),
+            self.schedule.real(self.settings.webhook_failing_after_s),
         )
-        if not health.failing:
-            log.warning("endpoint %s is failing: %s", endpoint.name, result.error)
         self._down_for(health.down_s(now))
         if wait is None or now - envelope.received_at > self.max_age_s:
             reason = f"gave up after {turns} attempt(s) over {self._span()}; last: {result.error}"
@@ -189,10 +189,12 @@ class Relay:
         raise RetryLater(f"{envelope.id}: {why}; turn {turns + 1} in {wait}s")
 
     def _recovered(self, endpoint: str, now: float) -> None:
-        """The one caller that saw the failing endpoint answer wakes what waits for it."""
-        since = self.state.recovered(endpoint, now)
-        if since is None:
+        """The one caller that ended a streak of failures wakes, if the streak made the endpoint
+        failing, what waits for it."""
+        before = self.state.recovered(endpoint, now)
+        if before is None or not before.failing:
             return
+        since = before.failingSince or now
         woken = self.state.wake(endpoint)
         redriven = self.redrive(endpoint) if self.redrive is not None else []
         log.warning(
