@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
 
 from bench.harness import MotoTimer, local_stack
+from bench.receiver import BenchReceiver
 from bench.stats import emit, latency_fields
 
 
@@ -103,43 +102,9 @@ def _consume(sqs: Any, url: str | None) -> None:
         )
 
 
-class FlakyReceiver:
-    """Fails 30% of requests at random (503); counts accepted deliveries per webhook-id."""
-
-    def __init__(self, failure_rate: float, seed: int = 5) -> None:
-        self.rng = random.Random(seed)
-        self.failure_rate = failure_rate
-        self.accepted: dict[str, int] = {}
-        self.refused = 0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    fail = receiver.rng.random() < receiver.failure_rate
-                    if fail:
-                        receiver.refused += 1
-                    else:
-                        key = self.headers.get("webhook-id", "")
-                        receiver.accepted[key] = receiver.accepted.get(key, 0) + 1
-                self.send_response(503 if fail else 204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def relay_end_to_end(count: int = 2000, failure_rate: float = 0.3) -> dict[str, Any]:
-    receiver = FlakyReceiver(failure_rate)
+    rng = random.Random(5)
+    receiver = BenchReceiver(refuse=lambda: rng.random() < failure_rate)  # 503 at random
     extra = {
         "OPENVIDU_WEBHOOK_ENDPOINT": receiver.url,
         "OPENVIDU_WEBHOOK_RETRY_ATTEMPTS": "10",
@@ -168,14 +133,13 @@ def relay_end_to_end(count: int = 2000, failure_rate: float = 0.3) -> dict[str, 
             status = requests.get(f"{url}/openvidu/webhook/status", timeout=10).json()
     finally:
         receiver.server.shutdown()
-    duplicates = sum(c - 1 for c in receiver.accepted.values() if c > 1)
     return emit(
         "webhook_relay_end_to_end",
         webhooks=count,
         accepted_by_ingest=sent,
         failure_rate=failure_rate,
         delivered_unique=len(receiver.accepted),
-        duplicate_deliveries=duplicates,
+        duplicate_deliveries=receiver.duplicates,
         refused_attempts=receiver.refused,
         dlq_depth=status["dlqDepth"],
         ingest_s=round(ingest_done, 1),

@@ -11,73 +11,32 @@ the receiver's recovery to the last delivery, and the requests the outage cost t
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
 
 from bench.harness import local_stack
+from bench.receiver import BenchReceiver
 from bench.stats import emit
 
 SCALE = 600  # a day in 144 s
 DAY_S = 86_400 / SCALE
 
 
-class OutageReceiver:
-    """Answers 503 while `down`; records the first acceptance of each webhook-id, in order."""
-
-    def __init__(self) -> None:
-        self.down = True
-        self.lock = threading.Lock()
-        self.accepted: dict[str, tuple[str, int]] = {}
-        self.order: list[tuple[str, int]] = []
-        self.duplicates = 0
-        self.refused = 0
-        self.last_delivery = 0.0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                with receiver.lock:
-                    if receiver.down:
-                        receiver.refused += 1
-                        status = 503
-                    else:
-                        key = self.headers.get("webhook-id", "")
-                        if key in receiver.accepted:
-                            receiver.duplicates += 1
-                        else:
-                            receiver.accepted[key] = (body["id"], body["seq"])
-                            receiver.order.append((body["id"], body["seq"]))
-                        receiver.last_delivery = time.monotonic()
-                        status = 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def out_of_order(self) -> int:
-        """Recordings whose webhooks did not arrive in the order they were sent."""
-        by_recording: dict[str, list[int]] = {}
-        for recording, seq in self.order:
-            by_recording.setdefault(recording, []).append(seq)
-        return sum(seqs != sorted(seqs) for seqs in by_recording.values())
+def out_of_order(bodies: list[dict[str, Any]]) -> int:
+    """Recordings whose webhooks did not arrive in the order they were sent."""
+    by_recording: dict[str, list[int]] = {}
+    for body in bodies:
+        by_recording.setdefault(body["id"], []).append(body["seq"])
+    return sum(seqs != sorted(seqs) for seqs in by_recording.values())
 
 
 def relay_through_outage(recordings: int = 50, per_recording: int = 20) -> dict[str, Any]:
-    receiver = OutageReceiver()
+    down = threading.Event()
+    down.set()
+    receiver = BenchReceiver(refuse=down.is_set)  # 503 while the outage lasts
     count = recordings * per_recording
     extra = {
         "OPENVIDU_WEBHOOK_ENDPOINT": receiver.url,
@@ -120,7 +79,7 @@ def relay_through_outage(recordings: int = 50, per_recording: int = 20) -> dict[
             ingest_s = time.monotonic() - began
             time.sleep(max(0.0, DAY_S - (time.monotonic() - began)))  # the rest of the scaled day
             outage_requests = receiver.refused
-            receiver.down = False
+            down.clear()
             recovered = time.monotonic()
             deadline = recovered + 300
             while len(receiver.accepted) < sent and time.monotonic() < deadline:
@@ -146,13 +105,13 @@ def relay_through_outage(recordings: int = 50, per_recording: int = 20) -> dict[
         endpoint_health_seen=health_seen,
         delivered_unique=len(receiver.accepted),
         duplicate_deliveries=receiver.duplicates,
-        recordings_out_of_order=receiver.out_of_order(),
+        recordings_out_of_order=out_of_order(receiver.first),
         dlq_depth=status["dlqDepth"],
         recovery_to_last_delivery_s=round(to_last, 1),
         met=ingest_s < DAY_S
         and len(receiver.accepted) == count
         and receiver.duplicates == 0
-        and receiver.out_of_order() == 0
+        and out_of_order(receiver.first) == 0
         and status["dlqDepth"] == 0,
     )
 

@@ -132,12 +132,10 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
         succeeded, failed = int(counters.get("successfulRequests", 0)), int(counters.get("failedRequests", 0))
         endpoints = deps.parts.endpoints
         now = deps.clock()
-        state, settings = deps.parts.state, deps.settings
+        state, schedule = deps.parts.state, deps.settings.webhook_schedule
+        unhealthy_after_s = schedule.real(deps.settings.webhook_unhealthy_after_s)
         health = [
-            state.health(e.name).view(now, settings.webhook_schedule.real(settings.webhook_unhealthy_after_s))
-            if state.configured
-            else {}
-            for e in endpoints
+            state.health(e.name).view(now, unhealthy_after_s) if state.configured else {} for e in endpoints
         ]
         words = {h.get("health") for h in health}
         return reply(
@@ -151,7 +149,7 @@ def build_resolver(deps: WebhookDeps) -> APIGatewayHttpResolver:
                 ],
                 # the worst of the endpoints: healthy, failing, or unhealthy (failing for too long)
                 "health": next((w for w in ("unhealthy", "failing", "healthy") if w in words), None),
-                "retrySchedule": settings.webhook_schedule.describe(),
+                "retrySchedule": schedule.describe(),
                 "totalRequests": int(counters.get("totalRequests", 0)),
                 "successfulRequests": succeeded,
                 "failedRequests": failed,
