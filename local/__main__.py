@@ -1,5 +1,6 @@
-"""`python -m local up | validate | drill | dlq | openvidu`: the local stack, the configuration check, the
-failover drill, the webhook dead-letter queue, and an emulated OpenVidu recording."""
+"""`python -m local up | validate | drill | dlq | openvidu | image | engine`: the local stack, the
+configuration check, the failover drill, the webhook dead-letter queue, an emulated OpenVidu recording,
+the recorder image, and the Docker engine."""
 
 from __future__ import annotations
 
@@ -56,29 +57,78 @@ def openvidu(arguments: argparse.Namespace) -> int:
             f"no {folder / '.env'}: start the stack first (make up), or set RECORDINGS_PATH", file=sys.stderr
         )
         return 2
+    from local.containers import runtime
+
     emulator = OpenViduEmulator(
         recordings_path=folder,
         webhook_url=f"{arguments.url.rstrip('/')}/openvidu/webhook",
         containers_dir=Path(arguments.containers).resolve(),
         webhook_headers=parse_headers(os.environ.get("OPENVIDU_WEBHOOK_HEADERS")),
         on_event=lambda event: print(json.dumps(event), flush=True),
+        runtime=runtime(arguments.runtime, folder, arguments.image),
     )
-    recording = emulator.record(
-        arguments.seconds, arguments.kill_at, name=arguments.name, resolution=arguments.resolution
-    )
-    print(
-        json.dumps(
-            {
-                "openvidu_status": recording.status,
-                "id": recording.id,
-                "folder": str(emulator.output_dir(recording)),
-                "container": str(recording.workdir),
-                **recording.timings,
-            }
-        ),
-        flush=True,
-    )
-    return 0 if recording.status == "ready" else 1
+    session_id = None
+    if arguments.mode == "quick-start":  # the session's container first, then its recordings in turn
+        session_id = f"ses_{os.urandom(5).hex()}"
+        emulator.open_session(session_id, resolution=arguments.resolution)
+    statuses = []
+    try:
+        for _ in range(arguments.count):
+            recording = emulator.record(
+                arguments.seconds,
+                arguments.kill_at,
+                name=arguments.name,
+                resolution=arguments.resolution,
+                session_id=session_id,
+            )
+            statuses.append(recording.status)
+            print(
+                json.dumps(
+                    {
+                        "openvidu_status": recording.status,
+                        "id": recording.id,
+                        "runtime": arguments.runtime,
+                        "mode": arguments.mode,
+                        "folder": str(emulator.output_dir(recording)),
+                        "container": recording.container.name if recording.container else None,
+                        **recording.timings,
+                    }
+                ),
+                flush=True,
+            )
+    finally:
+        if session_id is not None:
+            emulator.close_session(session_id)
+    return 0 if statuses and all(status == "ready" for status in statuses) else 1
+
+
+def image(arguments: argparse.Namespace) -> int:
+    """The recorder image (`make image`)."""
+    from local.image import main as build
+
+    return build(arguments.tag, arguments.base)
+
+
+def engine(arguments: argparse.Namespace) -> int:
+    """The Docker engine: started if none answers, stopped only by whoever started it."""
+    import subprocess
+
+    from local import engine as docker_engine
+
+    if arguments.action == "stop":
+        print("stopped the engine this project started" if docker_engine.stop() else "no engine of ours runs")
+        return 0
+    reason = docker_engine.why_not()
+    if reason:
+        print(f"no Docker engine: {reason}", file=sys.stderr)
+        if arguments.action == "start":
+            return 1
+        return subprocess.call(arguments.argv)  # `run`: the command goes on, its Docker tests skip
+    if arguments.action == "start":
+        print("started dockerd" if docker_engine.start() else "a Docker engine already answers")
+        return 0
+    with docker_engine.running():
+        return subprocess.call(arguments.argv)
 
 
 def dlq(arguments: argparse.Namespace) -> int:
@@ -126,6 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     emulated.add_argument("--resolution", default="320x240")
     emulated.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     emulated.add_argument("--containers", default=".local-data/containers", help="containers' working dirs")
+    emulated.add_argument(
+        "--runtime", choices=["process", "docker"], default="process", help="docker: the recorder image"
+    )
+    emulated.add_argument("--image", default=None, help="the recorder image (default $IMAGE or ours)")
+    emulated.add_argument(
+        "--mode", choices=["composed", "quick-start"], default="composed", help="OpenVidu's output mode"
+    )
+    emulated.add_argument(
+        "--count", type=int, default=1, help="recordings in turn (quick-start: one container)"
+    )
     emulated.set_defaults(run=openvidu)
     dead = commands.add_parser("dlq", help="list or redrive the dead-lettered webhooks of a running stack")
     dead.add_argument("action", choices=["list", "redrive"])
@@ -134,7 +194,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     dead.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     dead.set_defaults(run=dlq)
+    building = commands.add_parser("image", help="build the recorder image from Debian's packages")
+    building.add_argument("--tag", default=os.environ.get("IMAGE") or "openvidu-ha-recorder:latest")
+    building.add_argument("--base", default=os.environ.get("BASE_IMAGE") or None, help="default: made here")
+    building.set_defaults(run=image)
+    engines = commands.add_parser("engine", help="start or stop the Docker engine, or run a command with one")
+    engines.add_argument("action", choices=["start", "stop", "run"])
+    engines.add_argument("argv", nargs=argparse.REMAINDER, help="run: the command (after --)")
+    engines.set_defaults(run=engine)
     arguments = parser.parse_args(argv)
+    if getattr(arguments, "argv", None) and arguments.argv[:1] == ["--"]:
+        arguments.argv = arguments.argv[1:]
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(name)s %(message)s"
     )

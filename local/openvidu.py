@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
-import subprocess
+import shlex
 import sys
 import time
 import uuid
@@ -38,18 +36,12 @@ from typing import Any
 
 import requests
 
-from local import ROOT
+from local.containers import STOP_LINE, Container, ProcessRuntime, Runtime
 
 START_TIMEOUT_S = 30.0  # OpenVidu CE; 100 s in PRO's Docker cluster
 STOP_TIMEOUT_S = 30.0
+STOP_COMMAND_TIMEOUT_S = 10.0  # COMPOSED_QUICK_START's start and stop commands
 POLL_S = 0.1
-# What the recorder image itself sets (its Dockerfile's ENV): a container gets this, plus OpenVidu's nine.
-IMAGE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
-
-
-def image_environment() -> dict[str, str]:
-    environment = {k: os.environ[k] for k in IMAGE_ENV_KEYS if k in os.environ}
-    return environment | {"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
 
 def parse_headers(text: str | None) -> dict[str, str]:
@@ -80,9 +72,17 @@ class Recording:
     duration: float = 0.0
     has_video: bool = True
     workdir: Path | None = None
-    process: subprocess.Popen[bytes] | None = None
+    container: Container | None = None
+    process: Any = None  # the process runtime's container process (the drill's primary)
     events: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def quick_start(self) -> bool:
+        """Recorded by its session's COMPOSED_QUICK_START container, not a container of its own."""
+        return (
+            self.container is not None and self.container.env.get("RECORDING_TYPE") == "COMPOSED_QUICK_START"
+        )
 
     @property
     def unique_session_id(self) -> str:
@@ -140,30 +140,44 @@ class OpenViduEmulator:
     webhook_url: str | None
     containers_dir: Path  # where each container's working directory is made
     webhook_headers: dict[str, str] = field(default_factory=dict)
+    # the process runtime's program, and the image ENV it stands in for (Docker: the image's own)
     command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "recorder"])
-    image_env: dict[str, str] = field(default_factory=image_environment)
+    image_env: dict[str, str] = field(default_factory=dict)
+    runtime: Runtime | None = None  # None: the process runtime
+    sessions: dict[str, Container] = field(default_factory=dict)  # quick-start: a container per session
     layout_url: str | None = None  # the page the recorder's browser opens (OpenVidu's layout URL)
     start_timeout_s: float = START_TIMEOUT_S
     stop_timeout_s: float = STOP_TIMEOUT_S
     on_event: Callable[[dict[str, Any]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.runtime is None:
+            self.runtime = ProcessRuntime(self.recordings_path, self.command, self.image_env)
+
+    @property
+    def containers(self) -> Runtime:
+        """What runs the recording containers: the Docker engine, or local processes."""
+        assert self.runtime is not None
+        return self.runtime
 
     # --- OpenVidu's RecordingManager.startRecording ----------------------------------
 
     def start(self, name: str = "recording", session_id: str | None = None, **properties: Any) -> Recording:
         session_id = session_id or f"ses_{uuid.uuid4().hex[:10]}"
         recording = Recording(id=self._free_id(session_id), name=name, session_id=session_id, **properties)
-        recording.workdir = self.containers_dir / f"recording_{recording.id.replace('~', '_')}"
-        recording.workdir.mkdir(parents=True)
         began = time.monotonic()
-        recording.process = subprocess.Popen(
-            self.command,
-            cwd=recording.workdir,
-            env=self.container_environment(recording),
-            stdout=(recording.workdir / "container.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        session = self.sessions.get(session_id)
+        if session is not None:  # COMPOSED_QUICK_START: the session's container records it
+            recording.container = session
+            recording.workdir = session.workdir
+            self.containers.exec(session, self.start_line(recording), timeout=STOP_COMMAND_TIMEOUT_S)
+        else:
+            name_ = f"recording_{recording.id.replace('~', '_')}"
+            recording.workdir = self.containers_dir / name_
+            recording.container = self.containers.run(
+                name_, recording.workdir, self.container_environment(recording)
+            )
+            recording.process = recording.container.process
         if self._wait_for_file(recording, self.start_timeout_s):
             recording.timings["file_s"] = round(time.monotonic() - began, 3)
             recording.status = "started"
@@ -175,10 +189,45 @@ class OpenViduEmulator:
         self._send(recording, "failed")
         return recording
 
+    # --- COMPOSED_QUICK_START (ComposedQuickStartRecordingService) -------------------------
+
+    def open_session(self, session_id: str, resolution: str = "320x240", frame_rate: int = 15) -> Container:
+        """The session's container, started with the session: Chrome in the room, nothing recorded."""
+        name = f"recording_{session_id}"
+        env = {
+            "DEBUG_MODE": "false",
+            "RECORDING_TYPE": "COMPOSED_QUICK_START",
+            "RESOLUTION": resolution,
+            "FRAMERATE": str(frame_rate),
+            "URL": self.layout_url
+            or f"https://127.0.0.1:4443/#/layout-best-fit/{session_id}/SECRET/4443/false",
+        }
+        self.sessions[session_id] = self.containers.run(name, self.containers_dir / name, env)
+        return self.sessions[session_id]
+
+    def close_session(self, session_id: str) -> None:
+        """The session ended: OpenVidu force-removes its container."""
+        container = self.sessions.pop(session_id, None)
+        if container is not None:
+            self.containers.remove(container)
+
+    def start_line(self, recording: Recording) -> str:
+        """The one shell line OpenVidu runs inside the session's container to start a recording."""
+        env = self.container_environment(recording)
+        exports = " && ".join(
+            f"export {key}={shlex.quote(env[key])}"
+            for key in ("DEBUG_MODE", "RESOLUTION", "FRAMERATE", "ONLY_VIDEO", "VIDEO_ID", "VIDEO_NAME")
+        )
+        json_ = shlex.quote(env["RECORDING_JSON"])
+        log = "/var/log/ffmpeg.log" if self.containers.name == "docker" else "ffmpeg.log"
+        return (
+            f"{exports} && export VIDEO_FORMAT=mp4 && export RECORDING_JSON={json_} && "
+            f"./composed_quick_start.sh --start-recording > {log} 2>&1 &"
+        )
+
     def container_environment(self, recording: Recording) -> dict[str, str]:
         """ComposedRecordingService's nine variables, over the image's ENV; nothing else."""
-        return self.image_env | {
-            "RECORDINGS_PATH": str(self.recordings_path),
+        return {
             "DEBUG_MODE": "false",
             "URL": self.layout_url
             or f"https://127.0.0.1:4443/#/layout-best-fit/{recording.session_id}/SECRET/4443/false",
@@ -201,23 +250,35 @@ class OpenViduEmulator:
         self._seal(recording)
         self._send(recording, "stopped")
         began = time.monotonic()
-        killed = self._stop_container(recording)
+        if recording.quick_start:
+            failed = self._stop_quick_start(recording)
+        else:
+            failed = self._stop_container(recording)
         recording.timings["stop_to_exit_s"] = round(time.monotonic() - began, 3)
-        if killed:
+        if failed:
             recording.status = "failed"
         else:
             self._wait_for_file(recording, self.stop_timeout_s)
+            if recording.quick_start:  # waitForVideoFileNotEmpty on `.info` and the thumbnail too
+                self._wait_for_file(recording, self.stop_timeout_s, f"{recording.id}.info")
+                self._wait_for_file(recording, self.stop_timeout_s, f"{recording.id}.jpg")
             self._read_info(recording)
         self._seal(recording)
         self._send(recording, recording.status)
         return recording
 
+    def _stop_quick_start(self, recording: Recording) -> bool:
+        """`./composed_quick_start.sh --stop-recording`, synchronously, 10 s at most; True: failed."""
+        assert recording.container is not None
+        code = self.containers.exec(
+            recording.container, "./composed_quick_start.sh --stop-recording", timeout=STOP_COMMAND_TIMEOUT_S
+        )
+        return code != 0
+
     def kill(self, recording: Recording) -> None:
         """The fault the drill injects: the whole container dies (SIGKILL to every process in it)."""
-        if recording.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(recording.process.pid, signal.SIGKILL)
-            recording.process.wait(timeout=10)
+        if recording.container is not None:
+            self.containers.kill(recording.container)
 
     def record(self, seconds: float, kill_at: float | None = None, **properties: Any) -> Recording:
         """Start, record `seconds`, stop; kill the container at second `kill_at` if given."""
@@ -244,9 +305,9 @@ class OpenViduEmulator:
             candidate = f"{session_id}~{n}"
         return candidate
 
-    def _wait_for_file(self, recording: Recording, seconds: float) -> bool:
+    def _wait_for_file(self, recording: Recording, seconds: float, file_name: str | None = None) -> bool:
         """LocalCustomFileManager.waitForFileToExistAndNotEmpty: every 100 ms, for `seconds`."""
-        video = self.output_dir(recording) / f"{recording.name}.mp4"
+        video = self.output_dir(recording) / (file_name or f"{recording.name}.mp4")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
@@ -256,17 +317,19 @@ class OpenViduEmulator:
         return False
 
     def _stop_container(self, recording: Recording) -> bool:
-        """`echo 'q' > stop` in the container, 30 s to exit, else force-removed. True: it was killed."""
-        process, workdir = recording.process, recording.workdir
-        if process is None or workdir is None or process.poll() is not None:
-            return False  # the exec fails on a dead container; the wait returns at once
-        (workdir / "stop").write_text("q\n")
-        try:
-            process.wait(timeout=self.stop_timeout_s)
+        """`echo 'q' > stop` in the container, 30 s to exit, else killed; then removed, as OpenVidu
+        does. True: it was killed."""
+        container = recording.container
+        if container is None:
             return False
-        except subprocess.TimeoutExpired:
-            self.kill(recording)
-            return True
+        killed = False
+        if self.containers.alive(container):  # the exec fails on a dead container; the wait returns at once
+            self.containers.exec(container, STOP_LINE, timeout=10)
+            if not self.containers.wait(container, self.stop_timeout_s):
+                self.containers.kill(container)
+                killed = True
+        self.containers.remove(container)
+        return killed
 
     def _read_info(self, recording: Recording) -> None:
         """RecordingInfoUtils: `<id>.info` decides ready or failed, and is deleted once read."""

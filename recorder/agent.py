@@ -291,10 +291,7 @@ class Agent:
             return 0.0
 
     def _stop_file_says_stop(self) -> bool:
-        try:
-            return self.config.stop_file.exists() and bool(self.config.stop_file.read_text().strip())
-        except OSError:
-            return False
+        return openvidu_files.stop_written(self.config.stop_file)
 
     @staticmethod
     def _tell(call: object) -> None:
@@ -330,13 +327,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=["run", "finalize", "standby"],
+        choices=["run", "finalize", "standby", "quick-start"],
         default=None,
-        help="run: record (default); finalize: join what S3 holds for VIDEO_ID; standby: wait warm "
-        "for a takeover (RECORDER_ACTION too)",
+        help="run: record (default; OpenVidu's stock recorder without HA settings); finalize: join what "
+        "S3 holds for VIDEO_ID; standby: wait warm for a takeover (RECORDER_ACTION too); quick-start: "
+        "OpenVidu's COMPOSED_QUICK_START container (with --start-recording or --stop-recording)",
     )
+    parser.add_argument("--start-recording", action="store_true", help="quick-start: record VIDEO_ID")
+    parser.add_argument("--stop-recording", action="store_true", help="quick-start: stop it (10 s)")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+    if arguments.command == "quick-start":
+        from recorder import quick_start
+
+        flags = [
+            f
+            for f, on in (
+                ("--start-recording", arguments.start_recording),
+                ("--stop-recording", arguments.stop_recording),
+            )
+            if on
+        ]
+        return quick_start.main(flags, dict(os.environ))
     environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
     if environ.get("RECORDER_ACTION") == "standby":
         from recorder import standby
@@ -350,6 +362,10 @@ def record(environ: dict[str, str], warm_stack: CaptureStack | None = None) -> i
     (with the standby's warm capture stack, if it has one)."""
     config = AgentConfig.from_env(environ)
     keep_agent_log(config)
+    if not config.ha and config.action == "run":
+        from recorder import stock
+
+        return stock.run(config)
     storage = ChunkStorage(config)
     if config.action == "finalize":
         manifest = finalize(config, storage)

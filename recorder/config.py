@@ -30,10 +30,11 @@ class AgentConfig(BaseModel):
     recovery: bool = Field(False, alias="IS_RECOVERY_CONTAINER")
     epoch: int = Field(1, alias="EPOCH", ge=1)
     heartbeat_interval: float = Field(10, alias="HEARTBEAT_INTERVAL", gt=0)
-    controller_url: str = Field(alias="HA_CONTROLLER_URL")
+    # The controller and the bucket make it the HA recorder; without them it is OpenVidu's stock one
+    controller_url: str = Field("", alias="HA_CONTROLLER_URL")
     username: str = Field("", alias="HA_CONTROLLER_USERNAME")
     password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
-    bucket: str = Field(alias="HA_AWS_S3_BUCKET")
+    bucket: str = Field("", alias="HA_AWS_S3_BUCKET")
     s3_endpoint: str | None = Field(None, alias="HA_AWS_S3_SERVICE_ENDPOINT")
     # The S3 credentials of the original's .env (MinIO's, say); unset: the default chain (a task role)
     s3_access_key: str | None = Field(None, alias="HA_AWS_ACCESS_KEY", repr=False)
@@ -92,6 +93,12 @@ class AgentConfig(BaseModel):
     @property
     def name(self) -> str:
         return self.video_name or self.video_id
+
+    @property
+    def ha(self) -> bool:
+        """HA (chunks to S3, heartbeats, takeovers) or OpenVidu's stock recorder: the rule of
+        `settings_file.ha_configured`, which the entrypoint used to apply, applied to the merged settings."""
+        return bool(self.controller_url and self.bucket)
 
     @property
     def primary(self) -> bool:

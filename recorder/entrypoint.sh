@@ -1,18 +1,13 @@
 #!/bin/bash
-# Keeps OpenVidu's behaviour: without HA settings this is the stock recording container.
-# OpenVidu passes the container nine variables and nothing else, so the HA settings come from
-# the environment or from $RECORDINGS_PATH/.env (/recordings/.env, OpenVidu's recordings
-# folder), as in the original; the environment wins. With them (the controller's address and
-# a bucket), the agent takes over everything composed.sh did: it starts and watches the X
-# server, PulseAudio and Chrome on the layout URL, and records, uploads, heartbeats, heals.
+# /entrypoint.sh, where OpenVidu's image has it: OpenVidu starts every recording container with it.
+# The agent decides what to be from what it is given (recorder/modes.py):
+#   RECORDING_TYPE=COMPOSED_QUICK_START  the session's warm container (Chrome in the room, waiting
+#                                         for ./composed_quick_start.sh --start-recording)
+#   HA settings (environment or /recordings/.env)  the HA recorder: chunks to S3, heartbeats
+#   neither                               OpenVidu's stock recorder: one file, `q` in ./stop ends it
 set -euo pipefail
-
 PY=/opt/ovha/venv/bin/python
-if ! "$PY" -c 'import os, sys; from recorder.settings_file import ha_configured; sys.exit(0 if ha_configured(os.environ) else 1)'; then
-  exec /entrypoint.sh "$@"
+if [[ "${RECORDING_TYPE:-}" == "COMPOSED_QUICK_START" ]]; then
+  exec "$PY" -m recorder quick-start
 fi
-
-# OpenVidu stops a recording with `docker exec <container> bash -c "echo 'q' > stop"`: no working
-# directory is given, so `stop` is in the container's working directory, which is this one.
-export STOP_FILE="${STOP_FILE:-$PWD/stop}"
-exec "$PY" -m recorder
+exec "$PY" -m recorder "$@"

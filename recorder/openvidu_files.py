@@ -50,6 +50,14 @@ def announce_capture(config: AgentConfig) -> bool:
     return True
 
 
+def stop_written(stop_file: Path) -> bool:
+    """OpenVidu's `echo 'q' > stop` has happened: the file says something (it is empty until then)."""
+    try:
+        return stop_file.exists() and bool(stop_file.read_text().strip())
+    except OSError:
+        return False
+
+
 def metadata_file(config: AgentConfig) -> Path:
     return config.output_dir / f".recording.{config.video_id}"
 

@@ -251,28 +251,6 @@ def test_the_entrypoint_is_valid_bash() -> None:
     assert subprocess.run(["bash", "-n", str(entrypoint)], capture_output=True).returncode == 0
 
 
-@pytest.mark.docker
-def test_the_recorder_image_builds() -> None:
-    import subprocess
-
-    from tests.unit.test_launchers import docker_engine_reason
-
-    reason = docker_engine_reason()
-    if reason:
-        pytest.skip(
-            reason.replace("the process launcher carries the proof", "the image cannot be built here")
-        )
-    root = Path(__file__).resolve().parents[2]
-    build = subprocess.run(
-        ["docker", "build", "-f", "recorder/Dockerfile", "-t", "ovha-recorder-test", "."],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert build.returncode == 0, build.stderr[-2000:]
-
-
 def test_heartbeats_back_off_after_failures_up_to_the_interval() -> None:
     assert retry_delay(0, 10) == 10  # healthy: every interval
     firsts = [retry_delay(1, 10) for _ in range(50)]

@@ -1,0 +1,229 @@
+"""How the OpenVidu emulator runs a recording container: as a Docker container of the recorder image,
+exactly as OpenVidu does (`ComposedRecordingService`), or as a local process standing in for one.
+
+The rule both keep is OpenVidu's (`shared/docs/openvidu-contract.md`): the container is named
+`recording_<id>`, gets only the variables OpenVidu sets, sees the recordings folder at `/recordings`,
+and runs in a working directory where OpenVidu's `echo 'q' > stop` lands; OpenVidu reaches inside
+only by `exec` (the `q`, and in quick-start mode the start and stop commands), and removes it after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from local import ROOT
+
+# What the recorder image itself sets (its Dockerfile's ENV): a process container gets this too.
+IMAGE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
+SHM_SIZE = 536_870_912  # OpenVidu's default shmSize for a recording container
+STOP_LINE = "echo 'q' > stop"
+
+
+@dataclass
+class Container:
+    """One recording container (or a session's, in quick-start mode), whatever runs it."""
+
+    name: str
+    workdir: Path  # the process runtime's working directory; the Docker runtime keeps its logs here
+    process: subprocess.Popen[bytes] | None = None
+    docker: Any = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Runtime(Protocol):
+    name: str
+
+    def run(self, name: str, workdir: Path, env: dict[str, str]) -> Container: ...
+    def alive(self, container: Container) -> bool: ...
+    def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
+        """A shell line inside, in its working directory (`bash -c`); its exit code. `timeout` None:
+        in the background (OpenVidu's `&`), 0 at once."""
+        ...
+
+    def wait(self, container: Container, timeout: float) -> bool:
+        """True once it has exited, False if it still runs after `timeout`."""
+        ...
+
+    def kill(self, container: Container) -> None: ...
+    def remove(self, container: Container) -> None: ...
+
+
+class ProcessRuntime:
+    """A process in a fresh working directory stands in for the container; `/recordings` is
+    `RECORDINGS_PATH`, and `./composed_quick_start.sh` a shim to the agent."""
+
+    name = "process"
+
+    def __init__(
+        self, recordings_path: Path, command: list[str] | None = None, image_env: dict[str, str] | None = None
+    ) -> None:
+        self.recordings_path = recordings_path
+        self.command = command or [sys.executable, "-m", "recorder"]
+        self.extra_env = image_env if image_env is not None else {}  # the caller may add to it later
+
+    def image_env(self, workdir: Path) -> dict[str, str]:
+        environment = {k: os.environ[k] for k in IMAGE_ENV_KEYS if k in os.environ}
+        return (
+            environment
+            | self.extra_env
+            | {
+                "PYTHONPATH": str(ROOT),
+                "PYTHONUNBUFFERED": "1",
+                "RECORDINGS_PATH": str(self.recordings_path),
+                "QUICK_START_STATE": str(workdir / "quick-start.json"),
+            }
+        )
+
+    def run(self, name: str, workdir: Path, env: dict[str, str]) -> Container:
+        workdir.mkdir(parents=True, exist_ok=True)
+        script = workdir / "composed_quick_start.sh"
+        script.write_text(f'#!/bin/bash\nexec {shlex.quote(sys.executable)} -m recorder quick-start "$@"\n')
+        script.chmod(0o755)
+        full_env = self.image_env(workdir) | env
+        command = list(self.command)
+        if env.get("RECORDING_TYPE") == "COMPOSED_QUICK_START":
+            command.append("quick-start")
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            env=full_env,
+            stdout=(workdir / "container.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return Container(name, workdir, process=process, env=full_env)
+
+    def alive(self, container: Container) -> bool:
+        return container.process is not None and container.process.poll() is None
+
+    def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
+        if not self.alive(container):
+            return 1  # `docker exec` on a dead container fails
+        call = ["bash", "-c", line]
+        if timeout is None:
+            subprocess.Popen(
+                call, cwd=container.workdir, env=container.env, start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            return 0
+        try:
+            return subprocess.run(call, cwd=container.workdir, env=container.env, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            return 124
+
+    def wait(self, container: Container, timeout: float) -> bool:
+        if container.process is None:
+            return True
+        try:
+            container.process.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def kill(self, container: Container) -> None:
+        """SIGKILL to every process in it (its session stands for the container's)."""
+        if container.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(container.process.pid, signal.SIGKILL)
+            container.process.wait(timeout=10)
+
+    def remove(self, container: Container) -> None:
+        if self.alive(container):
+            self.kill(container)
+
+
+class DockerRuntime:
+    """The recorder image on a real engine, as OpenVidu runs it: network host, the recordings folder
+    bind-mounted at `/recordings`, OpenVidu's shm size, and nothing but OpenVidu's variables."""
+
+    name = "docker"
+
+    def __init__(self, recordings_path: Path, image: str) -> None:
+        from local import engine
+
+        self.recordings_path = recordings_path
+        self.image = image
+        self.client = engine.client(timeout=120)
+
+    def run(self, name: str, workdir: Path, env: dict[str, str]) -> Container:
+        import docker.errors
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(name).remove(force=True)  # OpenVidu removes a leftover too
+        container = self.client.containers.run(
+            self.image,
+            name=name,
+            detach=True,
+            network_mode="host",
+            shm_size=SHM_SIZE,
+            environment=env,
+            volumes={str(self.recordings_path): {"bind": "/recordings", "mode": "rw"}},
+        )
+        return Container(name, workdir, docker=container, env=env)
+
+    def alive(self, container: Container) -> bool:
+        import docker.errors
+
+        try:
+            container.docker.reload()
+        except docker.errors.NotFound:
+            return False
+        return container.docker.status in {"created", "running"}
+
+    def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
+        import docker.errors
+
+        if not self.alive(container):
+            return 1
+        try:
+            if timeout is None:
+                container.docker.exec_run(["bash", "-c", line], detach=True)
+                return 0
+            # the engine's exec has no deadline of its own: `timeout` inside gives it one
+            result = container.docker.exec_run(["timeout", f"{timeout:g}", "bash", "-c", line])
+        except docker.errors.APIError:
+            return 1
+        return int(result.exit_code or 0)
+
+    def wait(self, container: Container, timeout: float) -> bool:
+        import requests
+
+        try:
+            container.docker.wait(timeout=timeout)
+            return True
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            return not self.alive(container)
+
+    def kill(self, container: Container) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            container.docker.kill()
+        self.wait(container, 10)
+
+    def remove(self, container: Container) -> None:
+        """The container's log is kept beside the process runtime's, then it goes (OpenVidu removes it)."""
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.APIError):
+            (container.workdir / "container.log").write_bytes(container.docker.logs())
+        with contextlib.suppress(docker.errors.APIError):
+            container.docker.remove(force=True)
+
+
+def runtime(kind: str, recordings_path: Path, image: str | None = None) -> Runtime:
+    if kind == "docker":
+        return DockerRuntime(
+            recordings_path, image or os.environ.get("IMAGE") or "openvidu-ha-recorder:latest"
+        )
+    return ProcessRuntime(recordings_path)

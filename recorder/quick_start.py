@@ -1,0 +1,191 @@
+"""OpenVidu's COMPOSED_QUICK_START mode: one container per session, recordings started and stopped
+by `docker exec` of `./composed_quick_start.sh --start-recording` / `--stop-recording`.
+
+The rule it keeps (`shared/docs/openvidu-contract.md`, "COMPOSED_QUICK_START"): the container's
+own process holds the capture stack (X, PulseAudio, the browser already in the room) for the
+session's whole life and supervises it; each recording is a process of its own on that display,
+which is HA (its own session for the controller, chunks, heartbeats, takeovers) when HA settings
+are given, and OpenVidu's stock recording otherwise; `--stop-recording` writes the `q` and returns
+within OpenVidu's 10 s, and the files (`<id>.info`, the thumbnail) follow within its file wait.
+The holder and the recordings meet through one state file: the display, the sound server, and the
+recording in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from recorder.config import AgentConfig
+from recorder.settings_file import merged_environment
+from recorder.stack import CaptureStack, FreezeState, StackBroken
+
+log = logging.getLogger("recorder.quick_start")
+STATE_FILE = Path(os.environ.get("QUICK_START_STATE", "/tmp/ovha-quick-start.json"))  # noqa: S108
+STOP_RETURNS_WITHIN_S = 8.0  # OpenVidu gives the stop command 10 s
+HOLDER_VIDEO_ID = "quick-start"
+
+
+def _state() -> dict[str, Any]:
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(state: dict[str, Any]) -> None:
+    partial = STATE_FILE.with_name(f".{STATE_FILE.name}.part")
+    partial.write_text(json.dumps(state))
+    os.replace(partial, STATE_FILE)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie has exited: /proc says so
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+# --- the container's own process ---------------------------------------------------------
+
+
+def hold(environ: dict[str, str]) -> int:
+    """No argument: the session's capture stack, kept up until the container is removed."""
+    config = AgentConfig.from_env({"VIDEO_ID": HOLDER_VIDEO_ID, **merged_environment(environ)})
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    stack = CaptureStack(config) if config.source == "openvidu" else None
+    if stack is not None:
+        stack.start()
+    _write_state(
+        {
+            "holder": os.getpid(),
+            "display": stack.display if stack else None,
+            "env": {k: stack.env[k] for k in ("DISPLAY", "PULSE_RUNTIME_PATH", "PULSE_SERVER")}
+            if stack
+            else {},
+        }
+    )
+    log.info("quick-start container ready: %s", f"display {stack.display}" if stack else "synthetic source")
+    try:
+        while not stopping.wait(1.0):
+            if stack is not None:
+                stack.check()
+    except StackBroken as error:
+        log.error("the session's capture stack cannot go on: %s", error)
+        return 4
+    finally:
+        if stack is not None:
+            stack.stop()
+    return 0
+
+
+class AttachedStack(CaptureStack):
+    """The holder's stack seen from a recording: its display and sound, watched by the holder, so
+    the recording neither starts, reloads nor stops it (the next recording needs it as it is)."""
+
+    def __init__(self, config: AgentConfig, display: str, env: dict[str, str]) -> None:
+        self.config = config
+        self.display = display
+        self.env = {**os.environ, **env}
+        self.components = {}
+        self.page_reloads = 0
+        self.freeze = FreezeState()
+
+    @property
+    def started(self) -> bool:
+        return True
+
+    def fits(self, config: AgentConfig) -> bool:
+        return True
+
+    def take_over(self, config: AgentConfig) -> None:
+        self.config = config  # the browser is already in the session's room
+
+    def start(self) -> None:
+        return None
+
+    def check(self) -> None:
+        return None
+
+    def on_frozen(self, started: bool, wallclock: float) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+
+# --- `--start-recording` / `--stop-recording` ---------------------------------------------
+
+
+def start_recording(environ: dict[str, str]) -> int:
+    """Records the recording OpenVidu's exported variables describe, on the holder's display; runs
+    until its `q` (OpenVidu backgrounds this command)."""
+    state = _state()
+    merged = merged_environment(environ)
+    config = AgentConfig.from_env(merged)
+    if _alive(state.get("recording", {}).get("pid")):
+        log.error("a recording is already running in this container: %s", state["recording"])
+        return 1
+    _write_state({**state, "recording": {"pid": os.getpid(), "videoId": config.video_id}})
+    display, env = state.get("display"), state.get("env") or {}
+    if config.ha:
+        from recorder import agent
+
+        warm = AttachedStack(config, display, env) if display and config.source == "openvidu" else None
+        return agent.record(merged, warm_stack=warm)
+    from recorder import stock
+    from recorder.logs import keep_agent_log
+
+    keep_agent_log(config)
+    recording = stock.StockRecording(config, display, {**os.environ, **env}, preset="ultrafast")
+    recording.start()
+    recording.wait()
+    return recording.finish()
+
+
+def stop_recording(environ: dict[str, str]) -> int:
+    """`q` into ./stop, then back within OpenVidu's 10 s: the recording seals its files by itself."""
+    state = _state()
+    current = state.get("recording") or {}
+    config = AgentConfig.from_env({"VIDEO_ID": current.get("videoId") or HOLDER_VIDEO_ID, **environ})
+    if (config.output_dir / f"{config.video_id}.jpg").exists():
+        log.info("%s is already recorded", config.video_id)
+        return 0
+    if not _alive(current.get("pid")):
+        log.error("no recording runs in this container")
+        return 1
+    config.stop_file.write_text("q\n")
+    deadline = time.monotonic() + STOP_RETURNS_WITHIN_S
+    while _alive(current["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return 0
+
+
+def main(argv: list[str], environ: dict[str, str]) -> int:
+    if "--start-recording" in argv:
+        return start_recording(environ)
+    if "--stop-recording" in argv:
+        return stop_recording(environ)
+    return hold(environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], dict(os.environ)))
