@@ -17,14 +17,15 @@ PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 PATH="$(PY312_DIR):$(CURDIR)/$(VENV_SAM)/bin:$$PATH"
 
-.PHONY: help setup system-deps up test lint unit integration e2e sam-validate sam-build scan bench cost drill validate clean
+.PHONY: help setup system-deps docker-deps up test lint unit integration e2e sam-validate sam-build scan bench cost drill validate clean image image-and-pytest image-and-drill
 
 help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
 	@echo "make test    ruff + sam validate --lint + sam build + checkov + the whole pytest suite"
 	@echo "make bench   print the benchmark figures as JSON lines"
 	@echo "make cost    the control plane's modelled AWS cost, per 1,000 recording-hours and per standby"
-	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast)"
+	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast, RUNTIME=docker)"
+	@echo "make image   build the recorder image (IMAGE=openvidu-ha-recorder:latest) from Debian's packages"
 	@echo "make validate  check the configuration in the environment"
 	@echo "ovha --help  the operator CLI (in .venv/bin after make up or make test)"
 
@@ -39,6 +40,17 @@ system-deps:
 	  echo ">> installing from Debian:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; fi
+
+# The Docker engine and debootstrap, for the recorder image (`make image`) and the Docker tests
+docker-deps:
+	@missing=""; \
+	for tool in dockerd:docker.io debootstrap:debootstrap; do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing from Debian:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
+	    || echo ">> could not install$$missing: the recorder image and the Docker tests are skipped"; fi
 
 $(VENV)/.installed: requirements.txt functions/requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,8 +96,18 @@ scan: $(VENV_SCAN)/.installed
 	$(VENV_SCAN)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download \
 	  | grep -v '^$$' ; test "$${PIPESTATUS[0]}" = 0
 
-test: setup lint sam-validate sam-build scan
+# The suite runs with a Docker engine (started here if none answers, stopped after if it was) and
+# the recorder image built first; on a machine with no engine the Docker tests skip with the reason.
+test: setup docker-deps lint sam-validate sam-build scan
+	PATH="$$PATH:/usr/sbin:/sbin" $(PY) -m local engine run -- $(MAKE) --no-print-directory image-and-pytest
+
+image-and-pytest:
+	$(PY) -m local image --if-engine
 	$(VENV)/bin/pytest
+
+# The recorder image (IMAGE=name:tag; BASE_IMAGE= an image the engine has, else made with debootstrap)
+image: setup docker-deps
+	PATH="$$PATH:/usr/sbin:/sbin" $(PY) -m local image
 
 unit: $(VENV)/.installed
 	$(VENV)/bin/pytest tests/unit
@@ -104,10 +126,17 @@ cost: $(VENV)/.installed
 	$(PY) -m bench.cost_model
 
 # make drill [RUNS=10] [MODE=kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
-#             api-outage|partition|node-loss] [HA_TIMING=fast]
+#             api-outage|partition|node-loss] [HA_TIMING=fast] [RUNTIME=docker]
 # (APP_PROCESS_LAUNCH_DELAY, APP_STANDBY_POOL_SIZE and DRILL_SOURCE=openvidu from the environment)
-drill: setup
-	$(PY) -m local drill $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(ARGS)
+drill: setup $(if $(filter docker,$(RUNTIME)),docker-deps)
+	$(if $(filter docker,$(RUNTIME)),PATH="$$PATH:/usr/sbin:/sbin" $(PY) -m local engine run -- $(MAKE) --no-print-directory image-and-drill,$(PY) -m local drill $(DRILL_ARGS))
+
+DRILL_ARGS = $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(if $(RUNTIME),--runtime $(RUNTIME)) $(ARGS)
+
+# RUNTIME=docker: the image first (seconds when nothing changed), then the drill on containers
+image-and-drill:
+	$(PY) -m local image
+	$(PY) -m local drill $(DRILL_ARGS)
 
 clean:
 	rm -rf .aws-sam .pytest_cache .ruff_cache .local-data

@@ -54,6 +54,11 @@ class Runtime(Protocol):
 
     def kill(self, container: Container) -> None: ...
     def remove(self, container: Container) -> None: ...
+    def main_pid(self, container: Container) -> int | None:
+        """The container's first process, as the host sees it (what a drill's faults aim at)."""
+        ...
+
+    def exit_code(self, container: Container) -> int | None: ...
 
 
 class ProcessRuntime:
@@ -140,6 +145,12 @@ class ProcessRuntime:
         if self.alive(container):
             self.kill(container)
 
+    def main_pid(self, container: Container) -> int | None:
+        return container.process.pid if container.process is not None else None
+
+    def exit_code(self, container: Container) -> int | None:
+        return container.process.poll() if container.process is not None else None
+
 
 class DockerRuntime:
     """The recorder image on a real engine, as OpenVidu runs it: network host, the recordings folder
@@ -196,10 +207,13 @@ class DockerRuntime:
         return int(result.exit_code or 0)
 
     def wait(self, container: Container, timeout: float) -> bool:
+        import docker.errors
         import requests
 
         try:
             container.docker.wait(timeout=timeout)
+            return True
+        except docker.errors.NotFound:
             return True
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return not self.alive(container)
@@ -219,6 +233,28 @@ class DockerRuntime:
             (container.workdir / "container.log").write_bytes(container.docker.logs())
         with contextlib.suppress(docker.errors.APIError):
             container.docker.remove(force=True)
+
+    def main_pid(self, container: Container) -> int | None:
+        return container_pid(container.docker) if self.alive(container) else None
+
+    def exit_code(self, container: Container) -> int | None:
+        if self.alive(container):
+            return None
+        return int(container.docker.attrs["State"]["ExitCode"])
+
+
+def container_pid(container: Any) -> int | None:
+    """A running container's main process on the host (0 when it has none)."""
+    container.reload()
+    return int(container.attrs["State"]["Pid"]) or None
+
+
+def crash(container: Any) -> None:
+    """Its main process SIGKILLed from the host, as a crash or the OOM killer ends it: the engine is
+    not asked (no `kill` event), so the `die` that follows is nobody's stop."""
+    pid = container_pid(container)
+    if pid:
+        os.kill(pid, signal.SIGKILL)
 
 
 def runtime(kind: str, recordings_path: Path, image: str | None = None) -> Runtime:

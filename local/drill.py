@@ -40,7 +40,7 @@ import boto3
 import requests
 
 from hacore.launchers.process import kill_recorded
-from local import ROOT
+from local import ROOT, containers
 from local.openvidu import OpenViduEmulator, Recording
 from local.receiver import Receiver
 from local.runtime import free_port, wait_until_serving
@@ -94,14 +94,20 @@ class DrillStack:
     timing: dict[str, Any]
     recordings: Path
     customer: Receiver
+    runtime: str = "process"  # docker: recorders are containers of the image, primaries and backups
 
     @property
     def auth(self) -> tuple[str, str]:
         return USER, PASSWORD
 
 
-def start_stack(workdir: Path, timing: str, settings: dict[str, str] | None = None) -> DrillStack:
-    """`settings`: the controller's, over the environment's (a pool size, a modelled cold start)."""
+def start_stack(
+    workdir: Path, timing: str, settings: dict[str, str] | None = None, runtime: str = "process"
+) -> DrillStack:
+    """`settings`: the controller's, over the environment's (a pool size, a modelled cold start).
+    `runtime` docker: backups are containers of the recorder image, every recorder on a real browser."""
+    if runtime == "docker":
+        settings = {"APP_FAILOVER_LAUNCHER": "docker", "RECORDER_SOURCE": "openvidu"} | (settings or {})
     port, moto = free_port(), free_port()
     state = workdir / "backups"
     recordings = workdir / "recordings"
@@ -136,7 +142,7 @@ def start_stack(workdir: Path, timing: str, settings: dict[str, str] | None = No
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url, process)
     status = requests.get(f"{url}/api/failover/status", auth=(USER, PASSWORD), timeout=10).json()
-    return DrillStack(url, f"http://127.0.0.1:{moto}", process, state, status, recordings, customer)
+    return DrillStack(url, f"http://127.0.0.1:{moto}", process, state, status, recordings, customer, runtime)
 
 
 def stop_stack(stack: DrillStack) -> None:
@@ -180,13 +186,14 @@ class Run:
             aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
         )
         self.chunk = float(self.stack.timing["chunkTimeSizeSeconds"])
-        real = self.mode in BROWSER_MODES or self.source == "openvidu"
+        real = self.mode in BROWSER_MODES or self.source == "openvidu" or self.stack.runtime == "docker"
         self.page = TestPage(free_port()).up() if real else None
         self.openvidu = OpenViduEmulator(
             recordings_path=self.stack.recordings,
             webhook_url=f"{self.stack.url}/openvidu/webhook",
             containers_dir=self.workdir / "containers",
             layout_url=self.page.url if self.page else None,
+            runtime=containers.runtime(self.stack.runtime, self.stack.recordings),
         )
         if self.page is not None:  # the recorder image's default: OpenVidu's X display, pulse, browser
             self.openvidu.image_env |= {"RECORDER_SOURCE": "openvidu"}
@@ -242,21 +249,23 @@ class Run:
                 self.page.down()
 
     def _fail_and_recover(self, recording: Recording) -> dict[str, Any]:
-        result: dict[str, Any] = {"mode": self.mode, "video_id": self.video_id}
-        primary = recording.process
+        result: dict[str, Any] = {"mode": self.mode, "runtime": self.stack.runtime, "video_id": self.video_id}
+        assert recording.container is not None
+        container = recording.container
+        primary = self.openvidu.containers.main_pid(container)
         assert primary is not None
         failed_at = time.time()
         if self.mode in ("kill", "backup-kill"):
             self.openvidu.kill(recording)
         elif self.mode in ("ffmpeg", "hang"):
-            ffmpeg = _child_ffmpeg(primary.pid)
+            ffmpeg = _child_ffmpeg(primary)
             os.kill(ffmpeg, signal.SIGKILL if self.mode == "ffmpeg" else signal.SIGSTOP)
         elif self.mode == "zombie":
-            os.killpg(primary.pid, signal.SIGSTOP)
+            os.killpg(primary, signal.SIGSTOP)
         elif self.mode == "browser":
-            os.kill(browser_pids(primary.pid)[0], signal.SIGKILL)
+            os.kill(browser_pids(primary)[0], signal.SIGKILL)
         elif self.mode == "renderer":
-            os.kill(page_renderer_pids(primary.pid)[0], signal.SIGKILL)
+            os.kill(page_renderer_pids(primary)[0], signal.SIGKILL)
         elif self.mode == "freeze" and self.page is not None:
             self.page.freeze()
         if self.mode in ("kill", "zombie", "backup-kill"):
@@ -270,10 +279,10 @@ class Run:
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
             result |= self._launch_figures(0)
         if self.mode == "backup-kill":
-            backup = int(self.session()["backupContainerId"].split(":")[1])  # process:<pid>:<token>
+            backup = self.session()["backupContainerId"]
             time.sleep(self.chunk)  # it records a little
             self._wait_for_pool()
-            os.killpg(backup, signal.SIGKILL)
+            self._crash_backup(backup)
             killed_at = time.time()
             session = wait(
                 lambda: (
@@ -291,8 +300,10 @@ class Run:
         elif self.mode != "none":
             wait(lambda: self._first_chunk_after(failed_at), 60, "a chunk after the capture failure")
         if self.mode == "zombie":
-            os.killpg(primary.pid, signal.SIGCONT)
-            result["zombie_exit"] = wait(lambda: primary.poll(), 60, "the zombie to stop itself")
+            os.killpg(primary, signal.SIGCONT)
+            result["zombie_exit"] = wait(
+                lambda: self.openvidu.containers.exit_code(container), 60, "the zombie to stop itself"
+            )
         time.sleep(2 * self.chunk)  # let the survivor record a little more
         self.openvidu.stop(recording)  # stopped, q, 30 s, .info: ready or failed
         result["openvidu_status"] = recording.status
@@ -311,6 +322,15 @@ class Run:
         health = session.get("captureHealth")
         result["takeovers"] = len(session["failovers"])
         return result | {"customer_terminal": terminal, "capture_health": health} | verified
+
+    def _crash_backup(self, ref: str) -> None:
+        """The backup dies as a crash kills it: SIGKILL from outside, nobody's stop."""
+        if self.stack.runtime == "docker":
+            from local import engine
+
+            containers.crash(engine.client().containers.get(ref))
+        else:
+            os.killpg(int(ref.split(":")[1]), signal.SIGKILL)  # process:<pid>:<token>
 
     def _launch_figures(self, takeover: int) -> dict[str, Any]:
         """Claim to the new recorder's first heartbeat, and whether a warm standby took it."""
@@ -538,13 +558,14 @@ def run_drill(
     mode: str = "kill",
     seed: int | None = None,
     source: str = "synthetic",
+    runtime: str = "process",
 ) -> list[dict]:
     timing = timing or os.environ.get("HA_TIMING", "default")
     rng = random.Random(seed)
     results = []
     with tempfile.TemporaryDirectory(prefix="ovha-drill-") as scratch:
         workdir = Path(scratch)
-        stack = start_stack(workdir, timing)
+        stack = start_stack(workdir, timing, runtime=runtime)
         try:
             for number in range(1, runs + 1):
                 run_dir = workdir / f"run-{number}"
@@ -557,14 +578,14 @@ def run_drill(
                     else:
                         result = Run(stack, run_dir, mode, rng, source).execute()
                 except (TimeoutError, RuntimeError, requests.RequestException) as error:
-                    result = {"ok": False, "mode": mode, "error": str(error)}
+                    result = {"ok": False, "mode": mode, "runtime": runtime, "error": str(error)}
                 result = {"run": number, "timing": timing, **result}
                 print(json.dumps(result), flush=True)
                 results.append(result)
         finally:
             stop_stack(stack)
     if runs > 1:
-        summary = _summary(results, timing, mode)
+        summary = _summary(results, timing, mode) | {"runtime": runtime}
         print(json.dumps(summary), flush=True)
     return results
 

@@ -87,7 +87,7 @@ def make_base(client: Any) -> str:
 def download_wheels() -> None:
     """The agent's packages for the image's Python, on the host (the build reaches no index)."""
     WHEELS.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
+    done = subprocess.run(
         [
             *(sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"),
             *("-r", str(ROOT / "recorder" / "requirements.txt"), "--dest", str(WHEELS)),
@@ -95,8 +95,12 @@ def download_wheels() -> None:
             *("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"),
             *("--platform", "any"),
         ],
-        check=True,
+        check=False,
+        capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"pip download of the agent's wheels failed:\n{done.stderr[-3000:]}")
 
 
 def build(tag: str = DEFAULT_IMAGE, base: str | None = None) -> dict[str, Any]:

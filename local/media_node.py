@@ -43,7 +43,8 @@ def recorder_settings(
         "CHUNK_FOLDER": str(folder.parent / "chunks"),
         "CHUNK_TIME_SIZE": str(settings.chunk_time_size_s),
         "HEARTBEAT_INTERVAL": str(settings.heartbeat_interval_s),
-        "RECORDER_SOURCE": "synthetic",
+        # a test pattern here (no display); `openvidu` (a real browser) where the recorders can have one
+        "RECORDER_SOURCE": environ.get("RECORDER_SOURCE") or "synthetic",
     }
 
 

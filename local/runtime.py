@@ -51,6 +51,13 @@ LOCAL_PARAMETERS = {"Profile": "dev"}
 PR_SET_PDEATHSIG = 1
 TIMING_VARIABLES = frozenset(TIMING_PROFILES["default"])
 STOP_WAIT_S = 2.0  # at a stop, running invocations are waited for this long
+# `APP_FAILOVER_LAUNCHER=docker`: backups are containers of the image `make image` builds, run as
+# OpenVidu runs its recorders (host network; the recordings folder, set at start, at /recordings)
+DOCKER_DEFAULTS = {
+    "APP_DOCKER_NETWORK": "host",
+    "APP_DOCKER_OPENVIDU_IMAGE": "openvidu-ha-recorder",
+    "APP_DOCKER_IMAGE_TAG": "latest",
+}
 TASK_EVENTS_EVERY_S = 0.2  # how often exited backup processes are looked for (ECS: seconds)
 
 
@@ -120,6 +127,9 @@ class LocalStack:
             self.environ["HA_CONTROLLER_USERNAME"] = ORIGINAL_USERNAME
             self.environ["HA_CONTROLLER_PASSWORD"] = ORIGINAL_PASSWORD
             self.default_credentials = True
+        if self.environ.get("APP_FAILOVER_LAUNCHER") == "docker":  # backups as OpenVidu runs recorders
+            for key, value in DOCKER_DEFAULTS.items():
+                self.environ.setdefault(key, value)
         if not self.environ.get("AWS_ENDPOINT_URL"):
             self._start_moto()
         self._router = Router(self.template)
@@ -133,6 +143,7 @@ class LocalStack:
         # This stack's backups run on the same media node as its primaries: they read the same `.env`
         # (the synthetic source, here), not the recorder image's defaults (a real browser).
         self.environ.setdefault("RECORDINGS_PATH", str(self.env_file.parent.resolve()))
+        self.environ.setdefault("APP_DOCKER_RECORDINGS_PATH", self.environ["RECORDINGS_PATH"])
         self._start_schedules()
         self._start_queue_pollers()
         self._start_task_events()
@@ -174,24 +185,21 @@ class LocalStack:
             ).start()
 
     def _start_task_events(self) -> None:
-        """EventBridge's ECS rules: a backup process that exits is sent, as ECS's "Task State Change"
-        event, to the functions whose rule matches it (the detector takes its session over at once)."""
-        from hacore.launchers.process import ProcessLauncher
-        from hacore.settings import Settings
-
+        """EventBridge's ECS rules: a backup that stops (a process that exits, a container's `die`) is
+        sent, as ECS's "Task State Change" event, to the functions whose rule matches it (the
+        detector takes its session over at once)."""
         rules = self.template.event_rules()
-        settings = Settings.from_env(self.environ)
-        if not rules or settings.launcher != "process":
+        launcher = self._launcher()
+        if not rules or launcher is None:
             return
-        launcher = ProcessLauncher.from_settings(settings, {})
         routes = [(function, pattern, self._router.handler(function)) for function, pattern in rules]
 
         def watch() -> None:
             while not self._stopping.wait(TASK_EVENTS_EVERY_S):
                 try:
-                    events = launcher.stopped_events()
-                except OSError:
-                    log.exception("reading the backup processes failed")
+                    events = launcher.stopped_events()  # type: ignore[attr-defined]
+                except Exception:
+                    log.exception("reading the stopped backups failed")
                     continue
                 for event in events:
                     for function, pattern, handler in routes:
@@ -200,6 +208,17 @@ class LocalStack:
                             self._run_invocation(handler, function, timeout_ms, event)
 
         threading.Thread(target=watch, name="task-events", daemon=True).start()
+
+    def _launcher(self) -> Any:
+        """The launcher of this stack's backups, when it is one of this machine's (not ECS)."""
+        from hacore.launchers import make_launcher
+        from hacore.settings import Settings
+        from hacore.wiring import launcher_env
+
+        settings = Settings.from_env(self.environ)
+        if settings.launcher not in ("process", "docker"):
+            return None
+        return make_launcher(settings, base_env=launcher_env(settings))
 
     def _every(self, function: str, period: float) -> None:
         handler = self._router.handler(function)
@@ -252,18 +271,17 @@ class LocalStack:
             self._moto.wait(timeout=10)
 
     def _stop_backups(self) -> None:
-        """The backup processes this stack started end with it: the sessions they record for,
-        and the controller they heartbeat, are gone. A graceful stop first, as ECS does."""
-        from hacore.launchers.process import ProcessLauncher
-        from hacore.settings import Settings
-
-        settings = Settings.from_env(self.environ)
-        if settings.launcher != "process":
+        """The backups this stack started (processes or containers) end with it: the sessions they
+        record for, and the controller they heartbeat, are gone. A graceful stop first, as ECS does."""
+        launcher = self._launcher()
+        if launcher is None:
             return
-        launcher = ProcessLauncher.from_settings(settings, {})
         running = launcher.list()
-        for backup in running:
-            launcher.stop(backup.ref)
+        graceful = [
+            threading.Thread(target=launcher.stop, args=(backup.ref,), daemon=True) for backup in running
+        ]
+        for thread in graceful:
+            thread.start()
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and launcher.list():
             time.sleep(0.1)
@@ -319,6 +337,12 @@ class LocalStack:
             "                 require one: OPENVIDU_WEBHOOK_INBOUND_TOKEN=... make up"
         )
 
+    def backups_as(self) -> str:
+        if self.environ.get("APP_FAILOVER_LAUNCHER") == "docker":
+            image = f"{self.environ['APP_DOCKER_OPENVIDU_IMAGE']}:{self.environ['APP_DOCKER_IMAGE_TAG']}"
+            return f"Docker containers of {image}"
+        return "local processes"
+
     def banner(self) -> str:
         user = self.environ["HA_CONTROLLER_USERNAME"]
         if self.default_credentials:
@@ -335,7 +359,7 @@ class LocalStack:
             f"  API          {self.url}   (Swagger UI: {self.url}/swagger-ui.html)\n"
             f"  AWS          {self.aws_endpoint}   {'embedded moto' if self._moto else 'AWS_ENDPOINT_URL'}: "
             f"{tables}\n"
-            f"  Schedules    {schedule}; backups as local processes\n"
+            f"  Schedules    {schedule}; backups as {self.backups_as()}\n"
             f"  Queues       {', '.join(f'{fn} polls {q}' for fn, q, _ in self.template.queue_sources())}\n"
             f"  Credentials  {credentials}\n"
             f"  Webhooks     {self.webhook_senders()}\n"

@@ -104,8 +104,9 @@ def place(config: AgentConfig, joined: Path) -> Path:
 
 def seal(config: AgentConfig, report: dict[str, Any], thumbnail: Path | None) -> None:
     """After the final file is in place: the thumbnail, the sealed entity, and `.info` last."""
-    if thumbnail is not None:
-        os.replace(thumbnail, config.output_dir / f"{config.video_id}.jpg")
+    if thumbnail is not None:  # copied: it may come from another filesystem than the bind mount
+        _write_atomically(config.output_dir / f"{config.video_id}.jpg", thumbnail.read_bytes())
+        thumbnail.unlink(missing_ok=True)
     _write_atomically(metadata_file(config), json.dumps(recording_metadata(config, report)).encode())
     _write_atomically(config.output_dir / f"{config.video_id}.info", json.dumps(report, indent=2).encode())
     log.info("%s is final; %s.info written", config.output_file, config.video_id)

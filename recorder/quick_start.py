@@ -156,6 +156,8 @@ def start_recording(environ: dict[str, str]) -> int:
 
     keep_agent_log(config)
     recording = stock.StockRecording(config, display, {**os.environ, **env}, preset="ultrafast")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: recording.stop_requested.set())
     recording.start()
     recording.wait()
     return recording.finish()

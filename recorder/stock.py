@@ -12,6 +12,7 @@ ffmpeg's settings are the stock script's. No controller, no S3, no heartbeat: no
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import threading
 import time
@@ -135,6 +136,8 @@ def run(config: AgentConfig, recording: StockRecording | None = None) -> int:
     recording = recording or StockRecording(
         config, stack.display if stack else None, stack.env if stack else None
     )
+    for signum in (signal.SIGTERM, signal.SIGINT):  # `docker stop`: the file is closed and sealed
+        signal.signal(signum, lambda *_: recording.stop_requested.set())
     try:
         recording.start()
         try:

@@ -139,6 +139,9 @@ class Settings(BaseModel):
     docker_image_tag: str = Field("2.31.0", alias="APP_DOCKER_IMAGE_TAG")
     docker_network: OptionalText = Field(None, alias="APP_DOCKER_NETWORK")
     docker_socket: str = Field("/var/run/docker.sock", alias="APP_DOCKER_SOCKET_PATH")
+    # The media node's recordings folder, bind-mounted at /recordings in a Docker backup as OpenVidu
+    # mounts it in its recorders: the backup reads the node's /recordings/.env (S3 endpoint, keys)
+    docker_recordings_path: OptionalText = Field(None, alias="APP_DOCKER_RECORDINGS_PATH")
     process_command: OptionalText = Field(None, alias="APP_PROCESS_BACKUP_COMMAND")
     process_state_dir: str = Field(".local-data/backups", alias="APP_PROCESS_STATE_DIR")
     # Fargate's cold start, modelled on this machine: a backup process starts this much later.

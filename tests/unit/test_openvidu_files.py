@@ -105,3 +105,19 @@ def test_only_the_primary_owes_openvidu_its_files(config: AgentConfig) -> None:
     assert config.primary
     assert not backup.primary
     assert not finalizer.primary
+
+
+def test_a_thumbnail_from_another_filesystem_is_sealed_in_place(config: AgentConfig) -> None:
+    """The finalizer's scratch is the container's /tmp, the recordings folder a bind mount: a rename
+    between them fails (EXDEV), which the first run of the image showed."""
+    scratch = Path("/dev/shm")
+    if not scratch.is_dir() or scratch.stat().st_dev == config.recordings_path.parent.stat().st_dev:
+        pytest.skip("no second filesystem here to put the thumbnail on")
+    config.output_dir.mkdir(parents=True)
+    thumbnail = scratch / f"ovha-test-{config.video_id}.jpg"
+    thumbnail.write_bytes(b"\xff\xd8 a thumbnail")
+    report = {"format": {"duration": "1.0", "size": "10"}, "streams": [{"codec_type": "video"}]}
+    openvidu_files.seal(config, report, thumbnail)
+    assert (config.output_dir / "ses_A.jpg").read_bytes() == b"\xff\xd8 a thumbnail"
+    assert not thumbnail.exists()
+    assert json.loads((config.output_dir / "ses_A.info").read_text()) == report

@@ -112,3 +112,32 @@ def backup_environment(
     if settings.s3_bucket:
         environment.setdefault("HA_AWS_S3_BUCKET", settings.s3_bucket)
     return environment
+
+
+def stopped_event(
+    ref: str, session_id: str | None, epoch: int | str | None, exit_code: int | None, on_purpose: bool
+) -> dict[str, Any]:
+    """The EventBridge event ECS sends when a task stops ("ECS Task State Change", STOPPED): the one
+    shape every launcher reports a stopped recorder in (a local process's exit, the engine's `die`),
+    so one rule (`failover.task_events`) reads them all."""
+    import time
+
+    environment = [
+        {"name": "VIDEO_ID", "value": session_id or ""},
+        {"name": "EPOCH", "value": str(epoch or "")},
+    ]
+    return {
+        "version": "0",
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "detail": {
+            "taskArn": ref,
+            "lastStatus": "STOPPED",
+            "desiredStatus": "STOPPED",
+            "stopCode": "UserInitiated" if on_purpose else "EssentialContainerExited",
+            "stoppedReason": "stopped by the HA controller" if on_purpose else "process exited",
+            "containers": [{"name": "recorder", "exitCode": exit_code, "lastStatus": "STOPPED"}],
+            "overrides": {"containerOverrides": [{"name": "recorder", "environment": environment}]},
+        },
+    }

@@ -4,16 +4,30 @@ The Docker client is made on first use and again after any failure: one failed
 connection never disables failover until a restart (the original's fault).
 Docker has no secret references outside swarm, so the controller password is passed
 from the launcher's configuration (HA_CONTROLLER_PASSWORD), never from a session.
+A backup runs as OpenVidu runs its recorders: on the network it names (host, on a media
+node), with the node's recordings folder at /recordings (its `.env`).
+
+The engine's events are its task-state changes: a backup container's `die` is reported as ECS
+reports a stopped task (`stopped_events`), so the detector takes its session over at once. A
+`die` the engine was asked for (a `kill` event first: `docker stop`, `docker kill`, this
+launcher's stop) is a stop on purpose; an exit nobody asked for (a crash, the OOM killer, a
+process killed inside) is not.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+import time
 from typing import Any
 
-from hacore.launchers.base import BackupInfo, BackupSpec, LaunchError
+from hacore.launchers.base import BackupInfo, BackupSpec, LaunchError, stopped_event
 from hacore.settings import Settings
 
+log = logging.getLogger(__name__)
 TYPE_LABEL = "container.type"
+EVENTS_RETRY_S = 1.0
 
 
 class DockerLauncher:
@@ -23,6 +37,8 @@ class DockerLauncher:
         self._settings = settings
         self._base_env = base_env
         self._docker: Any = None
+        self._stopped: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._watching: threading.Thread | None = None
 
     def _client(self) -> Any:
         if self._docker is None:
@@ -55,7 +71,11 @@ class DockerLauncher:
                 detach=True,
                 name=spec.name,
                 environment={**self._base_env, **spec.environment},
-                network=s.docker_network,
+                network_mode=s.docker_network if s.docker_network == "host" else None,
+                network=s.docker_network if s.docker_network not in (None, "host") else None,
+                volumes={s.docker_recordings_path: {"bind": "/recordings", "mode": "rw"}}
+                if s.docker_recordings_path
+                else None,
                 labels={
                     "session.id": spec.session_id,
                     TYPE_LABEL: "backup-recorder",
@@ -116,6 +136,59 @@ class DockerLauncher:
                 "error": f"{type(error).__name__}: {error}"[:300],
             }
         return {"launcher": self.name, "healthy": True, "engine": version.get("Version")}
+
+    def stopped_events(self) -> list[dict[str, Any]]:
+        """Each backup container that died since the last call, once, as ECS reports a stopped task.
+        The first call starts following the engine's events (from then on)."""
+        if self._watching is None or not self._watching.is_alive():
+            self._watching = threading.Thread(target=self._follow_events, name="docker-events", daemon=True)
+            self._watching.start()
+        events = []
+        while True:
+            try:
+                events.append(self._stopped.get_nowait())
+            except queue.Empty:
+                return events
+
+    def _follow_events(self) -> None:
+        """The engine's event stream for our containers; followed again, from where it broke, on error."""
+        since = time.time()
+        asked: set[str] = set()  # containers the engine was asked to kill or stop
+        while True:
+            try:
+                stream = self._client().events(
+                    since=int(since),
+                    decode=True,
+                    filters={"type": "container", "label": f"{TYPE_LABEL}=backup-recorder"},
+                )
+                for event in stream:
+                    since = max(since, event.get("time", since))
+                    self._on_event(event, asked)
+            except Exception as error:
+                self._docker = None
+                log.warning("the engine's events broke off (%s); following again", error)
+                time.sleep(EVENTS_RETRY_S)
+
+    def _on_event(self, event: dict[str, Any], asked: set[str]) -> None:
+        ref = event.get("id") or ""
+        action = event.get("Action") or event.get("status") or ""
+        if action == "kill":
+            asked.add(ref)
+        elif action == "start":
+            asked.discard(ref)
+        elif action == "die":
+            attributes = (event.get("Actor") or {}).get("Attributes") or {}
+            code = attributes.get("exitCode")
+            self._stopped.put(
+                stopped_event(
+                    ref,
+                    attributes.get("session.id"),
+                    attributes.get("epoch"),
+                    int(code) if code not in (None, "") else None,
+                    on_purpose=ref in asked,
+                )
+            )
+            asked.discard(ref)
 
     def _info(self, container: Any) -> BackupInfo:
         labels = container.labels or {}

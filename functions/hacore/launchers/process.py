@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hacore.launchers.base import BackupInfo, BackupSpec, LaunchError
+from hacore.launchers.base import BackupInfo, BackupSpec, LaunchError, stopped_event
 from hacore.settings import Settings
 
 
@@ -219,24 +219,6 @@ def kill_recorded(state: Path) -> None:
 
 def stopped_task_event(record: dict[str, Any], exit_code: int | None) -> dict[str, Any]:
     """The EventBridge event ECS sends when a task stops, for a local backup process."""
-    environment = [
-        {"name": "VIDEO_ID", "value": record["sessionId"]},
-        {"name": "EPOCH", "value": str(record["epoch"])},
-    ]
-    return {
-        "version": "0",
-        "source": "aws.ecs",
-        "detail-type": "ECS Task State Change",
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "detail": {
-            "taskArn": record["ref"],
-            "lastStatus": "STOPPED",
-            "desiredStatus": "STOPPED",
-            "stopCode": "UserInitiated" if record.get("stoppedOnPurpose") else "EssentialContainerExited",
-            "stoppedReason": "stopped by the HA controller"
-            if record.get("stoppedOnPurpose")
-            else "process exited",
-            "containers": [{"name": "recorder", "exitCode": exit_code, "lastStatus": "STOPPED"}],
-            "overrides": {"containerOverrides": [{"name": "recorder", "environment": environment}]},
-        },
-    }
+    return stopped_event(
+        record["ref"], record["sessionId"], record["epoch"], exit_code, bool(record.get("stoppedOnPurpose"))
+    )
