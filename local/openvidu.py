@@ -183,9 +183,13 @@ class OpenViduEmulator:
             recording.status = "started"
             self._send(recording, "started")
             return recording
-        # failStartRecording: failed, then the container is stopped as at any stop (reason null)
+        # failStartRecording: failed, then the recording is stopped as at any stop (reason null): its
+        # container, or in quick-start mode the session container's recording (the container stays)
         recording.status = "failed"
-        self._stop_container(recording)
+        if recording.quick_start:
+            self._stop_quick_start(recording)
+        else:
+            self._stop_container(recording)
         self._send(recording, "failed")
         return recording
 

@@ -7,8 +7,9 @@ session's whole life and supervises it; each recording is a process of its own o
 which is HA (its own session for the controller, chunks, heartbeats, takeovers) when HA settings
 are given, and OpenVidu's stock recording otherwise; `--stop-recording` writes the `q` and returns
 within OpenVidu's 10 s, and the files (`<id>.info`, the thumbnail) follow within its file wait.
-The holder and the recordings meet through one state file: the display, the sound server, and the
-recording in progress.
+The holder and the recordings meet through two files, each written by one side only: the holder's
+(its display and sound server, once they are up: a recording started earlier waits for them) and
+the recording in progress (its process and id, for the stop).
 """
 
 from __future__ import annotations
@@ -30,20 +31,35 @@ from recorder.stack import CaptureStack, FreezeState, StackBroken
 log = logging.getLogger("recorder.quick_start")
 STATE_FILE = Path(os.environ.get("QUICK_START_STATE", "/tmp/ovha-quick-start.json"))  # noqa: S108
 STOP_RETURNS_WITHIN_S = 8.0  # OpenVidu gives the stop command 10 s
+HOLDER_WAIT_S = 20.0  # a recording started with the container waits this long for its display
 HOLDER_VIDEO_ID = "quick-start"
 
 
-def _state() -> dict[str, Any]:
+def recording_file() -> Path:
+    return STATE_FILE.with_name(f"{STATE_FILE.stem}-recording.json")
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(STATE_FILE.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _write_state(state: dict[str, Any]) -> None:
-    partial = STATE_FILE.with_name(f".{STATE_FILE.name}.part")
+def _write(path: Path, state: dict[str, Any]) -> None:
+    partial = path.with_name(f".{path.name}.part")
     partial.write_text(json.dumps(state))
-    os.replace(partial, STATE_FILE)
+    os.replace(partial, path)
+
+
+def _holder(wait_s: float) -> dict[str, Any]:
+    """The holder's state once it is ready (its display up), waiting at most `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        state = _read(STATE_FILE)
+        if state.get("ready") or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.1)
 
 
 def _alive(pid: int | None) -> bool:
@@ -74,14 +90,16 @@ def hold(environ: dict[str, str]) -> int:
     stack = CaptureStack(config) if config.source == "openvidu" else None
     if stack is not None:
         stack.start()
-    _write_state(
+    _write(
+        STATE_FILE,
         {
+            "ready": True,
             "holder": os.getpid(),
             "display": stack.display if stack else None,
             "env": {k: stack.env[k] for k in ("DISPLAY", "PULSE_RUNTIME_PATH", "PULSE_SERVER")}
             if stack
             else {},
-        }
+        },
     )
     log.info("quick-start container ready: %s", f"display {stack.display}" if stack else "synthetic source")
     try:
@@ -138,13 +156,16 @@ class AttachedStack(CaptureStack):
 def start_recording(environ: dict[str, str]) -> int:
     """Records the recording OpenVidu's exported variables describe, on the holder's display; runs
     until its `q` (OpenVidu backgrounds this command)."""
-    state = _state()
     merged = merged_environment(environ)
     config = AgentConfig.from_env(merged)
-    if _alive(state.get("recording", {}).get("pid")):
-        log.error("a recording is already running in this container: %s", state["recording"])
+    current = _read(recording_file())
+    if _alive(current.get("pid")):
+        log.error("a recording is already running in this container: %s", current)
         return 1
-    _write_state({**state, "recording": {"pid": os.getpid(), "videoId": config.video_id}})
+    _write(recording_file(), {"pid": os.getpid(), "videoId": config.video_id})
+    state = _holder(HOLDER_WAIT_S)
+    if not state.get("ready"):
+        log.warning("the container's capture stack is not up after %.0f s: recording anyway", HOLDER_WAIT_S)
     display, env = state.get("display"), state.get("env") or {}
     if config.ha:
         from recorder import agent
@@ -165,8 +186,7 @@ def start_recording(environ: dict[str, str]) -> int:
 
 def stop_recording(environ: dict[str, str]) -> int:
     """`q` into ./stop, then back within OpenVidu's 10 s: the recording seals its files by itself."""
-    state = _state()
-    current = state.get("recording") or {}
+    current = _read(recording_file())
     config = AgentConfig.from_env({"VIDEO_ID": current.get("videoId") or HOLDER_VIDEO_ID, **environ})
     if (config.output_dir / f"{config.video_id}.jpg").exists():
         log.info("%s is already recorded", config.video_id)
