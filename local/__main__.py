@@ -59,7 +59,7 @@ def openvidu(arguments: argparse.Namespace) -> int:
             f"no {folder / '.env'}: start the stack first (make up), or set RECORDINGS_PATH", file=sys.stderr
         )
         return 2
-    from local.containers import runtime
+    from local.containers import docker_runtime
 
     emulator = OpenViduEmulator(
         recordings_path=folder,
@@ -67,7 +67,7 @@ def openvidu(arguments: argparse.Namespace) -> int:
         containers_dir=Path(arguments.containers).resolve(),
         webhook_headers=parse_headers(os.environ.get("OPENVIDU_WEBHOOK_HEADERS")),
         on_event=lambda event: print(json.dumps(event), flush=True),
-        runtime=runtime(arguments.runtime, folder, arguments.image),
+        runtime=docker_runtime(folder, arguments.image) if arguments.runtime == "docker" else None,
     )
     session_id = None
     if arguments.mode == "quick-start":  # the session's container first, then its recordings in turn
@@ -136,6 +136,14 @@ def engine(arguments: argparse.Namespace) -> int:
         return 0
     with docker_engine.running():
         return subprocess.call(arguments.argv)
+
+
+def sam_invoke(arguments: argparse.Namespace) -> int:
+    """`sam local invoke` against the running stack, nothing pulled (`make sam-invoke`)."""
+    from local.sam_invoke import invoke
+
+    sam_env = dict(os.environ) | {"SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    return invoke(arguments.function, arguments.event, arguments.sam, sam_env)
 
 
 def dlq(arguments: argparse.Namespace) -> int:
@@ -215,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         "--if-engine", action="store_true", help="skip, saying why, where no engine can run"
     )
     building.set_defaults(run=image)
+    invoking = commands.add_parser("sam-invoke", help="sam local invoke against the running stack")
+    invoking.add_argument("function", nargs="?", default="ApiFunction")
+    invoking.add_argument("event", nargs="?", default="events/heartbeat.json")
+    invoking.add_argument("--sam", default=".venv-sam/bin/sam")
+    invoking.set_defaults(run=sam_invoke)
     engines = commands.add_parser("engine", help="start or stop the Docker engine, or run a command with one")
     engines.add_argument("action", choices=["start", "stop", "run"])
     engines.add_argument("argv", nargs=argparse.REMAINDER, help="run: the command (after --)")

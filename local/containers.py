@@ -257,9 +257,7 @@ def crash(container: Any) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def runtime(kind: str, recordings_path: Path, image: str | None = None) -> Runtime:
-    if kind == "docker":
-        return DockerRuntime(
-            recordings_path, image or os.environ.get("IMAGE") or "openvidu-ha-recorder:latest"
-        )
-    return ProcessRuntime(recordings_path)
+def docker_runtime(recordings_path: Path, image: str | None = None) -> DockerRuntime:
+    """The recorder image on this machine's engine (`IMAGE`, else the one `make image` builds). The
+    process runtime is the emulator's own default (it carries the emulator's `image_env`)."""
+    return DockerRuntime(recordings_path, image or os.environ.get("IMAGE") or "openvidu-ha-recorder:latest")

@@ -193,7 +193,10 @@ class Run:
             webhook_url=f"{self.stack.url}/openvidu/webhook",
             containers_dir=self.workdir / "containers",
             layout_url=self.page.url if self.page else None,
-            runtime=containers.runtime(self.stack.runtime, self.stack.recordings),
+            # the process runtime is the emulator's own, so that `image_env` below reaches its containers
+            runtime=containers.docker_runtime(self.stack.recordings)
+            if self.stack.runtime == "docker"
+            else None,
         )
         if self.page is not None:  # the recorder image's default: OpenVidu's X display, pulse, browser
             self.openvidu.image_env |= {"RECORDER_SOURCE": "openvidu"}

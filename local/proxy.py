@@ -28,9 +28,11 @@ def _reset(connection: socket.socket) -> None:
 
 
 class Proxy:
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_port: int, target_host: str = "127.0.0.1", listen_host: str = "127.0.0.1"
+    ) -> None:
         self.target = (target_host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server((listen_host, 0))
         self.port = self._listener.getsockname()[1]
         self.mode: Cut | None = None
         self._lock = threading.Lock()

@@ -73,7 +73,7 @@ def emulator(recordings: Path, workdir: Path, image: str, **options: Any) -> Ope
     return OpenViduEmulator(
         recordings_path=recordings,
         containers_dir=workdir / "containers",
-        runtime=containers.runtime("docker", recordings, image),
+        runtime=containers.docker_runtime(recordings, image),
         **options,
     )
 

@@ -1,0 +1,166 @@
+"""`python -m local sam-invoke FUNCTION EVENT`: `sam local invoke` against the running local stack,
+with nothing pulled from a registry.
+
+The rule: the SAM CLI does the invoking (its emulator, `aws-lambda-rie`, ships in its package; the
+function's built code from `sam build`); this only gives it what it would pull or cannot pass:
+* the runtime image, made here (`local/lambda.Dockerfile`: the project's Debian base, this host's
+  python3.12, the runtime interface client from a wheel downloaded on the host);
+* a Docker network of its own (`ovha-sam`, a bridge: the engine here runs with no default
+  bridge), and on its gateway address a forwarder to the local stack's moto, so the function
+  in its container reaches the stack's tables as the stack's own handlers do;
+* the local settings SAM passes to no function (its `--env-vars` override only what the template
+  declares): the stack's endpoint and credentials, in `.sam-local.env` in the function's built
+  folder, which the image's bootstrap reads, removed after the invoke.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from local import ROOT, engine
+from local.environment import function_environment
+from local.image import MADE_BASE, base_image
+from local.media_node import recordings_path
+from local.provision import LOCAL_STACK, physical_name
+from local.proxy import Proxy
+from local.template import Template
+from recorder.settings_file import parse_env_file
+
+IMAGE = "ovha-lambda-python:3.12"
+NETWORK = "ovha-sam"
+BUILD = ROOT / ".aws-sam" / "build"
+LOCAL_ENV = ".sam-local.env"
+
+
+def python312() -> Path:
+    """This host's python3.12 prefix (pyenv's: built with its prefix baked in, so it moves as is);
+    the first candidate that runs (pyenv's shim on PATH may not, with no version selected)."""
+    candidates = [
+        *(str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))),
+        *([found] if (found := shutil.which("python3.12")) else []),
+    ]
+    for candidate in candidates:
+        probe = [candidate, "-c", "import sys; print(sys.base_prefix)"]
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            continue
+        prefix = done.stdout.strip()
+        if prefix in ("/usr", "/usr/local"):
+            raise SystemExit(f"python3.12 at {prefix} is the system's: give a self-contained one (pyenv's)")
+        return Path(prefix)
+    raise SystemExit("no python3.12 here (Lambda's runtime): install it, e.g. with pyenv")
+
+
+def lambda_image(client: Any) -> str:
+    """The runtime image, built once (again only when asked: `docker rmi` it)."""
+    import docker.errors
+
+    try:
+        client.images.get(IMAGE)
+        return IMAGE
+    except docker.errors.ImageNotFound:
+        pass
+    prefix = python312()
+    base = base_image(client, None)
+    with tempfile.TemporaryDirectory(prefix="ovha-lambda-image-") as folder:
+        context = Path(folder)
+        shutil.copy(ROOT / "local" / "lambda.Dockerfile", context / "Dockerfile")
+        shutil.copy(ROOT / "local" / "lambda_bootstrap.sh", context / "bootstrap")
+        (context / "bootstrap").chmod(0o755)
+        shutil.copytree(
+            prefix, context / "python", symlinks=True, ignore=shutil.ignore_patterns("test", "__pycache__")
+        )
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "-q", "awslambdaric"),
+                *("--dest", str(context / "wheels"), "--only-binary=:all:"),
+                *("--implementation", "cp", "--python-version", "3.12", "--platform", "any"),
+                *("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"),
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        client.images.build(
+            path=str(context),
+            tag=IMAGE,
+            buildargs={"BASE_IMAGE": base, "PYTHON_PREFIX": str(prefix)},
+            network_mode="host",
+            rm=True,
+        )
+    return IMAGE
+
+
+def network_gateway(client: Any) -> str:
+    """The invoke network (made once) and its gateway: the host's address on it."""
+    import docker.errors
+
+    try:
+        network = client.networks.get(NETWORK)
+    except docker.errors.NotFound:
+        network = client.networks.create(NETWORK, driver="bridge")
+    network.reload()
+    return str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+
+
+def local_settings(function: str, aws_endpoint: str) -> dict[str, str]:
+    """What the local stack gives its handlers: the template's variables for its names, the node's
+    credentials, and where AWS is."""
+    template = Template.load()
+    names = {
+        logical: physical_name(logical, LOCAL_STACK) for logical in template.resources("AWS::DynamoDB::Table")
+    }
+    names |= {
+        logical: physical_name(logical, LOCAL_STACK, lower=True)
+        for logical in template.resources("AWS::S3::Bucket")
+    }
+    node = parse_env_file((recordings_path(os.environ) / ".env").read_text())
+    return function_environment(template, names) | {
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "HA_CONTROLLER_USERNAME": node.get("HA_CONTROLLER_USERNAME", ""),
+        "HA_CONTROLLER_PASSWORD": node.get("HA_CONTROLLER_PASSWORD", ""),
+        "HA_CONTROLLER_CREDENTIALS_SECRET": "",
+        "APP_PROFILE": "dev",
+        "POWERTOOLS_METRICS_NAMESPACE": "OpenViduHA",
+    }
+
+
+def invoke(function: str, event: str, sam: str, sam_env: dict[str, str]) -> int:
+    node = recordings_path(os.environ) / ".env"
+    if not node.exists():
+        print(f"no {node}: start the stack first (make up)", file=sys.stderr)
+        return 2
+    code_dir = BUILD / function
+    if not code_dir.is_dir():
+        print(f"no {code_dir}: build first (make sam-build)", file=sys.stderr)
+        return 2
+    endpoint = parse_env_file(node.read_text())["HA_AWS_S3_SERVICE_ENDPOINT"]  # the stack's moto
+    with engine.running():
+        client = engine.client(timeout=600)
+        image = lambda_image(client)
+        gateway = network_gateway(client)
+        forwarder = Proxy(int(endpoint.rsplit(":", 1)[1]), listen_host=gateway).up()
+        settings_file = code_dir / LOCAL_ENV
+        try:
+            settings = local_settings(function, f"http://{gateway}:{forwarder.port}")
+            settings_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in settings.items()))
+            settings_file.chmod(0o600)
+            command = [
+                *(sam, "local", "invoke", function, "--event", event),
+                *("--invoke-image", image, "--skip-pull-image", "--docker-network", NETWORK),
+            ]
+            print(json.dumps({"invoke": " ".join(command), "image": image, "network": NETWORK}), flush=True)
+            return subprocess.call(command, cwd=ROOT, env=sam_env)
+        finally:
+            settings_file.unlink(missing_ok=True)
+            forwarder.down()
+
+
+__all__ = ["IMAGE", "MADE_BASE", "NETWORK", "invoke"]
