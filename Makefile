@@ -17,7 +17,7 @@ PY312_DIR := $(shell for d in $$(dirname "$$(command -v python3.12)" 2>/dev/null
 SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 PATH="$(PY312_DIR):$(CURDIR)/$(VENV_SAM)/bin:$$PATH"
 
-.PHONY: help setup system-deps docker-deps up test lint unit integration e2e sam-validate sam-build scan bench cost drill validate clean image image-and-pytest image-and-drill
+.PHONY: help setup system-deps docker-deps up test lint unit integration e2e sam-validate sam-build scan bench cost drill validate clean image image-and-pytest image-and-drill sam-invoke
 
 help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
@@ -26,6 +26,7 @@ help:
 	@echo "make cost    the control plane's modelled AWS cost, per 1,000 recording-hours and per standby"
 	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast, RUNTIME=docker)"
 	@echo "make image   build the recorder image (IMAGE=openvidu-ha-recorder:latest) from Debian's packages"
+	@echo "make sam-invoke  sam local invoke ApiFunction -e events/heartbeat.json against make up's stack"
 	@echo "make validate  check the configuration in the environment"
 	@echo "ovha --help  the operator CLI (in .venv/bin after make up or make test)"
 
@@ -104,6 +105,10 @@ test: setup docker-deps lint sam-validate sam-build scan
 image-and-pytest:
 	$(PY) -m local image --if-engine
 	$(VENV)/bin/pytest
+
+# `sam local invoke` against the running stack (`make up`), nothing pulled from a registry (local/sam_invoke.py)
+sam-invoke: setup docker-deps sam-build
+	PATH="$$PATH:/usr/sbin:/sbin" $(PY) -m local engine run -- $(PY) -m local sam-invoke $(or $(FUNCTION),ApiFunction) $(or $(EVENT),events/heartbeat.json)
 
 # The recorder image (IMAGE=name:tag; BASE_IMAGE= an image the engine has, else made with debootstrap)
 image: setup docker-deps

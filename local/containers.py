@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,7 +114,11 @@ class ProcessRuntime:
     def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
         if not self.alive(container):
             return 1  # `docker exec` on a dead container fails
-        call = ["bash", "-c", line]
+        call = [
+            shutil.which("bash") or "/bin/bash",
+            "-c",
+            line,
+        ]  # the image's bash, whatever PATH it is given
         if timeout is None:
             subprocess.Popen(
                 call, cwd=container.workdir, env=container.env, start_new_session=True,

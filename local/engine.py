@@ -1,9 +1,11 @@
 """The Docker engine the image, the Docker runtime and the Docker launcher need, started here only if
 none answers, and stopped only by whoever started it.
 
-The rule: an engine this project did not start is never stopped by it. One it starts
-(`dockerd --bridge=none --iptables=false`, as root: containers use the host network, as OpenVidu
-runs its recording containers) leaves its pid in `.local-data/dockerd.pid`; `stop` stops only that.
+The rule: an engine this project did not start is never stopped by it. One it starts (as root,
+`dockerd --iptables=false`: recording containers use the host network, as OpenVidu runs them; the
+default bridge is for `sam local invoke`, whose containers SAM reaches through a published port;
+where the bridge cannot be made, `--bridge=none` as well) leaves its pid in
+`.local-data/dockerd.pid`; `stop` stops only that.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from local import ROOT
 PID_FILE = ROOT / ".local-data" / "dockerd.pid"
 LOG_FILE = ROOT / ".local-data" / "dockerd.log"
 START_TIMEOUT_S = 60.0
+FLAGS = (["--iptables=false"], ["--bridge=none", "--iptables=false"])  # the first that starts
 _started: subprocess.Popen[bytes] | None = None  # the engine this process started, to wait on
 
 
@@ -61,28 +64,39 @@ def start() -> bool:
     reason = why_not()
     if reason:
         raise NoEngine(reason)
+    failures = []
+    for flags in FLAGS:
+        try:
+            _start(flags)
+            return True
+        except NoEngine as error:
+            failures.append(f"dockerd {' '.join(flags)}: {error}")
+    raise NoEngine("; ".join(failures))
+
+
+def _start(flags: list[str]) -> None:
+    global _started
     PID_FILE.parent.mkdir(parents=True, exist_ok=True)
     with LOG_FILE.open("ab") as log:
         process = subprocess.Popen(
-            ["dockerd", "--bridge=none", "--iptables=false"],
+            ["dockerd", *flags],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # not in the caller's process group: a ^C there is not its stop
         )
-    global _started
     _started = process
     PID_FILE.write_text(str(process.pid))
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             PID_FILE.unlink(missing_ok=True)
-            raise NoEngine(f"dockerd exited with {process.returncode}: see {LOG_FILE}")
+            raise NoEngine(f"exited with {process.returncode} (see {LOG_FILE})")
         if answers():
-            return True
+            return
         time.sleep(0.5)
     stop()
-    raise NoEngine(f"dockerd did not answer within {START_TIMEOUT_S:.0f} s: see {LOG_FILE}")
+    raise NoEngine(f"did not answer within {START_TIMEOUT_S:.0f} s (see {LOG_FILE})")
 
 
 def stop() -> bool:

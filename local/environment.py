@@ -58,6 +58,16 @@ def _condition(name: str, template: Template, names: dict[str, str], parameters:
     return bool(resolve(template.body["Conditions"][name], template, names, parameters))
 
 
+def declared_variables(template: Template) -> set[str]:
+    """Every variable name the template gives any function."""
+    names = set(
+        template.body.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    for resource in template.resources("AWS::Serverless::Function").values():
+        names |= set((resource["Properties"].get("Environment") or {}).get("Variables") or {})
+    return names
+
+
 def function_environment(
     template: Template, names: dict[str, str], parameters: dict[str, Any] | None = None
 ) -> dict[str, str]:

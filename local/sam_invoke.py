@@ -5,9 +5,9 @@ The rule: the SAM CLI does the invoking (its emulator, `aws-lambda-rie`, ships i
 function's built code from `sam build`); this only gives it what it would pull or cannot pass:
 * the runtime image, made here (`local/lambda.Dockerfile`: the project's Debian base, this host's
   python3.12, the runtime interface client from a wheel downloaded on the host);
-* a Docker network of its own (`ovha-sam`, a bridge: the engine here runs with no default
-  bridge), and on its gateway address a forwarder to the local stack's moto, so the function
-  in its container reaches the stack's tables as the stack's own handlers do;
+* on the engine's default bridge (where SAM runs the function's container and publishes its
+  emulator's port), a forwarder from the bridge's gateway address to the local stack's moto, so
+  the function in its container reaches the stack's tables as the stack's own handlers do;
 * the local settings SAM passes to no function (its `--env-vars` override only what the template
   declares): the stack's endpoint and credentials, in `.sam-local.env` in the function's built
   folder, which the image's bootstrap reads, removed after the invoke.
@@ -15,6 +15,7 @@ function's built code from `sam build`); this only gives it what it would pull o
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shlex
@@ -26,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from local import ROOT, engine
-from local.environment import function_environment
+from local.environment import declared_variables, function_environment
 from local.image import MADE_BASE, base_image
 from local.media_node import recordings_path
-from local.provision import LOCAL_STACK, physical_name
+from local.provision import create_buckets, create_queues, create_tables
 from local.proxy import Proxy
+from local.runtime import LOCAL_DEFAULTS, LOCAL_OVERRIDES, LOCAL_PARAMETERS
 from local.template import Template
 from recorder.settings_file import parse_env_file
 
 IMAGE = "ovha-lambda-python:3.12"
-NETWORK = "ovha-sam"
 BUILD = ROOT / ".aws-sam" / "build"
 LOCAL_ENV = ".sam-local.env"
 
@@ -98,38 +99,59 @@ def lambda_image(client: Any) -> str:
     return IMAGE
 
 
-def network_gateway(client: Any) -> str:
-    """The invoke network (made once) and its gateway: the host's address on it."""
+def bridge_gateway(client: Any) -> str:
+    """The host's address on the engine's default bridge, where SAM's containers are (SAM publishes
+    its emulator's port there, and a container on the host network or none cannot be reached)."""
     import docker.errors
 
     try:
-        network = client.networks.get(NETWORK)
+        network = client.networks.get("bridge")
     except docker.errors.NotFound:
-        network = client.networks.create(NETWORK, driver="bridge")
-    network.reload()
-    return str(network.attrs["IPAM"]["Config"][0]["Gateway"])
+        raise SystemExit(
+            "the Docker engine has no default bridge (started with --bridge=none?): sam local invoke "
+            "needs one; `python -m local engine start` starts an engine with it"
+        ) from None
+    config = network.attrs["IPAM"]["Config"][0]
+    # the default bridge names no gateway: it is the bridge's own address, its subnet's first
+    return str(config.get("Gateway") or ipaddress.ip_network(config["Subnet"])[1])
 
 
-def local_settings(function: str, aws_endpoint: str) -> dict[str, str]:
-    """What the local stack gives its handlers: the template's variables for its names, the node's
-    credentials, and where AWS is."""
+def local_settings(stack_endpoint: str, reachable_endpoint: str) -> dict[str, str]:
+    """What the local stack gives its handlers (`local.runtime`): its defaults, the template's
+    variables for the resources it made (asked of its moto: provisioning finds what exists), its
+    overrides, the node's credentials, and where AWS is, as the function's container reaches it."""
+    import boto3
+
     template = Template.load()
-    names = {
-        logical: physical_name(logical, LOCAL_STACK) for logical in template.resources("AWS::DynamoDB::Table")
+    clients = {
+        service: boto3.client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=stack_endpoint,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+        )
+        for service in ("dynamodb", "s3", "sqs")
     }
-    names |= {
-        logical: physical_name(logical, LOCAL_STACK, lower=True)
-        for logical in template.resources("AWS::S3::Bucket")
-    }
+    names = create_tables(clients["dynamodb"], template)
+    names |= create_buckets(clients["s3"], template)
+    names |= create_queues(clients["sqs"], template)
     node = parse_env_file((recordings_path(os.environ) / ".env").read_text())
-    return function_environment(template, names) | {
-        "AWS_ENDPOINT_URL": aws_endpoint,
-        "HA_CONTROLLER_USERNAME": node.get("HA_CONTROLLER_USERNAME", ""),
-        "HA_CONTROLLER_PASSWORD": node.get("HA_CONTROLLER_PASSWORD", ""),
-        "HA_CONTROLLER_CREDENTIALS_SECRET": "",
-        "APP_PROFILE": "dev",
-        "POWERTOOLS_METRICS_NAMESPACE": "OpenViduHA",
-    }
+    resolved = function_environment(template, names, LOCAL_PARAMETERS)
+    # what the local stack leaves out (a secret it does not make) is emptied, as the stack's handlers
+    # see it: SAM would pass the template's reference, which names nothing here
+    left_out = dict.fromkeys(declared_variables(template) - set(resolved), "")
+    return (
+        LOCAL_DEFAULTS
+        | left_out
+        | resolved
+        | LOCAL_OVERRIDES
+        | {
+            "AWS_ENDPOINT_URL": reachable_endpoint,
+            "HA_CONTROLLER_USERNAME": node.get("HA_CONTROLLER_USERNAME", ""),
+            "HA_CONTROLLER_PASSWORD": node.get("HA_CONTROLLER_PASSWORD", ""),
+        }
+    )
 
 
 def invoke(function: str, event: str, sam: str, sam_env: dict[str, str]) -> int:
@@ -145,22 +167,23 @@ def invoke(function: str, event: str, sam: str, sam_env: dict[str, str]) -> int:
     with engine.running():
         client = engine.client(timeout=600)
         image = lambda_image(client)
-        gateway = network_gateway(client)
+        gateway = bridge_gateway(client)
         forwarder = Proxy(int(endpoint.rsplit(":", 1)[1]), listen_host=gateway).up()
         settings_file = code_dir / LOCAL_ENV
         try:
-            settings = local_settings(function, f"http://{gateway}:{forwarder.port}")
+            settings = local_settings(endpoint, f"http://{gateway}:{forwarder.port}")
             settings_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in settings.items()))
             settings_file.chmod(0o600)
             command = [
                 *(sam, "local", "invoke", function, "--event", event),
-                *("--invoke-image", image, "--skip-pull-image", "--docker-network", NETWORK),
+                *("--invoke-image", image, "--skip-pull-image"),
             ]
-            print(json.dumps({"invoke": " ".join(command), "image": image, "network": NETWORK}), flush=True)
+            aws = settings["AWS_ENDPOINT_URL"]
+            print(json.dumps({"invoke": " ".join(command), "image": image, "aws": aws}), flush=True)
             return subprocess.call(command, cwd=ROOT, env=sam_env)
         finally:
             settings_file.unlink(missing_ok=True)
             forwarder.down()
 
 
-__all__ = ["IMAGE", "MADE_BASE", "NETWORK", "invoke"]
+__all__ = ["IMAGE", "MADE_BASE", "invoke"]

@@ -15,6 +15,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,35 @@ def test_a_killed_primary_and_a_crashed_backup_container_are_taken_over(tmp_path
     assert result["mean_volume_db"] > -60  # a real browser, with its tone
     terminal = result["customer_terminal"]
     assert (terminal["status"], terminal["count"]) == ("ready", 1)
+
+
+def test_sam_local_invoke_runs_the_api_function_against_the_local_stack(
+    docker_engine: Any, media_node: tuple[RunningStack, Path]
+) -> None:
+    """The SAM CLI's own `sam local invoke` (its emulator, the built function) on a runtime image made
+    offline; the heartbeat it sends lands in the running stack's table."""
+    stack, recordings = media_node
+    built = Path(__file__).resolve().parents[2] / ".aws-sam" / "build" / "ApiFunction"
+    if not built.is_dir():
+        pytest.skip("no sam build output: make sam-build (make test runs it first)")
+    registered = requests.post(
+        f"{stack.url}/api/sessions",
+        json={"sessionId": "sample_rec", "clientId": "sam", "clientHost": "127.0.0.1", "status": "started"},
+        auth=stack.auth,
+        timeout=10,
+    )
+    assert registered.status_code in (200, 201), registered.text
+    done = subprocess.run(
+        [sys.executable, "-m", "local", "sam-invoke", "ApiFunction", "events/heartbeat.json"],
+        cwd=built.parents[2],
+        env=os.environ | {"RECORDINGS_PATH": str(recordings)},
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    reply = json.loads(done.stdout.strip().splitlines()[-1])
+    assert reply["statusCode"] == 200, reply
+    assert json.loads(reply["body"])["message"] == "Heartbeat updated"
+    session = requests.get(f"{stack.url}/api/sessions/sample_rec", auth=stack.auth, timeout=10).json()
+    assert (session["status"], session["lastChunk"]) == ("RECORDING", "0000.mp4")  # in the stack's table
