@@ -96,8 +96,8 @@ class AgentConfig(BaseModel):
 
     @property
     def ha(self) -> bool:
-        """HA (chunks to S3, heartbeats, takeovers) or OpenVidu's stock recorder: the rule of
-        `settings_file.ha_configured`, which the entrypoint used to apply, applied to the merged settings."""
+        """HA (chunks to S3, heartbeats, takeovers) or OpenVidu's stock recorder: HA needs the
+        controller's address (URL, or the original's HOST) and a bucket, from either source."""
         return bool(self.controller_url and self.bucket)
 
     @property

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -201,13 +200,10 @@ def stop_recording(environ: dict[str, str]) -> int:
     return 0
 
 
-def main(argv: list[str], environ: dict[str, str]) -> int:
-    if "--start-recording" in argv:
+def main(start: bool, stop: bool, environ: dict[str, str]) -> int:
+    """`./composed_quick_start.sh [--start-recording | --stop-recording]`."""
+    if start:
         return start_recording(environ)
-    if "--stop-recording" in argv:
+    if stop:
         return stop_recording(environ)
     return hold(environ)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], dict(os.environ)))

@@ -54,10 +54,3 @@ def merged_environment(environ: Mapping[str, str]) -> dict[str, str]:
         log.warning("could not read %s: %s", path, error)
         from_file = {}
     return {**from_file, **environ}
-
-
-def ha_configured(environ: Mapping[str, str]) -> bool:
-    """HA or the stock recorder: HA needs the controller's address and a bucket, from either source."""
-    merged = merged_environment(environ)
-    controller = merged.get("HA_CONTROLLER_URL") or merged.get("HA_CONTROLLER_HOST")
-    return bool(controller and merged.get("HA_AWS_S3_BUCKET"))

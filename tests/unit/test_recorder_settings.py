@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from recorder.config import AgentConfig
-from recorder.settings_file import ha_configured, merged_environment, parse_env_file
+from recorder.settings_file import merged_environment, parse_env_file
 
 # The original's .env, as its README distributes it (its names, its comments, its quoting).
 ORIGINAL_ENV = """\
@@ -64,8 +64,8 @@ def test_a_recorder_started_with_only_openvidus_variables_is_configured_from_the
     recordings: Path,
 ) -> None:
     environ = NINE | {"RECORDINGS_PATH": str(recordings)}
-    assert ha_configured(environ)
     config = AgentConfig.from_env(environ)
+    assert config.ha
     assert config.controller_url == "http://ov-recorder:8080"
     assert (config.username, config.password) == ("recorder", "rec0rd3r_2024!")
     assert (config.bucket, config.s3_endpoint) == ("ov-recordings", "http://172.31.0.96:9000")
@@ -87,12 +87,12 @@ def test_the_environment_wins_over_the_file(recordings: Path) -> None:
 
 
 def test_without_settings_anywhere_it_is_the_stock_recorder(tmp_path: Path) -> None:
-    assert not ha_configured(NINE | {"RECORDINGS_PATH": str(tmp_path)})
+    assert not AgentConfig.from_env(NINE | {"RECORDINGS_PATH": str(tmp_path)}).ha
     assert merged_environment(NINE | {"RECORDINGS_PATH": str(tmp_path)}) == NINE | {
         "RECORDINGS_PATH": str(tmp_path)
     }
     (tmp_path / ".env").write_text("HA_CONTROLLER_HOST=ctl\n")  # a bucket is needed too
-    assert not ha_configured(NINE | {"RECORDINGS_PATH": str(tmp_path)})
+    assert not AgentConfig.from_env(NINE | {"RECORDINGS_PATH": str(tmp_path)}).ha
 
 
 def test_recordings_path_defaults_to_openvidus_mount() -> None:
