@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command == "quick-start":
         from recorder import quick_start
 
-        return quick_start.main(arguments.start_recording, arguments.stop_recording, dict(os.environ))
+        return quick_start.main(arguments.start_recording, arguments.stop_recording, dict(os.environ), record)
     environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
     if environ.get("RECORDER_ACTION") == "standby":
         from recorder import standby

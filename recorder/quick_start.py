@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ STATE_FILE = Path(os.environ.get("QUICK_START_STATE", "/tmp/ovha-quick-start.jso
 STOP_RETURNS_WITHIN_S = 8.0  # OpenVidu gives the stop command 10 s
 HOLDER_WAIT_S = 20.0  # a recording started with the container waits this long for its display
 HOLDER_VIDEO_ID = "quick-start"
+# The agent's HA recording (environment, the stack to record on): passed in, so this module needs no agent
+RecordHa = Callable[[dict[str, str], CaptureStack | None], int]
 
 
 def recording_file() -> Path:
@@ -152,9 +155,9 @@ class AttachedStack(CaptureStack):
 # --- `--start-recording` / `--stop-recording` ---------------------------------------------
 
 
-def start_recording(environ: dict[str, str]) -> int:
+def start_recording(environ: dict[str, str], record_ha: RecordHa) -> int:
     """Records the recording OpenVidu's exported variables describe, on the holder's display; runs
-    until its `q` (OpenVidu backgrounds this command)."""
+    until its `q` (OpenVidu backgrounds this command). `record_ha` is the agent's `record` (HA)."""
     merged = merged_environment(environ)
     config = AgentConfig.from_env(merged)
     current = _read(recording_file())
@@ -167,10 +170,8 @@ def start_recording(environ: dict[str, str]) -> int:
         log.warning("the container's capture stack is not up after %.0f s: recording anyway", HOLDER_WAIT_S)
     display, env = state.get("display"), state.get("env") or {}
     if config.ha:
-        from recorder import agent
-
         warm = AttachedStack(config, display, env) if display and config.source == "openvidu" else None
-        return agent.record(merged, warm_stack=warm)
+        return record_ha(merged, warm)
     from recorder import stock
     from recorder.logs import keep_agent_log
 
@@ -200,10 +201,10 @@ def stop_recording(environ: dict[str, str]) -> int:
     return 0
 
 
-def main(start: bool, stop: bool, environ: dict[str, str]) -> int:
+def main(start: bool, stop: bool, environ: dict[str, str], record_ha: RecordHa) -> int:
     """`./composed_quick_start.sh [--start-recording | --stop-recording]`."""
     if start:
-        return start_recording(environ)
+        return start_recording(environ, record_ha)
     if stop:
         return stop_recording(environ)
     return hold(environ)

@@ -122,7 +122,7 @@ def test_one_recording_at_a_time_in_a_quick_start_container(
     monkeypatch.setattr(quick_start, "STATE_FILE", tmp_path / "state.json")
     quick_start.recording_file().write_text(json.dumps({"pid": os.getpid(), "videoId": "ses_A"}))
     environ = {"VIDEO_ID": "ses_A~1", "RECORDINGS_PATH": str(tmp_path)}
-    assert quick_start.start_recording(environ) == 1
+    assert quick_start.start_recording(environ, lambda *_: pytest.fail("no second recording")) == 1
     assert json.loads(quick_start.recording_file().read_text())["videoId"] == "ses_A"  # untouched
 
 
