@@ -159,3 +159,35 @@ def test_an_engine_this_project_did_not_start_is_never_stopped(
     assert "docker.io" in (engine.why_not() or "")
     with pytest.raises(engine.NoEngine, match=r"docker\.io"):
         engine.start()
+
+
+def test_an_ha_recording_in_a_quick_start_container_uses_the_holders_stack_as_it_is(tmp_path: Path) -> None:
+    """Its display and sound; it neither reloads the page the holder opened nor stops the stack the
+    session's next recording needs; its heartbeats' health has the usual shape."""
+    from recorder.agent import Agent
+    from recorder.controller import Controller
+    from recorder.storage import ChunkStorage
+
+    config = stock_config(
+        tmp_path,
+        HA_CONTROLLER_URL="http://ctl",
+        HA_AWS_S3_BUCKET="b",
+        CHUNK_FOLDER=str(tmp_path / "chunks"),
+    )
+    env = {"DISPLAY": ":7", "PULSE_SERVER": "unix:/tmp/p/native", "PULSE_RUNTIME_PATH": "/tmp/p"}
+    attached = quick_start.AttachedStack(config, ":7", env)
+    agent = Agent(config, Controller(config), ChunkStorage(config), warm_stack=attached)
+    assert agent.stack is attached
+    assert agent.capture.display == ":7"
+    assert agent.capture.env is not None
+    assert agent.capture.env["PULSE_SERVER"] == "unix:/tmp/p/native"
+    attached.take_over(config)
+    attached.check()
+    attached.stop()
+    assert attached.started  # still the holder's
+    assert agent.health() == {
+        "restarts": {"page": 0, "ffmpeg": 0},
+        "frozenSeconds": 0,
+        "stillNow": False,
+    }
+    assert agent.restarts() == 0
