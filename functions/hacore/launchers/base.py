@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,8 +121,6 @@ def stopped_event(
     """The EventBridge event ECS sends when a task stops ("ECS Task State Change", STOPPED): the one
     shape every launcher reports a stopped recorder in (a local process's exit, the engine's `die`),
     so one rule (`failover.task_events`) reads them all."""
-    import time
-
     environment = [
         {"name": "VIDEO_ID", "value": session_id or ""},
         {"name": "EPOCH", "value": str(epoch or "")},
