@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 
 from recorder import media, openvidu_files
 from recorder.capture import input_args
@@ -61,17 +62,17 @@ class StockRecording:
 
     def start(self) -> None:
         openvidu_files.prepare(self.config)
-        log_file = (self.config.work_dir / "ffmpeg-stock.log").open("ab")
-        self._process = subprocess.Popen(
-            self._command, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT, env=self._env
-        )
+        with (self.config.work_dir / "ffmpeg-stock.log").open("ab") as log_file:
+            self._process = subprocess.Popen(
+                self._command, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT, env=self._env
+            )
         log.info("recording %s into %s (stock mode)", self.config.video_id, self.config.output_file)
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def wait(self, watch: object = None) -> None:
+    def wait(self, watch: Callable[[], None] | None = None) -> None:
         """Until `q` is in the stop file, a stop is requested, or ffmpeg ends by itself; `watch`
         (the capture stack's `check`) is called about once a second meanwhile."""
         next_watch = 0.0
@@ -79,7 +80,7 @@ class StockRecording:
             if openvidu_files.stop_written(self.config.stop_file):
                 log.info("stop file found: stopping")
                 return
-            if callable(watch) and time.monotonic() >= next_watch:
+            if watch is not None and time.monotonic() >= next_watch:
                 next_watch = time.monotonic() + 1.0
                 watch()
             time.sleep(TICK_S)
@@ -123,7 +124,7 @@ class StockRecording:
             process.wait(timeout=5)
 
 
-def run(config: AgentConfig, recording: StockRecording | None = None) -> int:
+def run(config: AgentConfig) -> int:
     """The whole stock container: the capture stack (for the real source), one recording, the seal."""
     log.info(
         "no HA settings (HA_CONTROLLER_URL or _HOST, and HA_AWS_S3_BUCKET, in the environment or %s): "
@@ -133,9 +134,7 @@ def run(config: AgentConfig, recording: StockRecording | None = None) -> int:
     stack = CaptureStack(config) if config.source == "openvidu" else None
     if stack is not None:
         stack.start()
-    recording = recording or StockRecording(
-        config, stack.display if stack else None, stack.env if stack else None
-    )
+    recording = StockRecording(config, stack.display if stack else None, stack.env if stack else None)
     for signum in (signal.SIGTERM, signal.SIGINT):  # `docker stop`: the file is closed and sealed
         signal.signal(signum, lambda *_: recording.stop_requested.set())
     try:
