@@ -1,19 +1,24 @@
 """An emulator of OpenVidu 2.x's side of a COMPOSED recording: the yardstick of the recorder.
 
 It does what OpenVidu Server does on a media node (`ComposedRecordingService`,
-`RecordingManager`, `LocalCustomFileManager`; see `shared/docs/openvidu-contract.md`), no more:
+`ComposedQuickStartRecordingService`, `RecordingManager`, `LocalCustomFileManager`; see
+`shared/docs/openvidu-contract.md`), no more. The container is the recorder image on a real Docker
+engine, or a local process standing in for it (`local/containers.py`):
 
-* start: runs the "container" (a process in its own fresh working directory, with only the
-  nine variables OpenVidu sets, plus `RECORDINGS_PATH` standing for the `/recordings` bind
-  mount, over the image's own ENV), then waits for `<id>/<name>.mp4` to exist and be non-empty,
-  every 100 ms for at most 30 s. In time: `recordingStatusChanged` `started`. Not in time: the
-  start fails, the container is stopped as at any stop, and the recording is `failed`.
+* start: runs container `recording_<id>` (only the nine variables OpenVidu sets, the recordings
+  folder at `/recordings`), then waits for `<id>/<name>.mp4` to exist and be non-empty, every
+  100 ms for at most 30 s. In time: `recordingStatusChanged` `started`. Not in time: the start
+  fails, the container is stopped as at any stop, and the recording is `failed`.
 * stop: `recordingStatusChanged` `stopped` (OpenVidu sends it before it touches the container),
-  `q` into `stop` in the container's working directory (nothing if the container is gone: the
-  exec fails), at most 30 s for it to exit, else killed and `failed`; then at most 30 s for the
-  file to be non-empty, and `<id>.info`: a video stream makes it `ready` with the duration,
-  size, resolution, frame rate and tracks read there (and `.info` is deleted); no `.info`, or
-  no video in it, `failed`. The terminal `recordingStatusChanged` carries that status.
+  `echo 'q' > stop` by exec in the container's working directory (nothing if the container is
+  gone: the exec fails), at most 30 s for it to exit, else killed and `failed`; the container is
+  removed; then at most 30 s for the file to be non-empty, and `<id>.info`: a video stream makes
+  it `ready` with the duration, size, resolution, frame rate and tracks read there (and `.info` is
+  deleted); no `.info`, or no video in it, `failed`. The terminal event carries that status.
+* COMPOSED_QUICK_START: the session's container starts with the session (`open_session`); each
+  recording starts by exec of `./composed_quick_start.sh --start-recording` (backgrounded) and
+  stops by exec of `--stop-recording` (10 s at most), then `.info` and the thumbnail are waited
+  for; the container is removed at the session's end (`close_session`).
 * it never watches the container while it records.
 
 Webhooks go to `OPENVIDU_WEBHOOK_ENDPOINT` (here: the stack's `/openvidu/webhook`) with
