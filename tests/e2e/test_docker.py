@@ -199,7 +199,8 @@ def wait_for_stopped(launcher: Any, seconds: float = 20) -> list[dict[str, Any]]
 def test_the_docker_launcher_runs_labelled_backups_and_reports_how_each_stopped(
     image: str, tmp_path: Path
 ) -> None:
-    """A stop the engine was asked for is on purpose; a crash (SIGKILL from outside) is not."""
+    """A stop the engine was asked for (graceful or forced) is on purpose; a crash (SIGKILL from
+    outside) is not."""
     from hacore.failover.task_events import recorder_stopped
     from hacore.launchers.base import BackupSpec
     from hacore.launchers.docker_launcher import DockerLauncher
@@ -243,6 +244,13 @@ def test_the_docker_launcher_runs_labelled_backups_and_reports_how_each_stopped(
         containers.crash(launcher._client().containers.get(crashed))
         stopped = [recorder_stopped(e) for e in wait_for_stopped(launcher)]
         assert [(s.ref, s.exit_code, s.on_purpose) for s in stopped if s] == [(crashed, 137, False)]
+
+        forced = launcher.launch(BackupSpec("ses~1", 4, "0011", env))
+        refs.append(forced)
+        assert launcher.stop(forced, force=True)  # through the engine: a stop on purpose, at once
+        stopped = [recorder_stopped(e) for e in wait_for_stopped(launcher)]
+        assert [(s.ref, s.exit_code, s.on_purpose) for s in stopped if s] == [(forced, 137, True)]
+        assert launcher.list() == []  # none of them runs
     finally:
         for ref in refs:
             launcher._client().containers.get(ref).remove(force=True)
