@@ -21,7 +21,7 @@ SAM_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=t
 
 help:
 	@echo "make up      run the local stack on 127.0.0.1:$(PORT) (embedded moto, real handlers)"
-	@echo "make test    ruff + sam validate --lint + sam build + checkov + the whole pytest suite"
+	@echo "make test    ruff + sam validate --lint + sam build + checkov + the recorder image + the whole pytest suite"
 	@echo "make bench   print the benchmark figures as JSON lines"
 	@echo "make cost    the control plane's modelled AWS cost, per 1,000 recording-hours and per standby"
 	@echo "make drill   kill a real recorder mid-recording, check the final file (RUNS=10, HA_TIMING=fast, RUNTIME=docker)"

@@ -28,7 +28,7 @@ from typing import Any
 
 from local import ROOT, engine
 from local.environment import declared_variables, function_environment
-from local.image import MADE_BASE, base_image
+from local.image import base_image
 from local.media_node import recordings_path
 from local.provision import create_buckets, create_queues, create_tables
 from local.proxy import Proxy
@@ -172,8 +172,9 @@ def invoke(function: str, event: str, sam: str, sam_env: dict[str, str]) -> int:
         settings_file = code_dir / LOCAL_ENV
         try:
             settings = local_settings(endpoint, f"http://{gateway}:{forwarder.port}")
-            settings_file.write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in settings.items()))
-            settings_file.chmod(0o600)
+            # readable by its owner only from the first byte: it holds the controller's password
+            with os.fdopen(os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+                out.write("".join(f"{k}={shlex.quote(v)}\n" for k, v in settings.items()))
             command = [
                 *(sam, "local", "invoke", function, "--event", event),
                 *("--invoke-image", image, "--skip-pull-image"),
@@ -186,4 +187,4 @@ def invoke(function: str, event: str, sam: str, sam_env: dict[str, str]) -> int:
             forwarder.down()
 
 
-__all__ = ["IMAGE", "MADE_BASE", "invoke"]
+__all__ = ["IMAGE", "invoke"]
