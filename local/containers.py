@@ -104,7 +104,9 @@ class ProcessRuntime:
             stdout=(workdir / "container.log").open("wb"),
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            # a process group of its own stands for the container's namespaces (a ^C here is not its
+            # stop); what an exec starts joins it, so removing the container ends that too
+            process_group=0,
         )
         return Container(name, workdir, process=process, env=full_env)
 
@@ -114,19 +116,17 @@ class ProcessRuntime:
     def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
         if not self.alive(container):
             return 1  # `docker exec` on a dead container fails
-        call = [
-            shutil.which("bash") or "/bin/bash",
-            "-c",
-            line,
-        ]  # the image's bash, whatever PATH it is given
+        assert container.process is not None
+        call = [shutil.which("bash") or "/bin/bash", "-c", line]  # the image's bash, whatever its PATH
+        # in the container's process group, as an exec runs in its namespaces: removed with it
+        inside = {"cwd": container.workdir, "env": container.env, "process_group": container.process.pid}
         if timeout is None:
             subprocess.Popen(
-                call, cwd=container.workdir, env=container.env, start_new_session=True,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                call, **inside, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             return 0
         try:
-            return subprocess.run(call, cwd=container.workdir, env=container.env, timeout=timeout).returncode
+            return subprocess.run(call, **inside, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             return 124
 
@@ -140,15 +140,15 @@ class ProcessRuntime:
             return False
 
     def kill(self, container: Container) -> None:
-        """SIGKILL to every process in it (its session stands for the container's)."""
+        """SIGKILL to every process in it (its process group stands for the container's)."""
         if container.process is not None:
-            with contextlib.suppress(ProcessLookupError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(container.process.pid, signal.SIGKILL)
             container.process.wait(timeout=10)
 
     def remove(self, container: Container) -> None:
-        if self.alive(container):
-            self.kill(container)
+        """Whatever still runs in it goes, its first process or not (an exec's recording, say)."""
+        self.kill(container)
 
     def main_pid(self, container: Container) -> int | None:
         return container.process.pid if container.process is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,20 @@ def test_a_quick_start_container_records_recordings_in_turn(tmp_path: Path) -> N
         assert (openvidu.output_dir(recording) / f"{recording.id}.jpg").exists()
     assert (first.id, second.id) == ("ses_q", "ses_q~1")
     assert not openvidu.containers.alive(container)
+
+
+def test_removing_a_quick_start_container_ends_the_recording_inside_it(tmp_path: Path) -> None:
+    """OpenVidu force-removes the session's container: nothing started in it by exec outlives it."""
+    import os
+
+    openvidu = emulator(tmp_path)
+    container = openvidu.open_session("ses_x")
+    recording = openvidu.start(session_id="ses_x")
+    assert recording.status == "started"
+    pid = json.loads((container.workdir / "quick-start-recording.json").read_text())["pid"]
+    os.kill(pid, 0)  # the recording runs
+    openvidu.close_session("ses_x")
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{pid}").exists()
