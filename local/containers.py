@@ -44,9 +44,9 @@ class Runtime(Protocol):
 
     def run(self, name: str, workdir: Path, env: dict[str, str]) -> Container: ...
     def alive(self, container: Container) -> bool: ...
-    def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
-        """A shell line inside, in its working directory (`bash -c`); its exit code. `timeout` None:
-        in the background (OpenVidu's `&`), 0 at once."""
+    def exec(self, container: Container, line: str, timeout: float) -> int:
+        """A shell line inside, in its working directory (`bash -c`); its exit code (124: timed out).
+        OpenVidu's backgrounded start is a line ending in `&`."""
         ...
 
     def wait(self, container: Container, timeout: float) -> bool:
@@ -113,18 +113,13 @@ class ProcessRuntime:
     def alive(self, container: Container) -> bool:
         return container.process is not None and container.process.poll() is None
 
-    def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
+    def exec(self, container: Container, line: str, timeout: float) -> int:
         if not self.alive(container):
             return 1  # `docker exec` on a dead container fails
         assert container.process is not None
         call = [shutil.which("bash") or "/bin/bash", "-c", line]  # the image's bash, whatever its PATH
         # in the container's process group, as an exec runs in its namespaces: removed with it
         inside = {"cwd": container.workdir, "env": container.env, "process_group": container.process.pid}
-        if timeout is None:
-            subprocess.Popen(
-                call, **inside, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            return 0
         try:
             return subprocess.run(call, **inside, timeout=timeout).returncode
         except subprocess.TimeoutExpired:
@@ -196,15 +191,12 @@ class DockerRuntime:
             return False
         return container.docker.status in {"created", "running"}
 
-    def exec(self, container: Container, line: str, timeout: float | None = None) -> int:
+    def exec(self, container: Container, line: str, timeout: float) -> int:
         import docker.errors
 
         if not self.alive(container):
             return 1
         try:
-            if timeout is None:
-                container.docker.exec_run(["bash", "-c", line], detach=True)
-                return 0
             # the engine's exec has no deadline of its own: `timeout` inside gives it one
             result = container.docker.exec_run(["timeout", f"{timeout:g}", "bash", "-c", line])
         except docker.errors.APIError:

@@ -84,14 +84,23 @@ def make_base(client: Any) -> str:
     return MADE_BASE
 
 
-def download_wheels() -> None:
-    """The agent's packages for the image's Python, on the host (the build reaches no index)."""
-    WHEELS.mkdir(parents=True, exist_ok=True)
+def download_wheels(packages: list[str], dest: Path, python: str = IMAGE_PYTHON) -> None:
+    """Packages for an image's Python (x86_64 Linux), downloaded on the host: a build reaches no index.
+    `packages`: pip's arguments for what to get (`-r requirements.txt`, or names)."""
+    dest.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [
             *(sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check"),
-            *("-r", str(ROOT / "recorder" / "requirements.txt"), "--dest", str(WHEELS)),
-            *("--only-binary=:all:", "--implementation", "cp", "--python-version", IMAGE_PYTHON),
+            *packages,
+            *(
+                "--dest",
+                str(dest),
+                "--only-binary=:all:",
+                "--implementation",
+                "cp",
+                "--python-version",
+                python,
+            ),
             *("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"),
             *("--platform", "any"),
         ],
@@ -100,14 +109,14 @@ def download_wheels() -> None:
         text=True,
     )
     if done.returncode != 0:
-        raise SystemExit(f"pip download of the agent's wheels failed:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"pip download of {' '.join(packages)} failed:\n{done.stderr[-3000:]}")
 
 
 def build(tag: str = DEFAULT_IMAGE, base: str | None = None) -> dict[str, Any]:
     client = engine.client(timeout=600)
     began = time.monotonic()
     base = base_image(client, base)
-    download_wheels()
+    download_wheels(["-r", str(ROOT / "recorder" / "requirements.txt")], WHEELS)
     image, output = client.images.build(
         path=str(ROOT),
         dockerfile="recorder/Dockerfile",

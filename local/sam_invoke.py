@@ -28,7 +28,7 @@ from typing import Any
 
 from local import ROOT, engine
 from local.environment import declared_variables, function_environment
-from local.image import base_image
+from local.image import base_image, download_wheels
 from local.media_node import recordings_path
 from local.provision import create_buckets, create_queues, create_tables
 from local.proxy import Proxy
@@ -79,16 +79,7 @@ def lambda_image(client: Any) -> str:
         shutil.copytree(
             prefix, context / "python", symlinks=True, ignore=shutil.ignore_patterns("test", "__pycache__")
         )
-        subprocess.run(
-            [
-                *(sys.executable, "-m", "pip", "download", "-q", "awslambdaric"),
-                *("--dest", str(context / "wheels"), "--only-binary=:all:"),
-                *("--implementation", "cp", "--python-version", "3.12", "--platform", "any"),
-                *("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"),
-            ],
-            check=True,
-            capture_output=True,
-        )  # fmt: skip
+        download_wheels(["awslambdaric"], context / "wheels", python="3.12")
         client.images.build(
             path=str(context),
             tag=IMAGE,
