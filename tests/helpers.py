@@ -123,3 +123,31 @@ def fragmented_chunk(path: Path, seconds: float) -> Path:
         timeout=60,
     )
     return path
+
+
+@dataclass
+class Counted:
+    name: str
+    value: float
+    dimensions: dict[str, str]
+    metadata: dict[str, str]
+
+
+class RecordedMetrics:
+    """A metric sink that keeps every metric it is given, with its dimensions and metadata."""
+
+    def __init__(self) -> None:
+        self.counted: list[Counted] = []
+
+    def add_metric(
+        self,
+        name: str,
+        unit: Any,
+        value: float,
+        dimensions: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.counted.append(Counted(name, value, dimensions or {}, metadata or {}))
+
+    def values(self, name: str) -> list[float]:
+        return [c.value for c in self.counted if c.name == name]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
@@ -28,6 +28,7 @@ from hacore import aws
 from hacore.auth import CredentialSource
 from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine
+from hacore.metrics import EmfMetrics, MetricSink, NoMetrics
 from hacore.settings import Settings, get_settings
 from hacore.snapstart import reseed_after_restore
 from hacore.standby.store import StandbyStore
@@ -37,6 +38,7 @@ from hacore.webhooks.ingest import QueueUnavailable
 from hacore.webhooks.outcome import CustomerTerminal
 
 logger = Logger(service="recorder-ha-controller")
+metrics = Metrics(service="recorder-ha-controller")
 
 API_TITLE = "OpenVidu HA recorder controller"
 API_VERSION = "1.0.0"
@@ -52,13 +54,14 @@ class ApiDeps:
     dead_letters: DeadLetters | None = None
     customer_terminal: CustomerTerminal | None = None
     standby_store: StandbyStore | None = None
+    metrics: MetricSink = field(default_factory=NoMetrics)
 
     def failover(self) -> FailoverEngine:
         """Built on first use: the sessions routes (the heartbeat) never pay for launcher clients."""
         if self.engine is None:
             from hacore.wiring import build_engine
 
-            self.engine = build_engine(self.settings, self.store, self.clock)
+            self.engine = build_engine(self.settings, self.store, self.clock, metrics=self.metrics)
         return self.engine
 
     def terminal(self) -> CustomerTerminal:
@@ -90,10 +93,13 @@ class ApiDeps:
         return self.dead_letters
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ApiDeps:
+    def from_settings(cls, settings: Settings, metrics: MetricSink | None = None) -> ApiDeps:
         dynamodb = aws.client("dynamodb", settings.region)
         return cls(
-            settings, SessionStore(dynamodb, settings.sessions_table, settings), CredentialSource(settings)
+            settings,
+            SessionStore(dynamodb, settings.sessions_table, settings),
+            CredentialSource(settings),
+            metrics=metrics or NoMetrics(),
         )
 
 
@@ -152,7 +158,7 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
             )
         return json_reply(200, {"status": "UP", "components": {"dynamodb": {"status": "UP"}}})
 
-    add_session_routes(app, deps.store, deps.clock, deps.terminal, deps.settings)
+    add_session_routes(app, deps.store, deps.clock, deps.terminal, deps.settings, deps.metrics)
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
     add_standby_routes(app, deps.standbys, deps.clock, deps.settings.standby_silent_after_s)
@@ -171,10 +177,11 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
 
 # Built at import: Lambda's init phase runs with a full CPU, so that is where the work belongs,
 # and with SnapStart it is done once per version, in the snapshot.
-api = Api(ApiDeps.from_settings(get_settings()))
+api = Api(ApiDeps.from_settings(get_settings(), EmfMetrics(metrics)))
 reseed_after_restore()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return api(event, context)

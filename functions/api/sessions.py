@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from api.documented import declared, either
-from hacore.metrics import emit, media_lost_seconds
+from hacore.metrics import MetricSink, NoMetrics, media_lost_seconds
 from hacore.models import (
     ActiveReply,
     AllSessions,
@@ -41,10 +41,10 @@ from hacore.store import SessionStore
 from hacore.webhooks.outcome import CustomerTerminal
 
 
-def capture_restarts_metric(added: int, session_id: str) -> None:
+def capture_restarts_metric(metrics: MetricSink, added: int, session_id: str) -> None:
     """Restarts inside recorders, of ffmpeg or of the capture stack (X, PulseAudio, the browser,
     page reloads). A climbing figure is a sick media node or a sick layout page."""
-    emit("CaptureRestarts", added, metadata={"sessionId": session_id})
+    metrics.add_metric(name="CaptureRestarts", unit="Count", value=added, metadata={"sessionId": session_id})
 
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
@@ -74,7 +74,10 @@ def add_session_routes(
     clock: Callable[[], float],
     terminal: Callable[[], CustomerTerminal],
     settings: Settings,
+    metrics: MetricSink | None = None,
 ) -> None:
+    metrics = metrics or NoMetrics()
+
     def stamp() -> str:
         return iso(clock()) or ""
 
@@ -159,7 +162,7 @@ def add_session_routes(
     ) -> HeartbeatReply:
         record = store.heartbeat(sessionId, beat or HeartbeatRequest())
         if record.restarts_added:
-            capture_restarts_metric(record.restarts_added, sessionId)
+            capture_restarts_metric(metrics, record.restarts_added, sessionId)
         return HeartbeatReply(
             sessionId=sessionId,
             lastChunk=record.lastChunk,
@@ -219,7 +222,9 @@ def add_session_routes(
         record = terminal().report_final(sessionId, request)
         lost = media_lost_seconds(request.epochs, request.gaps)
         if lost is not None:  # what the failovers cost this recording, for the dashboard
-            emit("MediaLostSeconds", lost, "Seconds", metadata={"sessionId": sessionId})
+            metrics.add_metric(
+                name="MediaLostSeconds", unit="Seconds", value=lost, metadata={"sessionId": sessionId}
+            )
         return FinalReply(
             message="Final file recorded",
             sessionId=sessionId,

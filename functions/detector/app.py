@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hacore.failover.engine import FailoverEngine
 from hacore.failover.task_events import recorder_stopped
+from hacore.metrics import EmfMetrics
 from hacore.settings import Settings, get_settings
 from hacore.webhooks.wiring import build_webhook_parts
 from hacore.wiring import build_engine
@@ -58,7 +59,7 @@ def run_sweeps(
 settings = get_settings()
 # A held OpenVidu `failed` whose deadline passed is released by the sweep that finds it.
 webhooks = build_webhook_parts(settings)
-engine = build_engine(settings, metrics=metrics, holds=webhooks.terminal.release_expired)
+engine = build_engine(settings, metrics=EmfMetrics(metrics), holds=webhooks.terminal.release_expired)
 
 
 @logger.inject_lambda_context

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from hacore.metrics import EmfMetrics
 from hacore.settings import get_settings
 from hacore.webhooks.relay import Relay
 from hacore.webhooks.wiring import build_relay, build_webhook_parts
@@ -48,7 +49,7 @@ def make_handler(relay: Relay) -> Any:
     return handle
 
 
-handler = make_handler(build_relay(build_webhook_parts(get_settings()), metrics))
+handler = make_handler(build_relay(build_webhook_parts(get_settings()), EmfMetrics(metrics)))
 
 
 @logger.inject_lambda_context

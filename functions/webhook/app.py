@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from hacore.metrics import MetricSink, NoMetrics
+from hacore.metrics import EmfMetrics, MetricSink, NoMetrics
 from hacore.models import iso
 from hacore.settings import Settings, get_settings
 from hacore.snapstart import reseed_after_restore
@@ -176,7 +176,9 @@ metrics = Metrics(service="recorder-ha-webhook")  # the alarms name this service
 inbound = InboundToken(get_settings())
 with contextlib.suppress(TokenUnavailable):
     inbound.expected()  # read at start (and into SnapStart's snapshot); a failure is retried per request
-resolver = build_resolver(WebhookDeps(build_webhook_parts(get_settings()), token=inbound, metrics=metrics))
+resolver = build_resolver(
+    WebhookDeps(build_webhook_parts(get_settings()), token=inbound, metrics=EmfMetrics(metrics))
+)
 reseed_after_restore()  # SnapStart: jitter differs in every restored environment
 
 

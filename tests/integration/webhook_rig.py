@@ -38,7 +38,7 @@ class CountingMetrics:
         self.sums: dict[str, float] = {}
         self.values: dict[str, list[float]] = {}
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
+    def add_metric(self, name: str, unit: Any, value: float, **labels: Any) -> None:
         self.sums[name] = self.sums.get(name, 0) + value
         self.values.setdefault(name, []).append(value)
 

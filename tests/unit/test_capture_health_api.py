@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import pytest
-
-from tests.helpers import ApiClient
+from api.app import Api, ApiDeps
+from hacore.auth import CredentialSource
+from hacore.settings import Settings
+from hacore.store import SessionStore
+from tests.helpers import ApiClient, FakeClock, RecordedMetrics
 
 HEALTH = {"restarts": {"display": 0, "audio": 0, "browser": 1, "page": 2, "ffmpeg": 0}, "frozenSeconds": 12.5}
 
 
 def test_the_session_shows_the_stack_and_the_metric_counts_new_restarts(
-    api: ApiClient, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+    store: SessionStore, settings: Settings, clock: FakeClock
 ) -> None:
-    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = RecordedMetrics()
+    api = ApiClient(Api(ApiDeps(settings, store, CredentialSource(settings), clock, metrics=metrics)))
     assert api.post("/api/sessions", {"sessionId": "rec", "clientId": "c"}).status == 201
     beat = api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 3, "captureHealth": HEALTH})
     assert beat.status == 200
@@ -23,11 +23,8 @@ def test_the_session_shows_the_stack_and_the_metric_counts_new_restarts(
     assert api.get("/api/sessions/rec").json["captureRestarts"] == 3
     api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 3, "captureHealth": HEALTH})  # nothing new
     api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 5})
-    emitted = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CaptureRestarts"' in line
-    ]
-    assert [m["CaptureRestarts"] for m in emitted] == [[3.0], [2.0]]  # the restarts each heartbeat added
-    assert emitted[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+    assert metrics.values("CaptureRestarts") == [3, 2]  # the restarts each heartbeat added
+    assert {c.metadata["sessionId"] for c in metrics.counted} == {"rec"}
 
 
 def test_a_health_that_is_not_an_object_is_a_400(api: ApiClient) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hacore.errors import StaleEpoch
 from hacore.failover.engine import FailoverEngine
 from hacore.failover.rules import next_chunk, stale_reason
+from hacore.metrics import EmfMetrics
 from hacore.models import HeartbeatRequest, Status
 from hacore.settings import Settings
 from hacore.store import SessionStore
@@ -336,25 +337,28 @@ def test_sweeps_emit_cloudwatch_metrics(
     from aws_lambda_powertools import Metrics
 
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-    metrics = Metrics(namespace="OpenViduHA", service="recorder-ha-detector")
+    metrics = EmfMetrics(Metrics(namespace="OpenViduHA", service="recorder-ha-detector"))
     engine = FailoverEngine(store, RecordingLauncher(fail=1), NoChunks(), settings, clock, metrics)
     recording_session(store, clock)
     clock.advance(31)
     engine.sweep()
     metrics.flush_metrics()
-    blob = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    blob = lines[-1]  # the flush; the takeover (its own dimension) has a line of its own before it
     names = {m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert {"Sweeps", "StaleSessions", "Takeovers", "LaunchFailures", "SweepDuration"} <= names
+    assert {"Sweeps", "StaleSessions", "LaunchFailures", "SweepDuration"} <= names
     total = {k: sum(v) if isinstance(v, list) else v for k, v in blob.items() if k in names}
-    assert (total["Takeovers"], total["LaunchFailures"], total["StaleSessions"]) == (1.0, 1.0, 1.0)
+    assert (total["LaunchFailures"], total["StaleSessions"]) == (1.0, 1.0)
     assert blob["service"] == "recorder-ha-detector"
+    (takeover,) = [line for line in lines if "Takeovers" in line]
+    assert (takeover["Takeovers"], takeover["service"]) == ([1.0], "recorder-ha-detector")
 
 
 class SummedMetrics:
     def __init__(self) -> None:
         self.last: dict[str, float] = {}
 
-    def add_metric(self, name: str, unit: Any, value: float) -> None:
+    def add_metric(self, name: str, unit: Any, value: float, **labels: Any) -> None:
         self.last[name] = value
 
 
@@ -369,23 +373,36 @@ def test_the_census_counts_the_recordings_in_progress(store: SessionStore, clock
     assert metrics.last["RecordingsInProgress"] == 2
 
 
-def test_each_takeover_is_counted_by_its_reason(
-    store: SessionStore, settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("by", ["sweep", "operator"])
+def test_each_takeover_is_one_takeovers_count_with_its_reason(
+    store: SessionStore,
+    settings: Settings,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    by: str,
 ) -> None:
+    """Whoever takes over (a sweep, an operator through the API), through the injected sink:
+    one `Takeovers` line with its `Reason` and the function's `service`, the session as metadata."""
     import json
 
-    engine = engine_for(store, settings, clock)
+    from aws_lambda_powertools import Metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    metrics = EmfMetrics(Metrics(namespace="OpenViduHA", service="recorder-ha-controller"))
+    engine = FailoverEngine(store, RecordingLauncher(), NoChunks(), settings, clock, metrics)
     recording_session(store, clock)
-    clock.advance(31)
     capsys.readouterr()
-    engine.sweep()
+    if by == "sweep":
+        clock.advance(31)
+        engine.sweep()
+    else:
+        engine.take_over("s1")
     records = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')
     ]
-    (record,) = [r for r in records if "TakeoversByReason" in r]
-    assert (record["Reason"], record["TakeoversByReason"], record["sessionId"]) == (
-        "heartbeat-timeout",
-        [1.0],
-        "s1",
-    )
-    assert "Reason" in record["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    (record,) = [r for r in records if "Takeovers" in r]
+    reason = "heartbeat-timeout" if by == "sweep" else "manual"
+    assert (record["Reason"], record["Takeovers"], record["sessionId"]) == (reason, [1.0], "s1")
+    assert record["service"] == "recorder-ha-controller"
+    assert set(record["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == {"service", "Reason"}

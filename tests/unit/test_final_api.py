@@ -13,7 +13,7 @@ from hacore.settings import Settings
 from hacore.store import SessionStore
 from hacore.webhooks.ingest import Ingest
 from hacore.webhooks.outcome import CustomerTerminal
-from tests.helpers import ApiClient, FakeClock
+from tests.helpers import ApiClient, FakeClock, RecordedMetrics
 
 REPORT = {"epoch": 1, "bucket": "b", "key": "rec/m.mp4", "size": 10, "duration": 5.0, "hasVideo": True}
 
@@ -26,7 +26,7 @@ def queue_api(store: SessionStore, settings: Settings, clock: FakeClock) -> tupl
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue = create_queues(sqs, Template.load())["WebhookQueue"]
     wired = settings.model_copy(update={"webhook_queue_url": queue})
-    deps = ApiDeps(wired, store, CredentialSource(wired), clock)
+    deps = ApiDeps(wired, store, CredentialSource(wired), clock, metrics=RecordedMetrics())
     deps.customer_terminal = CustomerTerminal(store, Ingest(sqs, wired, []))
     return ApiClient(Api(deps)), sqs, queue
 
@@ -93,36 +93,28 @@ def test_a_ready_that_cannot_be_queued_is_a_503_to_report_again(
     assert again.json["customerTerminal"] == "ready"
 
 
-def emf_lines(output: str, metric: str) -> list[dict[str, Any]]:
-    """The EMF records on stdout that carry `metric` (what CloudWatch Logs turns into metrics)."""
-    import json
-
-    records = [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
-    return [r for r in records if metric in r]
-
-
 def test_the_media_a_failover_cost_is_a_metric(
-    queue_api: tuple[ApiClient, Any, str], store: SessionStore, capsys: pytest.CaptureFixture[str]
+    queue_api: tuple[ApiClient, Any, str], store: SessionStore
 ) -> None:
     api, _, _ = queue_api
     register(api)
     store.mutate("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
     gaps = [{"afterChunk": 3, "beforeChunk": 4, "fromEpoch": 1, "toEpoch": 2, "seconds": 2.5}]
-    capsys.readouterr()
     assert (
         api.put("/api/sessions/rec/final", REPORT | {"epoch": 2, "epochs": [1, 2], "gaps": gaps}).status
         == 200
     )
-    (record,) = emf_lines(capsys.readouterr().out, "MediaLostSeconds")
-    assert record["MediaLostSeconds"] == [2.5]
-    assert record["sessionId"] == "rec"  # metadata: searchable in the logs, not a dimension
+    metrics = api.app.deps.metrics
+    (lost,) = [c for c in metrics.counted if c.name == "MediaLostSeconds"]
+    assert lost.value == 2.5
+    assert (lost.metadata, lost.dimensions) == ({"sessionId": "rec"}, {})  # searchable, not a dimension
 
 
 def test_a_recording_that_never_failed_over_adds_no_media_lost_figure(
-    queue_api: tuple[ApiClient, Any, str], capsys: pytest.CaptureFixture[str]
+    queue_api: tuple[ApiClient, Any, str],
 ) -> None:
     api, _, _ = queue_api
     register(api)
-    capsys.readouterr()
     assert api.put("/api/sessions/rec/final", REPORT | {"epochs": [1]}).status == 200
-    assert emf_lines(capsys.readouterr().out, "MediaLostSeconds") == []
+    assert api.app.deps.metrics.values("MediaLostSeconds") == []
+

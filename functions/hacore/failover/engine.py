@@ -45,7 +45,7 @@ from hacore.failover.rules import (
 )
 from hacore.launchers import BackupInfo, BackupSpec, Launcher
 from hacore.launchers.base import backup_environment
-from hacore.metrics import MetricSink, NoMetrics, emit
+from hacore.metrics import MetricSink, NoMetrics
 from hacore.models import FailoverEvent, SessionRecord, Status
 from hacore.settings import Settings
 from hacore.standby.pool import STANDBY_PREFIX, HandOver, StandbyPool
@@ -342,9 +342,12 @@ class FailoverEngine:
             )
             self.metrics.add_metric(name="FailedSessions", unit="Count", value=1)
             return Takeover(session_id, claim["reason"], claim["epoch"], claim["start"], "gave-up")
-        self.metrics.add_metric(name="Takeovers", unit="Count", value=1)
-        emit(
-            "TakeoversByReason", 1, dimension=("Reason", claim["reason"]), metadata={"sessionId": session_id}
+        self.metrics.add_metric(
+            name="Takeovers",
+            unit="Count",
+            value=1,
+            dimensions={"Reason": claim["reason"]},
+            metadata={"sessionId": session_id},
         )
         self.chunks.fence(session_id, claim["epoch"])  # before the launch: the old recorder stops sooner
         return self._launch(record, claim)
