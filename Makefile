@@ -131,7 +131,7 @@ cost: $(VENV)/.installed
 	$(PY) -m bench.cost_model
 
 # make drill [RUNS=10] [MODE=kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
-#             api-outage|partition|node-loss] [HA_TIMING=fast] [RUNTIME=docker]
+#             api-outage|partition|partition-pair|node-loss] [HA_TIMING=fast] [RUNTIME=docker]
 # (APP_PROCESS_LAUNCH_DELAY, APP_STANDBY_POOL_SIZE and DRILL_SOURCE=openvidu from the environment)
 drill: setup $(if $(filter docker,$(RUNTIME)),docker-deps)
 	$(if $(filter docker,$(RUNTIME)),PATH="$$PATH:/usr/sbin:/sbin" $(PY) -m local engine run -- $(MAKE) --no-print-directory image-and-drill,$(PY) -m local drill $(DRILL_ARGS))

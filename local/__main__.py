@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "--mode",
         choices=[
             *("kill", "backup-kill", "ffmpeg", "hang", "zombie", "none", "browser", "renderer", "freeze"),
-            *("api-outage", "partition", "node-loss"),
+            *("api-outage", "partition", "partition-pair", "node-loss"),
         ],
         default="kill",
     )

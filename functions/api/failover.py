@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.documented import ERROR, declared, either
 from hacore.errors import DomainError
@@ -68,6 +68,11 @@ class StormGuardView(BaseModel):
     minSessions: int
     minHosts: int
     takeoversPerSweep: int
+    unheard: list[str] = Field(
+        default_factory=list,
+        description="silent to the controller, S3 shows their recorders storing chunks: not taken over",
+    )
+    s3QuietAfterSeconds: float = Field(description="no chunk in S3 for this long: S3 says it stopped too")
 
 
 class FailoverStatus(BaseModel):
@@ -104,7 +109,8 @@ class SweepReply(BaseModel):
     lostRaces: int
     failedSessions: list[str]
     stormGuard: bool
-    held: dict[str, str]  # session id -> why its takeover waits (the storm guard)
+    held: dict[str, str]  # session id -> why its takeover waits (unheard, the storm guard)
+    unheard: list[str]  # held because S3 shows their chunks arriving
     seconds: float
     timestamp: str
 
@@ -187,6 +193,8 @@ def add_failover_routes(
                 minSessions=settings.storm_min_sessions,
                 minHosts=settings.storm_min_hosts,
                 takeoversPerSweep=settings.storm_takeovers_per_sweep,
+                unheard=list(guard.unheard),
+                s3QuietAfterSeconds=settings.s3_quiet_after_s,
             ),
             enabled=settings.failover_enabled,
             heartbeatTimeoutSeconds=settings.heartbeat_timeout_s,
@@ -226,6 +234,7 @@ def add_failover_routes(
             failedSessions=report.failed,
             stormGuard=report.storm,
             held=report.held,
+            unheard=report.unheard,
             seconds=round(report.seconds, 4),
             timestamp=stamp(),
         )

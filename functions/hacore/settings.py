@@ -113,6 +113,9 @@ class Settings(BaseModel):
     heartbeat_interval_s: int = Field(10, alias="HEARTBEAT_INTERVAL", ge=1, le=600)
     heartbeat_timeout_s: int = Field(30, alias="APP_FAILOVER_HEARTBEAT_TIMEOUT", ge=2)
     stuck_chunk_timeout_s: int = Field(60, alias="APP_FAILOVER_STUCK_CHUNK_TIMEOUT", ge=2)
+    # The second witness (hacore.failover.guard): a recorder whose current-epoch chunk reached S3
+    # this recently is alive, whatever its heartbeats say. Unset: two chunks and 2 s of upload.
+    s3_quiet_after: OptionalInt = Field(None, alias="APP_FAILOVER_S3_QUIET_AFTER", ge=1, le=3600)
     check_interval_s: Seconds = Field(10, alias="APP_FAILOVER_CHECK_INTERVAL")
     start_grace_s: int = Field(60, alias="APP_FAILOVER_START_GRACE", ge=1)
     backup_start_timeout_s: int = Field(60, alias="APP_FAILOVER_BACKUP_START_TIMEOUT", ge=1)
@@ -213,6 +216,14 @@ class Settings(BaseModel):
         return self.backup_start_timeout_s + self.process_launch_delay_s
 
     @property
+    def s3_quiet_after_s(self) -> float:
+        """No chunk of its epoch in S3 for this long: S3, too, says the recorder stopped. Below the
+        heartbeat timeout by default, so a dead recorder is taken over as fast as without it."""
+        if self.s3_quiet_after is not None:
+            return float(self.s3_quiet_after)
+        return 2.0 * self.chunk_time_size_s + 2
+
+    @property
     def quiet_after_s(self) -> float:
         """Silent this long, a session counts towards a storm: it missed a heartbeat. When the API
         goes down, the first session to reach the timeout finds every other one quiet already
@@ -252,6 +263,11 @@ class Settings(BaseModel):
             raise ValueError(
                 f"APP_FAILOVER_STUCK_CHUNK_TIMEOUT ({self.stuck_chunk_timeout_s}s) must be at least twice "
                 f"CHUNK_TIME_SIZE ({self.chunk_time_size_s}s): a chunk only advances once per chunk"
+            )
+        if self.s3_quiet_after_s <= self.chunk_time_size_s:
+            raise ValueError(
+                f"APP_FAILOVER_S3_QUIET_AFTER ({self.s3_quiet_after_s:g}s) must be longer than "
+                f"CHUNK_TIME_SIZE ({self.chunk_time_size_s}s): a live recorder stores one chunk per chunk"
             )
         if self.launcher == "ecs" and not (
             self.ecs_cluster and self.ecs_task_definition and self.ecs_subnets

@@ -238,3 +238,88 @@ def test_a_controller_too_busy_to_hear_in_time_holds_rather_than_takes_over(
             verdicts += [report.held[late]] if late in report.held else []
     assert Verdict.HOLD_STORM.value in verdicts  # it was silent past the timeout, and held
     assert launcher.launches == []
+
+
+# --- two witnesses: heartbeats, and S3 ---------------------------------------------------
+
+
+@pytest.mark.parametrize("recorders", [1, 2])
+def test_a_recorder_unheard_but_storing_chunks_is_never_taken_over(
+    store: SessionStore, settings: Settings, clock: FakeClock, recorders: int
+) -> None:
+    """A small deployment (one recorder, or two on one node: no storm possible) whose controller
+    traffic is cut for 2.5 heartbeat timeouts while S3 stays reachable: held as unheard every
+    sweep, shown on the status, counted; heard again, it is an ordinary session."""
+    from tests.helpers import RecordedMetrics
+
+    chunks = StoredIn()
+    metrics = RecordedMetrics()
+    detector = FailoverEngine(store, RecordingLauncher(), chunks, settings, clock, metrics=metrics)
+    fleet = Fleet(store, clock, {"node-a": recorders})
+    fleet.beat()
+    cut_until = clock() + 2.5 * settings.heartbeat_timeout_s
+    held = []
+    while clock() < cut_until:
+        clock.advance(settings.check_interval_s)
+        for sid in fleet.ids:  # a chunk every 10 s reaches S3
+            chunks.stored[sid] = StoredChunks(newest=fleet.chunk, last_stored_at={1: clock() - 3})
+        report = detector.sweep()
+        assert report.takeovers == []
+        assert not report.storm
+        held.append(report.unheard)
+    assert held[-1] == sorted(fleet.ids)  # unheard once the timeout passed, to the end of the cut
+    assert detector.guard.load().unheard == tuple(sorted(fleet.ids))
+    assert metrics.values("UnheardSessions")[-1] == recorders
+    fleet.beat()
+    report = detector.sweep()
+    assert (report.takeovers, report.unheard, detector.guard.load().unheard) == ([], [], ())
+    assert all(store.get(sid).epoch == 1 for sid in fleet.ids)
+
+
+def test_an_unheard_recorder_is_taken_over_once_s3_goes_quiet_too(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    chunks = StoredIn()
+    detector, _launcher = engine(store, settings, clock, chunks)
+    fleet = Fleet(store, clock, {"node-a": 1})
+    fleet.beat()
+    (sid,) = fleet.ids
+    clock.advance(settings.heartbeat_timeout_s + 1)
+    chunks.stored[sid] = StoredChunks(newest=5, last_stored_at={1: clock() - 1})
+    assert detector.sweep().unheard == [sid]
+    last_chunk_at = clock() - 1
+    clock.advance(settings.s3_quiet_after_s)  # no chunk since: S3 says it stopped as well
+    assert chunks.stored[sid].last_stored_at[1] == last_chunk_at
+    report = detector.sweep()
+    assert [t.sessionId for t in report.takeovers] == [sid]
+    assert report.takeovers[0].reason == "heartbeat-timeout"
+
+
+def test_a_killed_recorder_is_taken_over_at_its_heartbeat_timeout_as_before(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    """Killed: its heartbeats and its chunks stop together. At the default timing its last chunk is
+    older than the S3 window (22 s) by the time its heartbeat times out (30 s): no delay."""
+    chunks = StoredIn()
+    detector, _ = engine(store, settings, clock, chunks)
+    fleet = Fleet(store, clock, {"node-a": 1})
+    fleet.beat()
+    (sid,) = fleet.ids
+    chunks.stored[sid] = StoredChunks(newest=fleet.chunk, last_stored_at={1: clock() - 1})
+    killed_at = clock()
+    taken_at = None
+    while taken_at is None:
+        clock.advance(settings.check_interval_s)
+        if detector.sweep().takeovers:
+            taken_at = clock()
+    assert settings.s3_quiet_after_s < settings.heartbeat_timeout_s
+    assert taken_at - killed_at <= settings.heartbeat_timeout_s + settings.check_interval_s
+
+
+def test_the_s3_window_must_exceed_a_chunk() -> None:
+    from pydantic import ValidationError
+
+    assert Settings.from_env({}).s3_quiet_after_s == 22
+    assert Settings.from_env({"HA_TIMING": "fast"}).s3_quiet_after_s == 6
+    with pytest.raises(ValidationError, match="APP_FAILOVER_S3_QUIET_AFTER"):
+        Settings.from_env({"APP_FAILOVER_S3_QUIET_AFTER": "10"})

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hacore.chunks import ChunkIndex
 from hacore.errors import DomainError, SessionNotFound
 from hacore.failover.guard import (
+    UNHEARD_SHOWN,
     Evidence,
     GuardState,
     GuardStore,
@@ -90,6 +91,7 @@ class SweepReport:
     storm: bool = False  # the guard doubted its ears this sweep
     quiet: int = 0  # sessions silent long enough to count towards a storm
     held: dict[str, str] = field(default_factory=dict)  # session id -> why its takeover waits
+    unheard: list[str] = field(default_factory=list)  # silent to us, alive by S3: not taken over
 
 
 class FailoverEngine:
@@ -175,6 +177,8 @@ class FailoverEngine:
                 report.takeovers.append(takeover)
         if report.held:
             log.warning("takeovers held this sweep: %s", report.held)
+        report.unheard = sorted(k for k, v in report.held.items() if v == Verdict.HOLD_UNHEARD.value)
+        self._remember_unheard(report.unheard)
         if self.pool is not None and self.pool.enabled:
             try:
                 report.standbysLaunched = len(self.pool.refill())
@@ -184,6 +188,7 @@ class FailoverEngine:
         self.metrics.add_metric(name="Sweeps", unit="Count", value=1)
         self.metrics.add_metric(name="StaleSessions", unit="Count", value=report.stale)
         self.metrics.add_metric(name="TakeoversHeld", unit="Count", value=len(report.held))
+        self.metrics.add_metric(name="UnheardSessions", unit="Count", value=len(report.unheard))
         self.metrics.add_metric(name="StormGuard", unit="Count", value=1 if state.storm else 0)
         self.metrics.add_metric(name="SweepDuration", unit="Seconds", value=report.seconds)
         return report
@@ -216,7 +221,16 @@ class FailoverEngine:
             )
         else:
             log.warning("storm guard off: heartbeats flow again; the silent get one more timeout")
-        return GuardState(changed.storm_since, changed.calm_since, changed.version + 1)
+        return replace(changed, version=changed.version + 1)
+
+    def _remember_unheard(self, unheard: list[str]) -> None:
+        """The status route shows who is unheard: written only when the set changes."""
+        state = self.guard.load()
+        if list(state.unheard) == unheard[:UNHEARD_SHOWN]:
+            return
+        if unheard:
+            log.warning("unheard but storing chunks (not taken over): %s", unheard)
+        self.guard.save(replace(state, unheard=tuple(unheard[:UNHEARD_SHOWN])))  # lost race: next sweep
 
     def _evidence(self, record: SessionRecord, now: float) -> Evidence:
         try:

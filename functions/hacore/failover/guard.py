@@ -1,4 +1,14 @@
-"""The takeover-storm guard: tell "recorders died" from "we cannot hear them".
+"""Two witnesses before a takeover, and the takeover-storm guard: tell "recorders died" from
+"we cannot hear them".
+
+Heartbeats are one witness; S3 is the other. A recorder cut off from the controller but not
+from S3 (a partition, an API outage, a proxy that died) still stores a chunk every chunk: its
+silence is the controller's deafness, not its death. So an *unheard* session (below) whose
+recorder stored a chunk of its epoch within APP_FAILOVER_S3_QUIET_AFTER (two chunks and 2 s by
+default) is never taken over, whatever the fleet's size: it is shown `unheard` (the status
+route, the `UnheardSessions` metric), and taken over once S3 goes quiet too. The listing costs
+one request per unheard session, none for the healthy. A dead recorder stops storing chunks
+long before its heartbeats time out, so a real death is taken over as fast as before.
 
 The detector reads DynamoDB directly, so when the API cannot be reached (a bad deploy,
 throttling, an API Gateway incident, a local stack that is itself overloaded) every healthy
@@ -18,9 +28,10 @@ The rules, pure functions of what one sweep read:
   one host: not a storm, taken over on time. The share is lower than Kubernetes' 0.55 because
   a storm costs little here: S3 still tells the dead (below).
 * In a storm an unheard session is held, unless S3 shows its recorder stopped storing chunks
-  (no chunk of its epoch for the stuck-chunk timeout): that one is dead, whatever the API
-  says, and is taken over, at most APP_STORM_TAKEOVERS_PER_SWEEP a sweep. A recorder that still
-  stores chunks, or never stored one, is held: we cannot tell, and the heartbeats will.
+  (no chunk of its epoch for APP_FAILOVER_S3_QUIET_AFTER): that one is dead, whatever the API
+  says, and is taken over, at most APP_STORM_TAKEOVERS_PER_SWEEP a sweep. A recorder that never
+  stored a chunk is held too in a storm: we cannot tell, and the heartbeats will. Outside a
+  storm it is taken over (it may never have started).
 * When a storm ends (the share falls below the threshold), every session gets one more
   heartbeat timeout, counted from the end of the storm, to be heard again: heartbeats
   return over a few seconds, not in one instant.
@@ -46,16 +57,18 @@ from hacore.settings import Settings
 
 UNHEARD_REASONS = frozenset({HEARTBEAT_TIMEOUT, BACKUP_START_TIMEOUT})
 GUARD_ITEM = "storm-guard"
+UNHEARD_SHOWN = 100  # the ids kept for the status route; the metric counts them all
 
 
 class Evidence(StrEnum):
-    RECORDING = "recording"  # a chunk of its epoch stored within the stuck-chunk timeout
-    STOPPED = "stopped"  # it stored chunks, and none for the stuck-chunk timeout
+    RECORDING = "recording"  # a chunk of its epoch stored within APP_FAILOVER_S3_QUIET_AFTER
+    STOPPED = "stopped"  # it stored chunks, and none for APP_FAILOVER_S3_QUIET_AFTER
     UNKNOWN = "unknown"  # it never stored a chunk (just started, or a client without media)
 
 
 class Verdict(StrEnum):
     TAKE_OVER = "take-over"
+    HOLD_UNHEARD = "held: unheard"  # silent to us, but S3 shows its chunks arriving: alive
     HOLD_STORM = "held: storm"  # we cannot hear most recorders; S3 does not say this one died
     HOLD_RECOVERING = "held: recovering"  # the storm just ended; its heartbeat may be on its way
     RATE_LIMITED = "held: rate limit"  # dead by S3 during a storm, beyond this sweep's takeovers
@@ -66,6 +79,7 @@ class GuardState:
     storm_since: float | None = None
     calm_since: float | None = None  # when the last storm ended
     version: int = 0
+    unheard: tuple[str, ...] = ()  # the sessions the last sweep held as unheard (alive by S3)
 
     @property
     def storm(self) -> bool:
@@ -95,14 +109,14 @@ def is_storm(quiet: int, watched: int, hosts: set[str], settings: Settings) -> b
 
 def next_state(state: GuardState, storm: bool, now: float) -> GuardState:
     if storm and not state.storm:
-        return GuardState(storm_since=now, calm_since=None, version=state.version)
+        return GuardState(now, None, state.version, state.unheard)
     if not storm and state.storm:
-        return GuardState(storm_since=None, calm_since=now, version=state.version)
+        return GuardState(None, now, state.version, state.unheard)
     return state
 
 
 def evidence(stored: StoredChunks, record: SessionRecord, now: float, settings: Settings) -> Evidence:
-    if stored.stored_since(record.epoch, now - settings.stuck_chunk_timeout_s):
+    if stored.stored_since(record.epoch, now - settings.s3_quiet_after_s):
         return Evidence.RECORDING
     if record.epoch in stored.last_stored_at or None in stored.last_stored_at:
         return Evidence.STOPPED
@@ -118,10 +132,10 @@ def judge(
     evidence_of: Callable[[], Evidence],
 ) -> Verdict:
     """What this sweep does with one session the rules call stale. `evidence_of` reads S3, and
-    is called only in a storm."""
+    is called only for an unheard one: the second witness."""
     if not unheard(record, reason):
         return Verdict.TAKE_OVER
-    if state.storm:
+    if state.storm:  # many unheard at once: only those S3 shows dead are taken over
         return Verdict.TAKE_OVER if evidence_of() is Evidence.STOPPED else Verdict.HOLD_STORM
     recovering = state.calm_since is not None and reason == HEARTBEAT_TIMEOUT
     if (
@@ -129,6 +143,8 @@ def judge(
         and now - max(record.lastHeartbeatAt, state.calm_since or 0) <= settings.heartbeat_timeout_s
     ):
         return Verdict.HOLD_RECOVERING
+    if evidence_of() is Evidence.RECORDING:  # the second witness: S3 sees it alive
+        return Verdict.HOLD_UNHEARD
     return Verdict.TAKE_OVER
 
 
@@ -153,12 +169,13 @@ class GuardStore:
         def number(name: str) -> float | None:
             return float(item[name]["N"]) if name in item else None
 
-        return GuardState(number("stormSince"), number("calmSince"), int(item["version"]["N"]))
+        unheard = tuple(value["S"] for value in item.get("unheard", {}).get("L", []))
+        return GuardState(number("stormSince"), number("calmSince"), int(item["version"]["N"]), unheard)
 
     def save(self, state: GuardState) -> bool:
         """False: another detector changed it first (its judgement stands; ours is re-read next sweep)."""
         if not self._table or self._db is None:
-            self._memory = GuardState(state.storm_since, state.calm_since, state.version + 1)
+            self._memory = GuardState(state.storm_since, state.calm_since, state.version + 1, state.unheard)
             return True
         item: dict[str, Any] = {
             "name": {"S": GUARD_ITEM},
@@ -169,6 +186,8 @@ class GuardStore:
             item["stormSince"] = {"N": f"{state.storm_since:.3f}"}
         if state.calm_since is not None:
             item["calmSince"] = {"N": f"{state.calm_since:.3f}"}
+        if state.unheard:
+            item["unheard"] = {"L": [{"S": session_id} for session_id in state.unheard[:UNHEARD_SHOWN]]}
         condition = (
             {"ConditionExpression": "attribute_not_exists(#n)", "ExpressionAttributeNames": {"#n": "name"}}
             if state.version == 0
