@@ -64,7 +64,8 @@ OPENVIDU_EXPECTS = {
     "freeze": "ready",
 }
 BROWSER_MODES = ("browser", "renderer", "freeze")
-FLEET_MODES = ("api-outage", "partition", "node-loss")  # several recorders, a control-plane fault
+# several recorders, a control-plane fault (local.fleet_drill)
+FLEET_MODES = ("api-outage", "partition", "partition-pair", "node-loss")
 # The controller's settings a drill takes from its environment: the modelled cold start, the pool,
 # the storm guard (APP_STORM_MIN_SESSIONS=10000 turns it off, to see what it prevents).
 DRILL_SETTINGS = frozenset(

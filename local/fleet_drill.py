@@ -34,7 +34,6 @@ from local.drill import DrillStack, Run, wait
 from local.openvidu import Recording
 from local.proxy import Proxy
 
-FLEET_MODES = ("api-outage", "partition", "partition-pair", "node-loss")
 LAYOUTS: dict[str, dict[str, int]] = {
     "api-outage": {"node-a": 2, "node-b": 2},
     "partition": {"node-a": 1},

@@ -57,9 +57,9 @@ def run_sweeps(
 
 
 settings = get_settings()
-# A held OpenVidu `failed` whose deadline passed is released by the sweep that finds it.
+# A customer's lifecycle deadline (a hold, the outbox, a terminal owed) is acted on by the sweep.
 webhooks = build_webhook_parts(settings)
-engine = build_engine(settings, metrics=EmfMetrics(metrics), holds=webhooks.terminal.release_expired)
+engine = build_engine(settings, metrics=EmfMetrics(metrics), deadlines=webhooks.terminal.on_deadline)
 
 
 @logger.inject_lambda_context

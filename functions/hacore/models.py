@@ -184,7 +184,8 @@ class Terminal(Model):
     status: str  # ready | failed
     webhookId: str  # the webhook relayed as the terminal (OpenVidu's, or ours)
     body: dict[str, Any] | None = None  # ours to send (a synthesized ready, a released failed)
-    sent: bool = True  # False while ours is decided but not yet queued
+    sent: bool = True  # False while ours is decided but not yet queued (the outbox)
+    dueAt: float | None = None  # unsent: when the detector's sweep queues it, if the decider did not
 
 
 class SessionRecord(Model):
@@ -220,6 +221,7 @@ class SessionRecord(Model):
     final: FinalReport | None = None
     heldWebhook: dict[str, Any] | None = None  # OpenVidu's `failed`, held while a backup finalizes
     terminal: Terminal | None = None
+    terminalDueAt: float | None = None  # ended without a terminal: when we give our own (lifecycle)
     expiresAt: int
     version: int = 0
     # Not stored: how many capture restarts the heartbeat that made this copy added (a metric's value)

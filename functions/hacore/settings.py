@@ -40,6 +40,7 @@ TIMING_PROFILES: dict[str, dict[str, float]] = {
         "APP_FAILOVER_CHECK_INTERVAL": 10,
         "APP_FAILOVER_START_GRACE": 60,
         "APP_FAILOVER_BACKUP_START_TIMEOUT": 60,
+        "APP_TERMINAL_TIMEOUT": 300,
     },
     "fast": {
         "CHUNK_TIME_SIZE": 2,
@@ -49,6 +50,7 @@ TIMING_PROFILES: dict[str, dict[str, float]] = {
         "APP_FAILOVER_CHECK_INTERVAL": 2,
         "APP_FAILOVER_START_GRACE": 20,
         "APP_FAILOVER_BACKUP_START_TIMEOUT": 20,
+        "APP_TERMINAL_TIMEOUT": 30,
     },
 }
 
@@ -123,6 +125,10 @@ class Settings(BaseModel):
     # How long OpenVidu's `failed`, held back while a backup or finalizer makes the final file,
     # waits for that final report before it is released to the customer after all.
     finalize_timeout_s: int = Field(900, alias="APP_FINALIZE_TIMEOUT", ge=10, le=86400)
+    # How long an ended recording (OpenVidu's `stopped`, or given up) waits for OpenVidu's `ready`
+    # or `failed` before we tell the customer the truth ourselves (hacore.lifecycle). OpenVidu may
+    # throw before it sends one (a container that ignores the `q`).
+    terminal_timeout_s: int = Field(300, alias="APP_TERMINAL_TIMEOUT", ge=10, le=86400)
     max_failover_attempts: int = Field(3, alias="APP_FAILOVER_MAX_ATTEMPTS", ge=1, le=20)
 
     detector_budget_s: float = Field(55, alias="APP_DETECTOR_BUDGET_SECONDS", gt=0, le=840)

@@ -7,8 +7,9 @@ takeovers exactly-once and heartbeats safe against a concurrent claim.
 Four sparse, sharded, keys-only indexes keep reads proportional to what is asked:
 `ByList` (active / inactive listings and counts); `WatchByHeartbeat` and `WatchByChunk`
 (the detector's candidates: only STARTING / RECORDING sessions carry `watchShard`);
-`ClaimsByExpiry` (FAILING_OVER sessions, by when their claim lapses; sessions whose
-OpenVidu `failed` is held, by when the hold lapses).
+`ClaimsByExpiry` (every session with a lifecycle deadline, by when it passes: a takeover's
+claim, a held `failed`, a terminal decided and not yet queued, an ended recording still owed
+its terminal; `hacore.lifecycle`).
 Items past their TTL are treated as absent by every read.
 """
 
@@ -26,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from hacore.errors import ConcurrentUpdate, SessionExists, SessionNotFound, StaleEpoch
+from hacore.lifecycle import Due, deadline, due_for, settle
 from hacore.models import (
     FailoverEvent,
     HeartbeatRequest,
@@ -93,10 +95,10 @@ def to_item(record: SessionRecord) -> dict[str, Any]:
     data["listKey"] = list_key(record.active, shard)
     if record.status.watched:
         data["watchShard"] = watch_key(shard)
-    if record.claimExpiresAt is not None and (
-        record.status is Status.FAILING_OVER or (record.heldWebhook is not None and record.terminal is None)
-    ):
-        data["claimShard"] = claim_key(shard)  # a takeover's claim, or a held terminal's deadline
+    due = deadline(record)  # the lifecycle's: a claim, a hold, the outbox, a terminal owed
+    if due is not None:
+        data["claimShard"] = claim_key(shard)
+        data["claimExpiresAt"] = due
     return {k: _serializer.serialize(v) for k, v in to_dynamo(data).items()}
 
 
@@ -105,7 +107,10 @@ def from_item(item: dict[str, Any]) -> SessionRecord:
     for field in JSON_TEXT_FIELDS:
         if isinstance(data.get(field), str):
             data[field] = json.loads(data[field])
-    return SessionRecord.model_validate(data)
+    record = SessionRecord.model_validate(data)
+    if due_for(record) not in (Due.CLAIM, Due.HOLD):  # the index's copy of another deadline
+        record = record.model_copy(update={"claimExpiresAt": None})
+    return record
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -272,6 +277,7 @@ class SessionStore:
             metadata=request.metadata or {},
             expiresAt=self._expiry(request.initial_status, now),
         )
+        record = settle(record, now, self._settings)  # registered as ended: a terminal is owed
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -478,7 +484,7 @@ class SessionStore:
             updated = change(current, now)
             if updated is current:
                 return current
-            updated = updated.model_copy(
+            updated = settle(updated, now, self._settings).model_copy(
                 update={
                     "updatedAt": now,
                     "version": current.version + 1,

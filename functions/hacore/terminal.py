@@ -18,6 +18,14 @@ dead, so OpenVidu concludes `failed` although the backup produced a complete fil
   released: the customer is told what OpenVidu said, late rather than never. Until then the
   session sits in the claims index (`claimExpiresAt` is the deadline), so the detector's
   sweep finds it without scanning.
+* a recording that ended with no terminal from OpenVidu by APP_TERMINAL_TIMEOUT (OpenVidu threw
+  before sending one) gets ours: `ready` if a playable file was reported; if chunks are stored,
+  a `failed` of ours is held while a finalizer makes the file (as OpenVidu's would be); else
+  our `failed` (`on_terminal_overdue`).
+
+A decided terminal of ours is written with `sent` false in the same write that decides it: the
+outbox. It is queued, then marked sent; what a crash leaves unsent the sweep queues
+(`hacore.lifecycle`), under the same webhook id, so the FIFO queue drops a repeat.
 
 Every decision is keyed by webhook id, so applying the same webhook twice decides the same.
 """
@@ -86,6 +94,42 @@ def synthesized_ready(
             "finalizedBy": final.finalizedBy,
         },
     }
+
+
+def synthesized_failed(record: SessionRecord) -> dict[str, Any]:
+    """OpenVidu's `failed`, as it would have sent it: what we tell when it never did."""
+    recording = record.recordingJson if isinstance(record.recordingJson, dict) else {}
+    base = {k: recording[k] for k in OPENVIDU_FIELDS if k in recording}
+    return {
+        "event": "recordingStatusChanged",
+        "timestamp": int(time.time() * 1000),
+        **base,
+        "id": record.sessionId,
+        "status": "failed",
+        "ha": {"recovered": False, "reason": "no terminal from OpenVidu in time, and no playable file"},
+    }
+
+
+def on_terminal_overdue(record: SessionRecord, hold_until: float) -> tuple[SessionRecord, bool]:
+    """The recording ended and OpenVidu never said how: our truthful terminal. Returns the record
+    and whether a finalizer must make the file (then a `failed` of ours is held until it reports)."""
+    if record.terminal is not None or record.heldWebhook is not None:
+        return record, False
+    final = record.final
+    if final is not None and final.playable:
+        ready = synthesized_ready(record, final, None)
+        terminal = Terminal(
+            status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False
+        )
+        return _decide(record, terminal), False
+    failed = synthesized_failed(record)
+    if final is None and recoverable(record):
+        held = {"id": ours_id(record.sessionId, "failed"), "body": failed}
+        return record.model_copy(update={"heldWebhook": held, "claimExpiresAt": hold_until}), True
+    terminal = Terminal(
+        status="failed", webhookId=ours_id(record.sessionId, "failed"), body=failed, sent=False
+    )
+    return _decide(record, terminal), False
 
 
 def on_openvidu_terminal(

@@ -36,7 +36,7 @@ def build_engine(
     store: SessionStore | None = None,
     clock: Callable[[], float] = time.time,
     metrics: MetricSink | None = None,
-    holds: Callable[[str], object] | None = None,
+    deadlines: Callable[[str], object] | None = None,
 ) -> FailoverEngine:
     if store is None:
         store = SessionStore(
@@ -51,4 +51,4 @@ def build_engine(
         table = StandbyStore(aws.client("dynamodb", settings.region), settings.standby_table, clock)
         pool = StandbyPool(table, launcher, settings, clock)
     guard = GuardStore(aws.client("dynamodb", settings.region), settings.control_table)
-    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, holds, pool, guard)
+    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, deadlines, pool, guard)

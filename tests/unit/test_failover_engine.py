@@ -223,8 +223,11 @@ def test_a_backup_that_never_heartbeats_leads_to_the_next_attempt_then_failed(
         "gave-up",
     ]
     assert len(launcher.launches) == settings.max_failover_attempts
-    clock.advance(600)
-    assert engine.sweep().candidates == 0  # a FAILED session is not watched any more
+    clock.advance(settings.terminal_timeout_s - 1)
+    assert engine.sweep().candidates == 0  # a FAILED session is not watched any more...
+    clock.advance(1)
+    report = engine.sweep()  # ...until its terminal is owed: the customer's deadline, no takeover
+    assert (report.candidates, report.stale, report.takeovers) == (1, 0, [])
 
 
 def test_the_backups_heartbeat_ends_the_takeover_and_resets_the_attempts(
@@ -265,8 +268,11 @@ def test_inactive_sessions_are_not_candidates(
     engine = engine_for(store, settings, clock)
     recording_session(store, clock)
     store.set_status("s1", Status.STOPPING)
-    clock.advance(600)
+    clock.advance(settings.terminal_timeout_s - 1)
     assert engine.sweep().candidates == 0
+    clock.advance(600)  # OpenVidu never said how it ended: a deadline, never a takeover
+    report = engine.sweep()
+    assert (report.candidates, report.stale, report.takeovers) == (1, 0, [])
 
 
 def test_rules_for_each_status(store: SessionStore, settings: Settings, clock: FakeClock) -> None:

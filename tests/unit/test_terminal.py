@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 
+from hacore.lifecycle import Due
 from hacore.models import FinalReport, HeartbeatRequest, RegisterRequest, SessionRecord, Status
 from hacore.settings import Settings
 from hacore.store import SessionStore
@@ -267,10 +268,10 @@ def test_a_held_failed_that_no_report_answers_is_released_at_its_deadline(
     held = store.get("rec")
     assert held.claimExpiresAt == clock() + 900
     assert store.stale_candidates(0, 0, clock()) == set()  # not before its deadline
-    assert not terminal.release_expired("rec")
+    assert terminal.on_deadline("rec") is None
     clock.advance(901)
     assert store.stale_candidates(0, 0, clock()) == {"rec"}  # the detector's sweep finds it
-    assert terminal.release_expired("rec")
+    assert terminal.on_deadline("rec") is Due.HOLD
     released = store.get("rec")
     assert released.terminal is not None
     assert (released.terminal.status, released.terminal.webhookId, released.terminal.sent) == (
@@ -283,7 +284,7 @@ def test_a_held_failed_that_no_report_answers_is_released_at_its_deadline(
     assert store.stale_candidates(0, 0, clock()) == set()
     (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert json.loads(message["Body"])["id"] == "w1"  # OpenVidu's own webhook, its own id
-    assert not terminal.release_expired("rec")  # once
+    assert terminal.on_deadline("rec") is None  # once
 
 
 def test_the_sweep_hands_a_lapsed_hold_to_the_release(
@@ -292,7 +293,7 @@ def test_the_sweep_hands_a_lapsed_hold_to_the_release(
     from hacore.failover.engine import FailoverEngine
 
     released: list[str] = []
-    engine = FailoverEngine(store, Launches(), None, settings, clock, holds=released.append)  # type: ignore[arg-type]
+    engine = FailoverEngine(store, Launches(), None, settings, clock, deadlines=released.append)  # type: ignore[arg-type]
     held_session(store)
     store.mutate(
         "rec",

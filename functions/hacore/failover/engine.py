@@ -46,6 +46,7 @@ from hacore.failover.rules import (
 )
 from hacore.launchers import BackupInfo, BackupSpec, Launcher
 from hacore.launchers.base import backup_environment
+from hacore.lifecycle import Due, due_for, overdue
 from hacore.metrics import MetricSink, NoMetrics
 from hacore.models import FailoverEvent, SessionRecord, Status
 from hacore.settings import Settings
@@ -56,6 +57,7 @@ from hacore.store import SessionStore, mark_last_failover
 log = logging.getLogger("hacore.failover")
 
 TAKEOVER_STATUSES = (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
+CUSTOMER_DEADLINES = (Due.HOLD, Due.OUTBOX, Due.TERMINAL)
 HOST_SAMPLE = 20  # quiet sessions read to see how many hosts a storm spans
 
 
@@ -103,15 +105,16 @@ class FailoverEngine:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         metrics: MetricSink | None = None,
-        holds: Callable[[str], object] | None = None,
+        deadlines: Callable[[str], object] | None = None,
         pool: StandbyPool | None = None,
         guard: GuardStore | None = None,
     ) -> None:
-        """`holds` releases a held OpenVidu `failed` whose deadline passed (`hacore.terminal`);
+        """`deadlines` acts on a lifecycle deadline that is the customer's (a held `failed`, the
+        outbox, a terminal OpenVidu never sent: `CustomerTerminal.on_deadline`);
         `pool` hands takeovers to warm standbys and is refilled by every sweep; `guard` keeps
         the storm guard's state (in memory when None)."""
         self.guard = guard or GuardStore(None, None)
-        self.holds = holds
+        self.deadlines = deadlines
         self.pool = pool
         self.store = store
         self.launcher = launcher
@@ -143,10 +146,12 @@ class FailoverEngine:
         stale: list[tuple[SessionRecord, str]] = []
         for session_id in sorted(candidates):
             record = self.store.find(session_id)
-            if record is not None and record.heldWebhook is not None and self.holds is not None:
-                self.holds(session_id)  # a hold's deadline, not a takeover's claim
-                continue
             if record is None:
+                continue
+            due = due_for(record)
+            if due in CUSTOMER_DEADLINES:  # the customer's deadline, not a takeover's claim
+                if self.deadlines is not None and overdue(record, self.clock()) is not None:
+                    self._customer_deadline(session_id)
                 continue
             reason = stale_reason(record, self.clock(), s)
             if reason is not None:
@@ -222,6 +227,15 @@ class FailoverEngine:
         else:
             log.warning("storm guard off: heartbeats flow again; the silent get one more timeout")
         return replace(changed, version=changed.version + 1)
+
+    def _customer_deadline(self, session_id: str) -> None:
+        try:
+            if self.deadlines is not None:
+                self.deadlines(session_id)
+        except Exception:  # one session's queue or store trouble never stops the sweep: next one
+            log.exception(
+                "the lifecycle deadline of %s could not be acted on; the next sweep tries", session_id
+            )
 
     def _remember_unheard(self, unheard: list[str]) -> None:
         """The status route shows who is unheard: written only when the set changes."""

@@ -1,10 +1,12 @@
 """Sends what `hacore.terminal` decides: the customer's one terminal event per recording.
 
-The decision is stored first (one conditional write). Sending ours is claimed with a second
-one (`sent` false -> true): of two callers only the claimer queues it, so it is queued once.
-If queueing fails, the claim is undone and the caller fails (the recorder's report gets 503
-and is sent again; the relay's message is retried), so the event stays owed, not lost. The
-one window left is the claimer's process dying between its claim and the SQS call.
+The decision is stored first, with `sent` false, in the one conditional write that decides it:
+the outbox. Then it is queued, then marked sent. A crash anywhere in between leaves it decided
+and unsent; the detector's sweep queues it once its outbox deadline passes
+(`hacore.lifecycle`). Every copy has the same webhook id, hence the same FIFO deduplication id:
+a second queueing within SQS's five minutes is dropped by SQS, so the customer gets it once. If
+queueing fails, the caller fails (the recorder's report gets 503 and is sent again; the relay's
+message is retried) and the sweep tries as well: owed, never lost.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hacore.errors import SessionNotFound, StaleEpoch
+from hacore.lifecycle import Due, overdue
 from hacore.models import FinalReport, SessionRecord
 from hacore.store import SessionStore
 from hacore.terminal import (
@@ -23,6 +26,7 @@ from hacore.terminal import (
     mark_sent,
     on_final,
     on_openvidu_terminal,
+    on_terminal_overdue,
     release_expired_hold,
 )
 from hacore.webhooks.events import OpenViduEvent, order_key
@@ -97,42 +101,47 @@ class CustomerTerminal:
             self._finalize_unless_a_backup_will(record)
         return decided[0]
 
-    def release_expired(self, session_id: str) -> bool:
-        """The detector's call for a session whose hold lapsed: OpenVidu's `failed` is sent now."""
-        record = self._store.mutate(session_id, lambda current, now: release_expired_hold(current, now))
-        if record.terminal is None or record.terminal.sent:
-            return False
-        log.warning("no final report for %s in time: releasing OpenVidu's failed", session_id)
+    def on_deadline(self, session_id: str) -> Due | None:
+        """The detector's call for a session whose lifecycle deadline passed (a hold, the outbox,
+        a terminal OpenVidu never sent): what was overdue, after doing what it asks."""
+        due: list[Due | None] = [None]
+        finalize: list[bool] = [False]
+
+        def change(record: SessionRecord, now: float) -> SessionRecord:
+            due[0], finalize[0] = overdue(record, now), False
+            if due[0] is Due.HOLD:
+                return release_expired_hold(record, now)
+            if due[0] is Due.TERMINAL:
+                updated, finalize[0] = on_terminal_overdue(record, now + self._hold_s)
+                return updated
+            return record
+
+        record = self._store.mutate(session_id, change)
+        if due[0] is Due.HOLD:
+            log.warning("no final report for %s in time: releasing the held failed", session_id)
+        if due[0] is Due.TERMINAL:
+            log.warning(
+                "no terminal from OpenVidu for %s in time: telling the customer ourselves", session_id
+            )
+            if finalize[0]:
+                self._finalize_unless_a_backup_will(record)
         self.send_pending(record)
-        return True
+        return due[0]
 
     def send_pending(self, record: SessionRecord) -> SessionRecord:
+        """Queues our decided terminal, then marks it sent; nothing to do if it is sent already."""
         terminal = record.terminal
         if terminal is None or terminal.sent or terminal.body is None:
             return record
-        won: list[bool] = []
-
-        def claim(current: SessionRecord, now: float) -> SessionRecord:
-            updated = mark_sent(current)
-            won[:] = [updated is not current]
-            return updated
-
-        claimed = self._store.mutate(record.sessionId, claim)
-        if not won[0]:
-            return claimed  # another caller claimed it
-        try:
-            self._ingest.accept(
-                "POST",
-                "application/json",
-                json.dumps(terminal.body),
-                False,
-                "recordingStatusChanged",
-                webhook_id=terminal.webhookId,
-                effects=False,
-                order_key=order_key(OpenViduEvent.model_validate(terminal.body)),
-            )
-        except Exception:
-            self._store.mutate(record.sessionId, lambda current, now: mark_sent(current, False))
-            raise
+        self._ingest.accept(
+            "POST",
+            "application/json",
+            json.dumps(terminal.body),
+            False,
+            "recordingStatusChanged",
+            webhook_id=terminal.webhookId,
+            effects=False,
+            order_key=order_key(OpenViduEvent.model_validate(terminal.body)),
+        )
         log.info("queued our %s for %s (%s)", terminal.status, record.sessionId, terminal.webhookId)
-        return claimed
+        return self._store.mutate(record.sessionId, lambda current, now: mark_sent(current))

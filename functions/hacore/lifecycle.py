@@ -1,0 +1,99 @@
+"""The session lifecycle as one table: every state a recording can be in that is not an end, its
+deadline, and what happens at it. Pure functions over the record; `docs/lifecycle.md` is the
+same table in words, and `tests/unit/test_lifecycle_property.py` drives random interleavings
+through it.
+
+A recording is over for the customer when its one terminal event (`ready` or `failed`) is
+decided *and* queued. Until then it has a deadline: STARTING and RECORDING in the watch
+indexes (heartbeat and chunk clocks), every other state in the `ClaimsByExpiry` index (the
+item's `claimExpiresAt` is the deadline, whatever it is for), so the detector's sweep finds
+it without scanning. `TABLE` below lists each state, its deadline and what happens at it.
+
+Every deadline is computed from the record alone (`deadline`), and `settle` arms the ones a
+change starts: it runs on every write the store makes, so no path can end a session without
+giving it a way out.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from hacore.models import SessionRecord, Status
+from hacore.settings import Settings
+
+OUTBOX_GRACE_S = 30.0  # the decider queues at once; the sweep sends what it did not, after this
+ENDED = frozenset({Status.STOPPING, Status.COMPLETED, Status.FAILED, Status.INACTIVE})
+
+
+class Due(StrEnum):
+    """What a session's deadline is for."""
+
+    CLAIM = "claim"  # FAILING_OVER: the backup did not heartbeat in time
+    HOLD = "hold"  # a `failed` held for a final report
+    OUTBOX = "outbox"  # a terminal decided and not yet queued
+    TERMINAL = "terminal"  # ended, and nobody said how: OpenVidu's terminal never came
+
+
+def awaiting_terminal(record: SessionRecord) -> bool:
+    """Ended for OpenVidu, nothing decided or held for the customer yet."""
+    return record.status in ENDED and record.terminal is None and record.heldWebhook is None
+
+
+def due_for(record: SessionRecord) -> Due | None:
+    """Which deadline the record has now (at most one applies at a time)."""
+    if record.terminal is not None:
+        return Due.OUTBOX if not record.terminal.sent and record.terminal.body is not None else None
+    if record.heldWebhook is not None:
+        return Due.HOLD
+    if record.status is Status.FAILING_OVER:
+        return Due.CLAIM
+    if record.status in ENDED:
+        return Due.TERMINAL
+    return None
+
+
+def deadline(record: SessionRecord) -> float | None:
+    """When the sweep must look at this record again (None: the watch indexes, or nothing, do)."""
+    due = due_for(record)
+    if due is Due.OUTBOX:
+        return record.terminal.dueAt if record.terminal is not None else None
+    if due is Due.TERMINAL:
+        return record.terminalDueAt
+    if due in (Due.HOLD, Due.CLAIM):
+        return record.claimExpiresAt
+    return None
+
+
+def settle(record: SessionRecord, now: float, settings: Settings) -> SessionRecord:
+    """Arms the deadline a change has just started; the store applies it to every write."""
+    update: dict[str, Any] = {}
+    due = due_for(record)
+    if due is Due.OUTBOX and record.terminal is not None and record.terminal.dueAt is None:
+        update["terminal"] = record.terminal.model_copy(update={"dueAt": now + OUTBOX_GRACE_S})
+    if due is Due.TERMINAL and record.terminalDueAt is None:
+        update["terminalDueAt"] = now + settings.terminal_timeout_s
+    if due is not Due.TERMINAL and record.terminalDueAt is not None:
+        update["terminalDueAt"] = None
+    return record.model_copy(update=update) if update else record
+
+
+def overdue(record: SessionRecord, now: float) -> Due | None:
+    """The deadline that has passed, if one has."""
+    when = deadline(record)
+    return due_for(record) if when is not None and now >= when else None
+
+
+# The table above, as data: what `docs/lifecycle.md` and the property test read.
+TABLE: tuple[tuple[str, str, str], ...] = (
+    ("STARTING / RECORDING", "heartbeat timeout, stuck chunk, no first chunk", "takeover (two witnesses)"),
+    ("FAILING_OVER", "APP_FAILOVER_BACKUP_START_TIMEOUT", "claimed again; FAILED after the last attempt"),
+    (
+        "ended, no terminal",
+        "APP_TERMINAL_TIMEOUT",
+        "our ready if playable; finalizer + hold if chunks; else our failed",
+    ),
+    ("failed held", "APP_FINALIZE_TIMEOUT", "released: failed"),
+    ("terminal decided, not queued", f"{OUTBOX_GRACE_S:g} s", "queued by the sweep (outbox)"),
+    ("PAUSED", "APP_SESSION_MAX_INACTIVE (TTL)", "expires with the record"),
+)
