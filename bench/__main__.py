@@ -1,12 +1,20 @@
-"""`python -m bench [api] [failover] [webhooks] [outage] [stop] [soak]`: runs the benchmarks, a JSON
-line a figure."""
+"""`python -m bench [api] [failover] [webhooks] [outage] [stop] [soak] [lifecycle]`: runs the
+benchmarks, a JSON line a figure."""
 
 from __future__ import annotations
 
 import sys
 
 import local  # noqa: F401 - puts functions/ on the path
-from bench import api_bench, failover_bench, soak_bench, stop_bench, webhook_bench, webhook_outage_bench
+from bench import (
+    api_bench,
+    failover_bench,
+    lifecycle_bench,
+    soak_bench,
+    stop_bench,
+    webhook_bench,
+    webhook_outage_bench,
+)
 
 SUITES = {
     "api": api_bench.run,
@@ -15,6 +23,7 @@ SUITES = {
     "outage": webhook_outage_bench.run,
     "stop": stop_bench.run,
     "soak": soak_bench.run,
+    "lifecycle": lifecycle_bench.run,
 }
 
 

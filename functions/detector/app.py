@@ -33,9 +33,9 @@ def run_sweeps(
     flush: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Sweeps every check interval while the budget allows another full interval."""
-    if not settings.failover_enabled:
-        return {"enabled": False, "sweeps": 0}
+    """Sweeps every check interval while the budget allows another full interval. With failover
+    off (APP_FAILOVER_ENABLED=false) the sweeps take nobody over, but the customer's deadlines
+    (a held `failed`, the outbox, a terminal OpenVidu never sent) are still kept."""
     engine.census()
     began = time.monotonic()
     budget = min(settings.detector_budget_s, remaining_seconds() - SAFETY_SECONDS)
@@ -53,7 +53,7 @@ def run_sweeps(
         ):
             break
         sleep(max(0.0, next_sweep - time.monotonic()))
-    return {"enabled": True, "sweeps": sweeps, "takeovers": takeovers, "failed": failed}
+    return {"enabled": settings.failover_enabled, "sweeps": sweeps, "takeovers": takeovers, "failed": failed}
 
 
 settings = get_settings()

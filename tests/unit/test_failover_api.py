@@ -7,7 +7,7 @@ from detector.app import run_sweeps
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
-from hacore.models import RegisterRequest
+from hacore.models import RegisterRequest, Status
 from hacore.settings import Settings
 from hacore.store import SessionStore
 from tests.helpers import ApiClient, FakeClock, register_body
@@ -196,11 +196,22 @@ def test_the_detector_sweeps_every_check_interval_within_its_budget(
     assert len(flushed) == 7
 
 
-def test_a_disabled_detector_does_nothing(store: SessionStore, clock: FakeClock) -> None:
+def test_a_disabled_detector_takes_nobody_over_but_keeps_the_customers_deadlines(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    from hacore.failover.engine import FailoverEngine
+    from tests.unit.failover_fixtures import NoChunks
+
     settings = Settings.from_env(
         {"SESSIONS_TABLE": "ovha-local-SessionsTable", "APP_FAILOVER_ENABLED": "false"}
     )
-    assert run_sweeps(engine_for(store, settings, clock), settings, lambda: 75.0) == {
-        "enabled": False,
-        "sweeps": 0,
-    }
+    recording_session(store, clock, "silent")
+    recording_session(store, clock, "ended")
+    store.set_status("ended", Status.STOPPING)  # and OpenVidu never says how
+    clock.advance(settings.terminal_timeout_s + 1)
+    launcher, owed = RecordingLauncher(), []
+    engine = FailoverEngine(store, launcher, NoChunks(), settings, clock, deadlines=owed.append)
+    summary = run_sweeps(engine, settings, lambda: 20.0, sleep=lambda s: None)
+    assert (summary["enabled"], summary["takeovers"], launcher.launches) == (False, [], [])
+    assert store.get("silent").epoch == 1
+    assert owed[0] == "ended"  # the terminal it is owed is still given

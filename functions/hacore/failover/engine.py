@@ -46,7 +46,7 @@ from hacore.failover.rules import (
 )
 from hacore.launchers import BackupInfo, BackupSpec, Launcher
 from hacore.launchers.base import backup_environment
-from hacore.lifecycle import Due, due_for, overdue
+from hacore.lifecycle import ENDED, Due, due_for, overdue
 from hacore.metrics import MetricSink, NoMetrics
 from hacore.models import FailoverEvent, SessionRecord, Status
 from hacore.settings import Settings
@@ -154,7 +154,7 @@ class FailoverEngine:
                     self._customer_deadline(session_id)
                 continue
             reason = stale_reason(record, self.clock(), s)
-            if reason is not None:
+            if reason is not None and s.failover_enabled:  # off: the customer's deadlines only
                 stale.append((record, reason))
         quiet = self.store.quiet_ids(now - s.quiet_after_s)
         state = self._guard_state(quiet, {r.sessionId: r for r, _ in stale}, now)
@@ -369,6 +369,7 @@ class FailoverEngine:
                 self.settings.max_failover_attempts,
             )
             self.metrics.add_metric(name="FailedSessions", unit="Count", value=1)
+            self.stop_backups(record)  # one that never answered may still record: it finalizes
             return Takeover(session_id, claim["reason"], claim["epoch"], claim["start"], "gave-up")
         self.metrics.add_metric(
             name="Takeovers",
@@ -471,9 +472,13 @@ class FailoverEngine:
             return record.model_copy(update=update)
 
         try:
-            self.store.mutate(session_id, change)
+            record = self.store.mutate(session_id, change)
         except SessionNotFound:
             log.warning("session %s vanished before its launch outcome (%s) was written", session_id, outcome)
+            return
+        if ref is not None and record.status in ENDED:  # it ended while we launched: nobody else will
+            log.warning("session %s ended while its backup %s started: asking it to stop", session_id, ref)
+            self.launcher.stop(ref, force=False)  # it finalizes what it has and reports
 
     # --- finalizers ---------------------------------------------------------------
 
@@ -497,6 +502,19 @@ class FailoverEngine:
         return ref
 
     # --- backups ------------------------------------------------------------------
+
+    def stop_backups(self, record: SessionRecord) -> list[str]:
+        """Asks every running backup of the session to stop gracefully (each finalizes what it
+        recorded and reports): the one the record names, and any the launcher knows that the
+        record does not (a controller that died between a launch and writing its reference)."""
+        refs = {b.ref for b in self.launcher.list() if b.session_id == record.sessionId}
+        if record.launcherRef:
+            backup = self.launcher.describe(record.launcherRef)
+            if backup is not None and backup.state == "running":
+                refs.add(record.launcherRef)
+        for ref in sorted(refs):
+            self.launcher.stop(ref, force=False)
+        return sorted(refs)
 
     def stop_backup(self, session_id: str, force: bool) -> BackupInfo | None:
         record = self.store.get(session_id)

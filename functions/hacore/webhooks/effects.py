@@ -3,7 +3,8 @@ and again by the relay worker, the same event twice changes nothing more.
 
 * stopped: the session stops (STOPPING, inactive); a running backup recorder is asked to stop
   gracefully so that it finalizes (it marks the session COMPLETED); FAILED if that stop fails.
-* ready: COMPLETED.
+* ready: COMPLETED; a backup still running (OpenVidu's `stopped` was lost, and its own
+  container lived on) is asked to stop gracefully too, or it would record forever.
 * failed: OpenVidu is done with the recording (its start failed, or its container did not
   end well): the session ends as on `stopped`, and a running backup is asked to stop
   gracefully, so that whatever was recorded is finalized (the original left such recordings
@@ -41,10 +42,15 @@ class SessionEffects:
         if status == "stopped":
             return self._stopped(record)
         if status == "ready":
+            try:
+                stopped = self._stop_backup(record)
+            except Exception as error:  # OpenVidu's ready stands; the orphan is logged
+                log.error("stopping the backup of %s failed: %s", record.sessionId, error)
+                stopped = None
             if record.status is Status.COMPLETED:
                 return "already COMPLETED"
             self._store.set_status(record.sessionId, Status.COMPLETED)
-            return "COMPLETED"
+            return "COMPLETED" + (f", {stopped}" if stopped else "")
         if status == "failed":
             return self._stopped(record)
         return f"no effect for status {status}"
@@ -52,17 +58,15 @@ class SessionEffects:
     def _stopped(self, record: SessionRecord) -> str:
         if record.status in ENDED:
             return f"already {record.status.value}"
-        outcome = "STOPPING"
-        if record.launcherRef:
-            engine = self._engine()
-            try:
-                backup = engine.launcher.describe(record.launcherRef)
-                if backup is not None and backup.state == "running":
-                    engine.launcher.stop(record.launcherRef, force=False)
-                    outcome = "STOPPING, backup asked to stop gracefully (it finalizes)"
-            except Exception as error:
-                log.error("stopping the backup of %s failed: %s", record.sessionId, error)
-                self._store.set_status(record.sessionId, Status.FAILED)
-                return f"FAILED: the backup could not be stopped ({type(error).__name__})"
+        try:
+            stopped = self._stop_backup(record)
+        except Exception as error:
+            log.error("stopping the backup of %s failed: %s", record.sessionId, error)
+            self._store.set_status(record.sessionId, Status.FAILED)
+            return f"FAILED: the backup could not be stopped ({type(error).__name__})"
         self._store.set_status(record.sessionId, Status.STOPPING)
-        return outcome
+        return "STOPPING" + (f", {stopped}" if stopped else "")
+
+    def _stop_backup(self, record: SessionRecord) -> str | None:
+        refs = self._engine().stop_backups(record)
+        return f"{len(refs)} backup(s) asked to stop gracefully (each finalizes)" if refs else None
