@@ -84,16 +84,55 @@ def overdue(record: SessionRecord, now: float) -> Due | None:
     return due_for(record) if when is not None and now >= when else None
 
 
-# The table above, as data: what `docs/lifecycle.md` and the property test read.
+# Each state that is not an end: (the state, its deadline, what happens at it). docs/lifecycle.md
+# shows it as `as_markdown()` renders it (a test keeps the two the same).
 TABLE: tuple[tuple[str, str, str], ...] = (
-    ("STARTING / RECORDING", "heartbeat timeout, stuck chunk, no first chunk", "takeover (two witnesses)"),
-    ("FAILING_OVER", "APP_FAILOVER_BACKUP_START_TIMEOUT", "claimed again; FAILED after the last attempt"),
     (
-        "ended, no terminal",
-        "APP_TERMINAL_TIMEOUT",
-        "our ready if playable; finalizer + hold if chunks; else our failed",
+        "STARTING, RECORDING: recorder silent",
+        "APP_FAILOVER_HEARTBEAT_TIMEOUT, and no chunk of its epoch in S3 for APP_FAILOVER_S3_QUIET_AFTER",
+        "takeover: FAILING_OVER, next epoch, a backup from the next chunk",
     ),
-    ("failed held", "APP_FINALIZE_TIMEOUT", "released: failed"),
-    ("terminal decided, not queued", f"{OUTBOX_GRACE_S:g} s", "queued by the sweep (outbox)"),
-    ("PAUSED", "APP_SESSION_MAX_INACTIVE (TTL)", "expires with the record"),
+    (
+        "STARTING, RECORDING: silent, S3 shows chunks (`unheard`)",
+        "S3 quiet for APP_FAILOVER_S3_QUIET_AFTER",
+        "nothing while chunks arrive; then a takeover",
+    ),
+    (
+        "STARTING, RECORDING: heard, chunks stuck",
+        "APP_FAILOVER_STUCK_CHUNK_TIMEOUT (the first chunk: APP_FAILOVER_START_GRACE)",
+        "takeover",
+    ),
+    (
+        "FAILING_OVER",
+        "APP_FAILOVER_BACKUP_START_TIMEOUT (+ APP_PROCESS_LAUNCH_DELAY)",
+        "claimed again; after APP_FAILOVER_MAX_ATTEMPTS: FAILED, running backups asked to stop",
+    ),
+    (
+        "ended (STOPPING, COMPLETED, FAILED, INACTIVE), no terminal decided or held",
+        "APP_TERMINAL_TIMEOUT",
+        "our `ready` if a playable file was reported; chunks stored: a finalizer and our `failed` held; "
+        "else our `failed`",
+    ),
+    (
+        "a `failed` held (OpenVidu's, or ours) for a final report",
+        "APP_FINALIZE_TIMEOUT",
+        "released: `failed`; a playable report before it: our `ready` instead",
+    ),
+    (
+        "a terminal of ours decided, not yet queued (the outbox)",
+        f"{OUTBOX_GRACE_S:g} s after the decision",
+        "queued by the sweep (same webhook id: the FIFO queue drops a repeat), then marked sent",
+    ),
+    (
+        "PAUSED",
+        "HA_SESSION_MAX_INACTIVE_TIME after its last write (the live sessions' TTL)",
+        "expires with the record; OpenVidu's own events end it before",
+    ),
 )
+
+
+def as_markdown() -> str:
+    """The table as docs/lifecycle.md shows it."""
+    lines = ["| state | deadline | at the deadline |", "|---|---|---|"]
+    lines += [f"| {state} | {deadline} | {action} |" for state, deadline, action in TABLE]
+    return "\n".join(lines)

@@ -202,3 +202,12 @@ def test_openvidus_terminal_in_time_leaves_nothing_owed(
     clock.advance(settings.terminal_timeout_s * 3)
     assert engine.sweep().candidates == 0
     assert queued() == []
+
+
+def test_the_docs_show_the_table_the_code_keeps() -> None:
+    from pathlib import Path
+
+    from hacore.lifecycle import as_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md"
+    assert as_markdown() in docs.read_text()
