@@ -18,7 +18,7 @@ from hacore.failover.engine import FailoverEngine
 from hacore.failover.task_events import recorder_stopped
 from hacore.metrics import EmfMetrics
 from hacore.settings import Settings, get_settings
-from hacore.webhooks.wiring import build_webhook_parts
+from hacore.webhooks.wiring import build_relay, build_webhook_parts
 from hacore.wiring import build_engine
 
 logger = Logger(service="recorder-ha-detector")
@@ -32,6 +32,7 @@ def run_sweeps(
     remaining_seconds: Callable[[], float],
     flush: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
+    probe: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Sweeps every check interval while the budget allows another full interval. With failover
     off (APP_FAILOVER_ENABLED=false) the sweeps take nobody over, but the customer's deadlines
@@ -42,6 +43,11 @@ def run_sweeps(
     sweeps, takeovers, failed = 0, [], []
     while True:
         report = engine.sweep()
+        if probe is not None:
+            try:
+                probe()  # a failing webhook endpoint recovers on the status page without traffic
+            except Exception:
+                logger.exception("probing the failing webhook endpoints failed; the next sweep tries")
         flush()
         sweeps += 1
         takeovers.extend(asdict(t) for t in report.takeovers)
@@ -60,6 +66,7 @@ settings = get_settings()
 # A customer's lifecycle deadline (a hold, the outbox, a terminal owed) is acted on by the sweep.
 webhooks = build_webhook_parts(settings)
 engine = build_engine(settings, metrics=EmfMetrics(metrics), deadlines=webhooks.terminal.on_deadline)
+relay = build_relay(webhooks, EmfMetrics(metrics)) if webhooks.state.configured else None
 
 
 @logger.inject_lambda_context
@@ -75,6 +82,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         get_settings(),
         lambda: context.get_remaining_time_in_millis() / 1000,
         flush=metrics.flush_metrics,
+        probe=relay.probe_failing if relay is not None else None,
     )
     logger.info(
         "detector run", extra={"sweeps": summary["sweeps"], "takeovers": len(summary.get("takeovers", []))}

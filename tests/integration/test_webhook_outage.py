@@ -183,3 +183,32 @@ def test_a_flaky_endpoint_is_not_treated_as_down(aws: None, receiver: Receiver) 
     assert "WebhooksHeld" not in rig.metrics.sums
     assert rig.status()["health"] == "healthy"
     assert rig.status()["dlqDepth"] == 0
+
+
+def test_a_failing_endpoint_with_nothing_queued_recovers_on_the_detectors_probe(
+    aws: None, receiver: Receiver
+) -> None:
+    """Its webhooks all dead-lettered, nothing left to try it: the detector's probe (a signed
+    `webhookProbe`, once per probe interval) finds it back, and the status and alarm clear."""
+    from hacore.webhooks.wiring import build_relay
+
+    rig = rig_for(receiver, OPENVIDU_WEBHOOK_RETRY_SCHEDULE="1h", OPENVIDU_WEBHOOK_PROBE_INTERVAL="1800")
+    down = {"on": True}
+    receiver.answer = lambda request: 503 if down["on"] else 200
+    rig.post(recording_event("rec", 0))
+    rig.run_until(lambda: rig.status()["dlqDepth"] == 1, 30, "the dead letter")
+    assert rig.parts.dead_letters.depth()["queued"] == 0  # nothing will try the endpoint again
+    assert rig.status()["health"] in ("failing", "unhealthy")
+    (name,) = [e.name for e in rig.parts.endpoints]
+    probe = build_relay(rig.parts, rig.metrics).probe_failing
+    time.sleep(0.6)  # the probe interval: half an hour, scaled
+    assert probe()[name].startswith("still failing: HTTP 503")
+    assert probe()[name] == "not due"  # once per interval, whoever probes
+    assert rig.status()["health"] in ("failing", "unhealthy")
+    down["on"] = False
+    time.sleep(0.6)
+    assert probe() == {name: "recovered"}
+    assert rig.status()["health"] == "healthy"
+    assert probe() == {}  # a healthy endpoint is not probed
+    probes = [json.loads(r["body"]) for r in receiver.requests if b"webhookProbe" in r["body"]]
+    assert [p["event"] for p in probes] == ["webhookProbe", "webhookProbe"]

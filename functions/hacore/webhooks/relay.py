@@ -11,6 +11,12 @@ comes meanwhile is held (its turn is spent, no request is made) and parked. The 
 an answer wakes every parked webhook, and, with OPENVIDU_WEBHOOK_AUTO_REDRIVE, redrives the
 endpoint's dead letters that an outage put there. Each attempt is counted in the statistics and
 the metrics.
+
+A failing endpoint with nothing queued for it would never be tried again, and would stay
+`failing` on the status route and in its alarm after it came back. So the detector probes it on
+its own schedule (`probe_failing`, once per probe interval at most, under the same lease): a
+`webhookProbe` event, signed like any webhook. Any answer that is not a failure by the rule
+above (a 2xx, or a 4xx other than 408 and 429) means the endpoint is back.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -157,6 +164,45 @@ class Relay:
         return self._retry(
             envelope, receipt_handle, wait, turns, f"attempt {turns} failed ({result.error})", now
         )
+
+    def probe_failing(self) -> dict[str, str]:
+        """The detector's probe of every failing endpoint whose probe is due: {name: outcome}."""
+        outcomes: dict[str, str] = {}
+        for endpoint in self.endpoints.values():
+            health = self.state.health(endpoint.name)
+            if not health.failing:
+                continue
+            now = self.clock()
+            lease_s = self.settings.webhook_timeout_ms / 1000 + 5
+            if not self.state.claim_probe(endpoint.name, now, lease_s):
+                outcomes[endpoint.name] = "not due"
+                continue
+            probe = Envelope(
+                f"probe-{uuid.uuid4().hex}",
+                now,
+                "POST",
+                "application/json",
+                json.dumps({"event": "webhookProbe", "timestamp": int(now * 1000)}),
+                False,
+                endpoint.name,
+                apply_effects=False,
+            )
+            result = self._deliver(probe, endpoint)
+            now = self.clock()
+            if result.error is None or not result.retryable:  # it answers
+                self._recovered(endpoint.name, now)
+                outcomes[endpoint.name] = "recovered"
+                continue
+            self.state.failed(
+                endpoint.name,
+                now,
+                result.error or "",
+                now + self.probe_interval_s,
+                self.schedule.real(self.settings.webhook_failing_after_s),
+            )
+            self._down_for(health.down_s(now))
+            outcomes[endpoint.name] = f"still failing: {result.error}"
+        return outcomes
 
     def _probe_wait(self, wait: int | None) -> float:
         """How long a failing endpoint rests before the next probe: the failed webhook's next
