@@ -212,3 +212,66 @@ def test_a_failing_endpoint_with_nothing_queued_recovers_on_the_detectors_probe(
     assert probe() == {}  # a healthy endpoint is not probed
     probes = [json.loads(r["body"]) for r in receiver.requests if b"webhookProbe" in r["body"]]
     assert [p["event"] for p in probes] == ["webhookProbe", "webhookProbe"]
+
+
+def test_a_recordings_later_webhooks_wait_behind_its_dead_letter_and_a_redrive_restores_the_order(
+    aws: None, receiver: Receiver
+) -> None:
+    """rec-a's first webhook is refused outright (a 4xx: straight to the DLQ); its later ones are
+    parked behind it, visible on the status route, while rec-b flows. The redrive of that one
+    dead letter brings rec-a back whole, in its order."""
+    rig = rig_for(receiver)
+    refuse = {"on": True}
+
+    def answer(request: dict[str, Any]) -> int:
+        body = json.loads(request["body"])
+        return 400 if refuse["on"] and (body["id"], body["seq"]) == ("rec-a", 0) else 200
+
+    receiver.answer = answer
+    _, head = rig.post(recording_event("rec-a", 0))
+    rig.drain()
+    for seq in (1, 2):
+        rig.post(recording_event("rec-a", seq))
+    rig.post(recording_event("rec-b", 0))
+    rig.drain()
+    assert delivered(receiver) == [("rec-b", 0)]  # rec-a waits; rec-b does not
+    (endpoint,) = rig.status()["endpoints"]
+    assert endpoint["recordingsWaitingBehindDeadLetters"] == 1
+    dead = rig.parts.dead_letters.list()
+    assert sorted((d["id"] == head["id"], d["parkedBehind"]) for d in dead) == [
+        (False, head["id"]),
+        (False, head["id"]),
+        (True, None),
+    ]
+    assert rig.metrics.sums["WebhooksParked"] == 2
+    refuse["on"] = False  # the receiver is fixed; an operator redrives the one dead letter
+    moved = rig.parts.dead_letters.redrive({head["id"]})
+    assert len(moved) == 3  # the recording goes back whole
+    rig.drain()
+    assert delivered(receiver) == [("rec-b", 0), ("rec-a", 0), ("rec-a", 1), ("rec-a", 2)]
+    assert rig.status()["endpoints"][0]["recordingsWaitingBehindDeadLetters"] == 0
+    assert rig.status()["dlqDepth"] == 0
+    rig.post(recording_event("rec-a", 3))  # and the recording flows again
+    rig.drain()
+    assert delivered(receiver)[-1] == ("rec-a", 3)
+
+
+def test_the_auto_redrive_restores_a_recordings_order_after_an_outage(aws: None, receiver: Receiver) -> None:
+    rig = rig_for(
+        receiver,
+        OPENVIDU_WEBHOOK_RETRY_SCHEDULE="1h",
+        OPENVIDU_WEBHOOK_PROBE_INTERVAL="1800",
+        OPENVIDU_WEBHOOK_AUTO_REDRIVE="true",
+    )
+    down = {"on": True}
+    receiver.answer = lambda request: 503 if down["on"] else 200
+    rig.post(recording_event("rec-a", 0))
+    rig.run_until(lambda: rig.status()["dlqDepth"] == 1, 30, "the dead letter")
+    rig.post(recording_event("rec-a", 1))  # comes after its recording's dead letter: parked
+    rig.run_until(lambda: rig.status()["dlqDepth"] == 2, 30, "the parked webhook")
+    down["on"] = False
+    rig.post(recording_event("rec-b", 0))  # its delivery finds the endpoint back: the auto-redrive
+    rig.run_until(lambda: len(delivered(receiver)) == 3, 30, "every webhook")
+    got = delivered(receiver)
+    assert [g for g in got if g[0] == "rec-a"] == [("rec-a", 0), ("rec-a", 1)]
+    assert rig.status()["dlqDepth"] == 0

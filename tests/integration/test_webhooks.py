@@ -123,7 +123,7 @@ def test_redrive_by_id_moves_only_those(aws: None, receiver: Receiver) -> None:
     rig = make_rig(receiver)
     receiver.answers = [404, 404]
     first = rig.post(EVENT)[1]["id"]
-    second = rig.post(EVENT)[1]["id"]
+    second = rig.post(EVENT | {"sessionId": "ses_B"})[1]["id"]  # (one session's would wait)
     rig.drain()
     assert {d["id"] for d in rig.parts.dead_letters.list()} == {first, second}
     assert rig.parts.dead_letters.redrive({second}) == [second]
@@ -168,7 +168,7 @@ def test_stopped_asks_a_running_backup_to_stop_gracefully(aws: None, receiver: R
     rig.parts.effects._engine().take_over("bk")  # a backup is launched
     status, reply = rig.post({"event": "recordingStatusChanged", "id": "bk", "status": "stopped"})
     assert status == 200
-    assert reply["effect"] == "STOPPING, backup asked to stop gracefully (it finalizes)"
+    assert reply["effect"] == "STOPPING, 1 backup(s) asked to stop gracefully (each finalizes)"
     assert rig.launcher.stopped == [("ref-bk-e2", False)]
 
 

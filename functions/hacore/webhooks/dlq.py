@@ -60,6 +60,7 @@ class DeadLetters:
                     "receivedAt": record.get("receivedAt"),
                     "deadAt": record.get("deadAt"),
                     "method": record.get("method"),
+                    "parkedBehind": record.get("parkedBehind"),  # waits behind its recording's dead letter
                 }
             )
         for message in held:
@@ -74,19 +75,30 @@ class DeadLetters:
         retryable_only: bool = False,
     ) -> list[str]:
         """Moves the messages (all, those with the given webhook ids, or one endpoint's) back to
-        the main queue, oldest first, so a recording's webhooks go back in the order they came.
-        `retryable_only` leaves those the endpoint refused outright (a 4xx is not an outage)."""
-        chosen, held = [], []
-        for record, message in self._each(limit):
-            if (
-                "id" not in record
-                or (ids is not None and record["id"] not in ids)
-                or (endpoint is not None and record.get("endpoint") != endpoint)
-                or (retryable_only and not record.get("retryable", True))
-            ):
-                held.append(message)
-                continue
-            chosen.append((record, message))
+        the main queue, oldest first, so a recording's webhooks go back in the order they came;
+        the ones parked behind a chosen one go with it. `retryable_only` leaves those the
+        endpoint refused outright (a 4xx is not an outage)."""
+        every = list(self._each(limit))
+        chosen = [
+            (record, message)
+            for record, message in every
+            if "id" in record
+            and (ids is None or record["id"] in ids)
+            and (endpoint is None or record.get("endpoint") == endpoint)
+            and not (retryable_only and not record.get("retryable", True))
+        ]
+        # a recording goes back whole: the webhooks parked behind a chosen one go with it, in order
+        groups = {record.get("group") for record, _ in chosen if record.get("group")}
+        taken = {message["MessageId"] for _, message in chosen}
+        chosen += [
+            (record, message)
+            for record, message in every
+            if message["MessageId"] not in taken
+            and record.get("parkedBehind")
+            and record.get("group") in groups
+        ]
+        taken |= {message["MessageId"] for _, message in chosen}
+        held = [message for _, message in every if message["MessageId"] not in taken]
         moved = []
         stamp = f"/redriven-{time.time_ns()}"  # FIFO: not a duplicate of the first send
         for record, message in sorted(chosen, key=lambda pair: pair[0].get("receivedAt") or 0):

@@ -15,6 +15,11 @@ One DynamoDB table, keyed by endpoint name and item key:
   failing), lastFailureAt, nextProbeAt, lastError, recoveredAt;
 - `turns#<webhook id>`: the webhook's failed or held turns, for its place in the schedule;
 - `parked#<group>`: the receipt handle of a held webhook.
+
+The `health` item also keeps `dead`: {message group: the webhook id dead-lettered first}. While
+a recording's webhook sits in the DLQ, that recording's later webhooks for the endpoint wait
+behind it (parked in the DLQ too) instead of overtaking it; when it comes back (a redrive, by
+hand or automatic, moves the group in its order) the relay clears the entry as it goes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ KEEP_S = 14 * 86_400  # what SQS keeps a message: past that, a turn count or a h
 
 class EndpointHealth(BaseModel):
     endpoint: str
+    dead: dict[str, str] = {}  # message group -> the id of its webhook in the DLQ
     failingSince: float | None = None
     failingFrom: float | None = None
     nextProbeAt: float | None = None
@@ -64,6 +70,8 @@ class EndpointHealth(BaseModel):
             "lastError": self.lastError.split(":", 1)[0] if self.lastError else None,
             "lastFailureAt": self.lastFailureAt,
             "recoveredAt": self.recoveredAt,
+            # recordings whose later webhooks wait behind one in the DLQ: a redrive restores them
+            "recordingsWaitingBehindDeadLetters": len(self.dead),
         }
 
 
@@ -80,6 +88,7 @@ def _health(endpoint: str, item: dict[str, Any]) -> EndpointHealth:
         lastError=item.get("lastError", {}).get("S"),
         lastFailureAt=_number(item, "lastFailureAt"),
         recoveredAt=_number(item, "recoveredAt"),
+        dead={group: value["S"] for group, value in item.get("dead", {}).get("M", {}).items()},
     )
 
 
@@ -165,6 +174,32 @@ class EndpointState:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
+
+    def mark_dead(self, endpoint: str, group: str, webhook_id: str) -> None:
+        """A webhook of `group` went to the DLQ: the group's later ones wait behind the first."""
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(endpoint, "health"),
+            UpdateExpression="SET dead = if_not_exists(dead, :empty)",
+            ExpressionAttributeValues={":empty": {"M": {}}},
+        )
+        self._db.update_item(
+            TableName=self._table,
+            Key=self._key(endpoint, "health"),
+            UpdateExpression="SET dead.#g = if_not_exists(dead.#g, :id)",
+            ExpressionAttributeNames={"#g": group},
+            ExpressionAttributeValues={":id": {"S": webhook_id}},
+        )
+
+    def clear_dead(self, endpoint: str, group: str, webhook_id: str) -> None:
+        """The group's dead letter is back in the queue, ahead of the ones that waited for it."""
+        self._update_health_if(
+            endpoint,
+            UpdateExpression="REMOVE dead.#g",
+            ConditionExpression="dead.#g = :id",
+            ExpressionAttributeNames={"#g": group},
+            ExpressionAttributeValues={":id": {"S": webhook_id}},
+        )
 
     def count_turn(self, endpoint: str, webhook_id: str, now: float) -> int:
         """One more failed (or held) turn of this webhook; returns how many it has had."""

@@ -129,6 +129,11 @@ class Relay:
             return "no endpoint"
         now = self.clock()
         health = self.state.health(endpoint.name)
+        head = health.dead.get(envelope.group or "")
+        if head is not None:
+            if head != envelope.id:  # its recording's earlier webhook is in the DLQ: wait behind it
+                return self._park_behind(envelope, head, attempt)
+            self.state.clear_dead(endpoint.name, envelope.group or "", head)  # it is back: in order
         lease_s = self.settings.webhook_timeout_ms / 1000 + 5
         if health.failing and not self.state.claim_probe(endpoint.name, now, lease_s):
             return self._hold(envelope, health, receipt_handle, now)
@@ -164,6 +169,23 @@ class Relay:
         return self._retry(
             envelope, receipt_handle, wait, turns, f"attempt {turns} failed ({result.error})", now
         )
+
+    def _park_behind(self, envelope: Envelope, head: str, attempt: int) -> str:
+        """Into the DLQ behind its recording's dead letter, not delivered: a redrive of that one
+        brings the whole recording back, in the order it came."""
+        record = {
+            **envelope.to_dict(),
+            "lastError": f"waiting behind {head}, an earlier webhook of its recording in the DLQ",
+            "parkedBehind": head,
+            "attempts": 0,
+            "lastStatus": None,
+            "retryable": True,
+            "deadAt": self.clock(),
+        }
+        self.sqs.send_message(QueueUrl=self.settings.webhook_dlq_url, MessageBody=json.dumps(record))
+        self.metrics.add_metric(name="WebhooksParked", unit="Count", value=1)
+        log.warning("webhook %s parked behind dead letter %s (%s)", envelope.id, head, envelope.group)
+        return "parked behind a dead letter"
 
     def probe_failing(self) -> dict[str, str]:
         """The detector's probe of every failing endpoint whose probe is due: {name: outcome}."""
@@ -327,6 +349,8 @@ class Relay:
             "deadAt": self.clock(),
         }
         self.sqs.send_message(QueueUrl=self.settings.webhook_dlq_url, MessageBody=json.dumps(record))
+        if data.get("group") and data.get("endpoint") and data.get("id"):  # its recording waits behind it
+            self.state.mark_dead(data["endpoint"], data["group"], data["id"])
         self.stats.dead_lettered()
         self.metrics.add_metric(name="WebhooksDeadLettered", unit="Count", value=1)
         log.error("webhook %s dead-lettered: %s", data.get("id"), reason)
