@@ -175,6 +175,33 @@ def webhook_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     return payload, text
 
 
+def migrate_queue(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
+    """An upgrade's step: an old standard webhook queue into the FIFO queue, in order per recording."""
+    import boto3
+
+    import local  # noqa: F401 - puts functions/ on the path
+    from hacore.webhooks.migrate import describe, migrate
+
+    region = a.region or os.environ.get("AWS_REGION") or "us-east-1"
+    target = a.to or (_stack_output(a.stack, region, "WebhookQueueUrl") if a.stack else None)
+    if not target:
+        why = "name the FIFO queue with --to (or --stack NAME)"
+        raise Refused(0, {"error": why}, f"ovha: {why}")
+    try:
+        report = migrate(boto3.client("sqs", region_name=region), a.source, target, dry_run=a.dry_run)
+    except ValueError as error:
+        raise Refused(0, {"error": str(error)}, f"ovha: {error}") from None
+    return report.summary() | {"dryRun": a.dry_run, "to": target}, describe(report, a.dry_run)
+
+
+def _stack_output(stack: str, region: str, name: str) -> str | None:
+    import boto3
+
+    described = boto3.client("cloudformation", region_name=region).describe_stacks(StackName=stack)
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    return outputs.get(name)
+
+
 def validate(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     """The configuration in this environment, checked as the functions would read it."""
     import local  # noqa: F401 - puts functions/ on the path
@@ -238,6 +265,15 @@ def parser() -> argparse.ArgumentParser:
     ).add_argument("ids", nargs="*")
     webhook = topics.add_parser("webhook", help="webhook delivery").add_subparsers(dest="verb", required=True)
     verb(webhook, "status", webhook_status, "delivery counters, queue and dead-letter depth")
+    moving = verb(
+        webhook,
+        "migrate-queue",
+        migrate_queue,
+        "move an old standard webhook queue into the FIFO queue, in order per recording (idempotent)",
+    )
+    moving.add_argument("--from", dest="source", required=True, help="the old standard queue's URL")
+    moving.add_argument("--to", help="the FIFO queue's URL (default: the --stack's WebhookQueueUrl output)")
+    moving.add_argument("--dry-run", action="store_true", help="count what would move; move nothing")
     verb(topics, "validate", validate, "check the configuration in this environment")
     return root
 
