@@ -1,8 +1,8 @@
 """The outbox: a terminal we originate is decided in one write and queued after; a controller that
 dies at any step in between loses nothing, and the customer's queue holds it once.
 
-The crash is a BaseException raised by the AWS clients at call number k (no `except Exception`
-on the way may swallow it: the process is gone). For every k along the clean path, a fresh
+The crash is a BaseException raised by the AWS clients after k calls (`lifecycle_world`'s: no
+`except Exception` on the way may swallow it: the process is gone). For every k along the clean path, a fresh
 world runs the path to the crash, then what a restarted controller does: the recorder sends its
 report again (it got no reply), the detector sweeps past the outbox deadline. Then the queue
 holds exactly one terminal message for the recording, and the record says it was sent.
@@ -31,46 +31,11 @@ from local.provision import create_queues, create_tables, physical_name
 from local.template import Template
 from tests.helpers import FakeClock
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
+from tests.unit.lifecycle_world import Calls, Crash, Dying
 
 PLAYABLE = FinalReport(
     epoch=2, bucket="b", key="rec/m.mp4", size=9, duration=30, hasVideo=True, epochs=[1, 2]
 )
-
-
-class Crash(BaseException):
-    """The controller's process died here."""
-
-
-class Calls:
-    """Counts the AWS calls of both clients; raises Crash at call `crash_at` (None: never)."""
-
-    def __init__(self, crash_at: int | None) -> None:
-        self.crash_at = crash_at
-        self.made = 0
-
-    def tick(self, name: str) -> None:
-        if self.crash_at is not None and self.made == self.crash_at:
-            self.made += 1
-            raise Crash(name)
-        self.made += 1
-
-
-class Dying:
-    """An AWS client whose calls count towards the crash."""
-
-    def __init__(self, client: Any, calls: Calls) -> None:
-        self._client, self._calls = client, calls
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute) or name in ("get_paginator", "exceptions", "meta"):
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._calls.tick(name)
-            return attribute(*args, **kwargs)
-
-        return call
 
 
 class World:
@@ -160,7 +125,8 @@ def run_path(world: World, name: str, crash_at: int | None) -> tuple[str, Calls]
     sid = f"rec-{crash_at}"
     store, _ = world.controller()
     setup(store, sid)
-    calls = Calls(crash_at)
+    calls = Calls()
+    calls.crash_at = crash_at
     _, dying = world.controller(calls)
     crashed = False
     try:
