@@ -183,7 +183,7 @@ class FailoverEngine:
         if report.held:
             log.warning("takeovers held this sweep: %s", report.held)
         report.unheard = sorted(k for k, v in report.held.items() if v == Verdict.HOLD_UNHEARD.value)
-        self._remember_unheard(report.unheard)
+        self._remember_unheard(state, report.unheard)
         if self.pool is not None and self.pool.enabled:
             try:
                 report.standbysLaunched = len(self.pool.refill())
@@ -237,9 +237,9 @@ class FailoverEngine:
                 "the lifecycle deadline of %s could not be acted on; the next sweep tries", session_id
             )
 
-    def _remember_unheard(self, unheard: list[str]) -> None:
-        """The status route shows who is unheard: written only when the set changes."""
-        state = self.guard.load()
+    def _remember_unheard(self, state: GuardState, unheard: list[str]) -> None:
+        """The status route shows who is unheard: written only when the set changes (`state`:
+        the guard's item as this sweep read it)."""
         if list(state.unheard) == unheard[:UNHEARD_SHOWN]:
             return
         if unheard:
@@ -507,6 +507,8 @@ class FailoverEngine:
         """Asks every running backup of the session to stop gracefully (each finalizes what it
         recorded and reports): the one the record names, and any the launcher knows that the
         record does not (a controller that died between a launch and writing its reference)."""
+        if record.epoch == 1 and not record.launcherRef:
+            return []  # never taken over: no backup was ever started for it
         refs = {b.ref for b in self.launcher.list() if b.session_id == record.sessionId}
         if record.launcherRef:
             backup = self.launcher.describe(record.launcherRef)
