@@ -133,6 +133,8 @@ def failover_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
         pairs(payload)
         + f"\nstormGuard  {'ENGAGED since ' + str(guard.get('since')) if guard.get('engaged') else 'off'}"
     )
+    if guard.get("unheard"):  # silent to the controller, alive by S3: not taken over
+        text += f"\nunheard     {', '.join(guard['unheard'])} (S3 shows their chunks arriving)"
     return payload, text
 
 
