@@ -244,6 +244,8 @@ def test_a_recordings_later_webhooks_wait_behind_its_dead_letter_and_a_redrive_r
         (True, None),
     ]
     assert rig.metrics.sums["WebhooksParked"] == 2
+    name = dead[0]["endpoint"]  # the auto-redrive leaves a 4xx refusal, and what waits behind it
+    assert rig.parts.dead_letters.redrive(endpoint=name, retryable_only=True) == []
     refuse["on"] = False  # the receiver is fixed; an operator redrives the one dead letter
     moved = rig.parts.dead_letters.redrive({head["id"]})
     assert len(moved) == 3  # the recording goes back whole

@@ -86,6 +86,8 @@ class DeadLetters:
             and (ids is None or record["id"] in ids)
             and (endpoint is None or record.get("endpoint") == endpoint)
             and not (retryable_only and not record.get("retryable", True))
+            # one parked behind a dead letter goes with that one (below), or when named
+            and (not record.get("parkedBehind") or (ids is not None and record["id"] in ids))
         ]
         # a recording goes back whole: the webhooks parked behind a chosen one go with it, in order
         groups = {record.get("group") for record, _ in chosen if record.get("group")}
