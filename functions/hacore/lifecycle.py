@@ -35,11 +35,6 @@ class Due(StrEnum):
     TERMINAL = "terminal"  # ended, and nobody said how: OpenVidu's terminal never came
 
 
-def awaiting_terminal(record: SessionRecord) -> bool:
-    """Ended for OpenVidu, nothing decided or held for the customer yet."""
-    return record.status in ENDED and record.terminal is None and record.heldWebhook is None
-
-
 def due_for(record: SessionRecord) -> Due | None:
     """Which deadline the record has now (at most one applies at a time)."""
     if record.terminal is not None:

@@ -61,16 +61,21 @@ def ours_id(session_id: str, status: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"ovha:{session_id}:{status}").hex
 
 
+def openvidu_fields(record: SessionRecord) -> dict[str, Any]:
+    """OpenVidu's fields of the recording, from its RECORDING_JSON (`createdAt` is its startTime)."""
+    recording = record.recordingJson if isinstance(record.recordingJson, dict) else {}
+    fields = {k: recording[k] for k in OPENVIDU_FIELDS if k in recording}
+    if "createdAt" in recording:
+        fields["startTime"] = recording["createdAt"]
+    return fields
+
+
 def synthesized_ready(
     record: SessionRecord, final: FinalReport, source: dict[str, Any] | None
 ) -> dict[str, Any]:
     """OpenVidu's `ready`, as OpenVidu would have sent it had its container survived, with the real
     file's size and duration, plus where the file is and how it was made (`ha`)."""
-    recording = record.recordingJson if isinstance(record.recordingJson, dict) else {}
-    base = {k: recording[k] for k in OPENVIDU_FIELDS if k in recording}
-    if "createdAt" in recording:
-        base["startTime"] = recording["createdAt"]
-    base |= {k: v for k, v in (source or {}).items() if k in OPENVIDU_FIELDS}
+    base = openvidu_fields(record) | {k: v for k, v in (source or {}).items() if k in OPENVIDU_FIELDS}
     return {
         "event": "recordingStatusChanged",
         "timestamp": int(time.time() * 1000),
@@ -98,12 +103,10 @@ def synthesized_ready(
 
 def synthesized_failed(record: SessionRecord) -> dict[str, Any]:
     """OpenVidu's `failed`, as it would have sent it: what we tell when it never did."""
-    recording = record.recordingJson if isinstance(record.recordingJson, dict) else {}
-    base = {k: recording[k] for k in OPENVIDU_FIELDS if k in recording}
     return {
         "event": "recordingStatusChanged",
         "timestamp": int(time.time() * 1000),
-        **base,
+        **openvidu_fields(record),
         "id": record.sessionId,
         "status": "failed",
         "ha": {"recovered": False, "reason": "no terminal from OpenVidu in time, and no playable file"},

@@ -132,7 +132,7 @@ class Relay:
         head = health.dead.get(envelope.group or "")
         if head is not None:
             if head != envelope.id:  # its recording's earlier webhook is in the DLQ: wait behind it
-                return self._park_behind(envelope, head, attempt)
+                return self._park_behind(envelope, head)
             self.state.clear_dead(endpoint.name, envelope.group or "", head)  # it is back: in order
         lease_s = self.settings.webhook_timeout_ms / 1000 + 5
         if health.failing and not self.state.claim_probe(endpoint.name, now, lease_s):
@@ -170,7 +170,7 @@ class Relay:
             envelope, receipt_handle, wait, turns, f"attempt {turns} failed ({result.error})", now
         )
 
-    def _park_behind(self, envelope: Envelope, head: str, attempt: int) -> str:
+    def _park_behind(self, envelope: Envelope, head: str) -> str:
         """Into the DLQ behind its recording's dead letter, not delivered: a redrive of that one
         brings the whole recording back, in the order it came."""
         record = {
