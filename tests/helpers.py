@@ -134,7 +134,8 @@ class Counted:
 
 
 class RecordedMetrics:
-    """A metric sink that keeps every metric it is given, with its dimensions and metadata."""
+    """A metric sink that keeps every metric it is given, with its dimensions and metadata (what
+    powertools' `Metrics` is in Lambda); `values` and `sums` read them by name."""
 
     def __init__(self) -> None:
         self.counted: list[Counted] = []
@@ -149,5 +150,13 @@ class RecordedMetrics:
     ) -> None:
         self.counted.append(Counted(name, value, dimensions or {}, metadata or {}))
 
-    def values(self, name: str) -> list[float]:
-        return [c.value for c in self.counted if c.name == name]
+    @property
+    def values(self) -> dict[str, list[float]]:
+        by_name: dict[str, list[float]] = {}
+        for counted in self.counted:
+            by_name.setdefault(counted.name, []).append(counted.value)
+        return by_name
+
+    @property
+    def sums(self) -> dict[str, float]:
+        return {name: sum(values) for name, values in self.values.items()}

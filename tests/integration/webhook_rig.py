@@ -28,19 +28,8 @@ from local.event_sources import SqsPoller
 from local.provision import create_queues, create_tables
 from local.receiver import Receiver
 from local.template import Template
+from tests.helpers import RecordedMetrics
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher
-
-
-class CountingMetrics:
-    """The relay's metric sink, summed by name (powertools' Metrics in Lambda)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.values: dict[str, list[float]] = {}
-
-    def add_metric(self, name: str, unit: Any, value: float, **labels: Any) -> None:
-        self.sums[name] = self.sums.get(name, 0) + value
-        self.values.setdefault(name, []).append(value)
 
 
 @dataclass
@@ -51,7 +40,7 @@ class Rig:
     parts: WebhookParts
     poller: SqsPoller
     launcher: RecordingLauncher
-    metrics: CountingMetrics
+    metrics: RecordedMetrics
 
     def post(
         self, body: Any, method: str = "POST", headers: dict[str, str] | None = None, raw: bytes | None = None
@@ -124,7 +113,7 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
     stats = RelayStats(dynamodb, settings.webhook_stats_table)
     ingest = Ingest(sqs, settings, endpoints)
     terminal = CustomerTerminal(store, ingest, lambda: engine)
-    metrics = CountingMetrics()
+    metrics = RecordedMetrics()
     state = EndpointState(dynamodb, settings.webhook_state_table, sqs, settings.webhook_queue_url)
     parts = WebhookParts(
         settings,

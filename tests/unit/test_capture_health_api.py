@@ -23,7 +23,7 @@ def test_the_session_shows_the_stack_and_the_metric_counts_new_restarts(
     assert api.get("/api/sessions/rec").json["captureRestarts"] == 3
     api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 3, "captureHealth": HEALTH})  # nothing new
     api.put("/api/sessions/rec/heartbeat", {"captureRestarts": 5})
-    assert metrics.values("CaptureRestarts") == [3, 2]  # the restarts each heartbeat added
+    assert metrics.values["CaptureRestarts"] == [3, 2]  # the restarts each heartbeat added
     assert {c.metadata["sessionId"] for c in metrics.counted} == {"rec"}
 
 

@@ -14,7 +14,7 @@ from hacore.metrics import EmfMetrics
 from hacore.models import HeartbeatRequest, Status
 from hacore.settings import Settings
 from hacore.store import SessionStore
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, RecordedMetrics
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for, recording_session
 
 # Defaults: heartbeat 10 s, timeout 30 s, stuck 60 s, check 10 s, start grace 60 s, backup start 60 s.
@@ -360,23 +360,15 @@ def test_sweeps_emit_cloudwatch_metrics(
     assert (takeover["Takeovers"], takeover["service"]) == ([1.0], "recorder-ha-detector")
 
 
-class SummedMetrics:
-    def __init__(self) -> None:
-        self.last: dict[str, float] = {}
-
-    def add_metric(self, name: str, unit: Any, value: float, **labels: Any) -> None:
-        self.last[name] = value
-
-
 def test_the_census_counts_the_recordings_in_progress(store: SessionStore, clock: FakeClock) -> None:
     settings = Settings.from_env({"SESSIONS_TABLE": "ovha-local-SessionsTable"})
-    metrics = SummedMetrics()
+    metrics = RecordedMetrics()
     engine = FailoverEngine(store, RecordingLauncher(), NoChunks(), settings, clock, metrics=metrics)
     for sid in ("a", "b", "c"):
         recording_session(store, clock, sid)
     store.set_status("c", Status.STOPPING)  # ended: not in progress
     assert engine.census() == 2
-    assert metrics.last["RecordingsInProgress"] == 2
+    assert metrics.values["RecordingsInProgress"][-1] == 2
 
 
 @pytest.mark.parametrize("by", ["sweep", "operator"])

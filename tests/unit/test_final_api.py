@@ -116,4 +116,4 @@ def test_a_recording_that_never_failed_over_adds_no_media_lost_figure(
     api, _, _ = queue_api
     register(api)
     assert api.put("/api/sessions/rec/final", REPORT | {"epochs": [1]}).status == 200
-    assert api.app.deps.metrics.values("MediaLostSeconds") == []
+    assert "MediaLostSeconds" not in api.app.deps.metrics.values

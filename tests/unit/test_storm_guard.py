@@ -269,7 +269,7 @@ def test_a_recorder_unheard_but_storing_chunks_is_never_taken_over(
         held.append(report.unheard)
     assert held[-1] == sorted(fleet.ids)  # unheard once the timeout passed, to the end of the cut
     assert detector.guard.load().unheard == tuple(sorted(fleet.ids))
-    assert metrics.values("UnheardSessions")[-1] == recorders
+    assert metrics.values["UnheardSessions"][-1] == recorders
     fleet.beat()
     report = detector.sweep()
     assert (report.takeovers, report.unheard, detector.guard.load().unheard) == ([], [], ())
