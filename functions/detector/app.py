@@ -65,8 +65,9 @@ def run_sweeps(
 settings = get_settings()
 # A customer's lifecycle deadline (a hold, the outbox, a terminal owed) is acted on by the sweep.
 webhooks = build_webhook_parts(settings)
-engine = build_engine(settings, metrics=EmfMetrics(metrics), deadlines=webhooks.terminal.on_deadline)
-relay = build_relay(webhooks, EmfMetrics(metrics)) if webhooks.state.configured else None
+sink = EmfMetrics(metrics)
+engine = build_engine(settings, metrics=sink, deadlines=webhooks.terminal.on_deadline)
+relay = build_relay(webhooks, sink) if webhooks.state.configured else None  # probes failing endpoints
 
 
 @logger.inject_lambda_context

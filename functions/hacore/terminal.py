@@ -120,19 +120,12 @@ def on_terminal_overdue(record: SessionRecord, hold_until: float) -> tuple[Sessi
         return record, False
     final = record.final
     if final is not None and final.playable:
-        ready = synthesized_ready(record, final, None)
-        terminal = Terminal(
-            status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False
-        )
-        return _decide(record, terminal), False
+        return _decide(record, ours(record, synthesized_ready(record, final, None))), False
     failed = synthesized_failed(record)
     if final is None and recoverable(record):
         held = {"id": ours_id(record.sessionId, "failed"), "body": failed}
         return record.model_copy(update={"heldWebhook": held, "claimExpiresAt": hold_until}), True
-    terminal = Terminal(
-        status="failed", webhookId=ours_id(record.sessionId, "failed"), body=failed, sent=False
-    )
-    return _decide(record, terminal), False
+    return _decide(record, ours(record, failed)), False
 
 
 def on_openvidu_terminal(
@@ -147,11 +140,7 @@ def on_openvidu_terminal(
         return _decide(record, Terminal(status="ready", webhookId=webhook_id)), "relay"
     final = record.final
     if final is not None and final.playable:
-        ready = synthesized_ready(record, final, body)
-        return _decide(
-            record,
-            Terminal(status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False),
-        ), "replace"
+        return _decide(record, ours(record, synthesized_ready(record, final, body))), "replace"
     if final is None and record.status is not Status.FAILED and recoverable(record):
         held = {"heldWebhook": {"id": webhook_id, "body": body}, "claimExpiresAt": hold_until}
         return record.model_copy(update=held), "hold"
@@ -174,15 +163,11 @@ def on_final(record: SessionRecord, final: FinalReport) -> SessionRecord:
         return updated
     held = record.heldWebhook
     if final.playable and (held is not None or record.epoch > 1):
-        ready = synthesized_ready(record, final, held["body"] if held else None)
-        terminal = Terminal(
-            status="ready", webhookId=ours_id(record.sessionId, "ready"), body=ready, sent=False
-        )
-        return _decide(updated, terminal)
-    if held is not None and not final.playable:  # nothing playable after all: OpenVidu was right
         return _decide(
-            updated, Terminal(status="failed", webhookId=held["id"], body=held["body"], sent=False)
+            updated, ours(record, synthesized_ready(record, final, held["body"] if held else None))
         )
+    if held is not None and not final.playable:  # nothing playable after all: OpenVidu was right
+        return _decide(updated, released(held))
     return updated
 
 
@@ -196,14 +181,25 @@ def release_expired_hold(record: SessionRecord, now: float) -> SessionRecord:
         or now < record.claimExpiresAt
     ):
         return record
-    return _decide(record, Terminal(status="failed", webhookId=held["id"], body=held["body"], sent=False))
+    return _decide(record, released(held))
 
 
-def mark_sent(record: SessionRecord, sent: bool = True) -> SessionRecord:
-    """Claims (or gives back) the sending of our terminal; unchanged when there is nothing to do."""
-    if record.terminal is None or record.terminal.body is None or record.terminal.sent is sent:
+def mark_sent(record: SessionRecord) -> SessionRecord:
+    """Our terminal was queued; unchanged when there is nothing to mark."""
+    if record.terminal is None or record.terminal.body is None or record.terminal.sent:
         return record
-    return record.model_copy(update={"terminal": record.terminal.model_copy(update={"sent": sent})})
+    return record.model_copy(update={"terminal": record.terminal.model_copy(update={"sent": True})})
+
+
+def ours(record: SessionRecord, body: dict[str, Any]) -> Terminal:
+    """A terminal we send (`body` synthesized), decided and not yet queued: the outbox."""
+    status = body["status"]
+    return Terminal(status=status, webhookId=ours_id(record.sessionId, status), body=body, sent=False)
+
+
+def released(held: dict[str, Any]) -> Terminal:
+    """A held `failed` (OpenVidu's or ours) that goes to the customer after all, with its own id."""
+    return Terminal(status="failed", webhookId=held["id"], body=held["body"], sent=False)
 
 
 def _decide(record: SessionRecord, terminal: Terminal) -> SessionRecord:

@@ -47,6 +47,13 @@ def in_order(got: list[tuple[str, int]]) -> bool:
     return all(seqs == sorted(seqs) for seqs in by_recording.values())
 
 
+def answers_503_while_down(receiver: Receiver) -> dict[str, bool]:
+    """The receiver answers 503 while `down["on"]`, 200 once the test sets it False."""
+    down = {"on": True}
+    receiver.answer = lambda request: 503 if down["on"] else 200
+    return down
+
+
 def rig_for(receiver: Receiver, **env: str) -> Rig:
     return make_rig(receiver, **{**HOUR, **env})
 
@@ -84,8 +91,7 @@ def test_an_outage_is_probed_shown_and_flows_again_without_a_redrive(aws: None, 
         OPENVIDU_WEBHOOK_PROBE_INTERVAL="3600",  # one probe a (scaled) hour: a second here
         OPENVIDU_WEBHOOK_UNHEALTHY_AFTER="7200",
     )
-    down = {"on": True}
-    receiver.answer = lambda request: 503 if down["on"] else 200
+    down = answers_503_while_down(receiver)
     recordings = [f"rec-{n}" for n in range(4)]
     for seq in range(3):
         for recording in recordings:
@@ -135,8 +141,7 @@ def test_a_spent_schedule_is_dead_lettered_and_auto_redriven_once_the_endpoint_a
         OPENVIDU_WEBHOOK_PROBE_INTERVAL="1800",
         OPENVIDU_WEBHOOK_AUTO_REDRIVE="true",
     )
-    down = {"on": True}
-    receiver.answer = lambda request: 503 if down["on"] else 200
+    down = answers_503_while_down(receiver)
     _, first = rig.post(recording_event("rec-old", 0))
     rig.run_until(lambda: rig.status()["dlqDepth"] == 1, 30, "the dead letter")
     (dead,) = rig.parts.dead_letters.list()
@@ -152,8 +157,7 @@ def test_a_spent_schedule_is_dead_lettered_and_auto_redriven_once_the_endpoint_a
 
 def test_without_the_option_dead_letters_wait_for_an_operator(aws: None, receiver: Receiver) -> None:
     rig = rig_for(receiver, OPENVIDU_WEBHOOK_RETRY_SCHEDULE="1h", OPENVIDU_WEBHOOK_PROBE_INTERVAL="1800")
-    down = {"on": True}
-    receiver.answer = lambda request: 503 if down["on"] else 200
+    down = answers_503_while_down(receiver)
     rig.post(recording_event("rec-old", 0))
     rig.run_until(lambda: rig.status()["dlqDepth"] == 1, 30, "the dead letter")
     down["on"] = False
@@ -193,8 +197,7 @@ def test_a_failing_endpoint_with_nothing_queued_recovers_on_the_detectors_probe(
     from hacore.webhooks.wiring import build_relay
 
     rig = rig_for(receiver, OPENVIDU_WEBHOOK_RETRY_SCHEDULE="1h", OPENVIDU_WEBHOOK_PROBE_INTERVAL="1800")
-    down = {"on": True}
-    receiver.answer = lambda request: 503 if down["on"] else 200
+    down = answers_503_while_down(receiver)
     rig.post(recording_event("rec", 0))
     rig.run_until(lambda: rig.status()["dlqDepth"] == 1, 30, "the dead letter")
     assert rig.parts.dead_letters.depth()["queued"] == 0  # nothing will try the endpoint again
@@ -265,8 +268,7 @@ def test_the_auto_redrive_restores_a_recordings_order_after_an_outage(aws: None,
         OPENVIDU_WEBHOOK_PROBE_INTERVAL="1800",
         OPENVIDU_WEBHOOK_AUTO_REDRIVE="true",
     )
-    down = {"on": True}
-    receiver.answer = lambda request: 503 if down["on"] else 200
+    down = answers_503_while_down(receiver)
     rig.post(recording_event("rec-a", 0))
     rig.run_until(lambda: rig.status()["dlqDepth"] == 1, 30, "the dead letter")
     rig.post(recording_event("rec-a", 1))  # comes after its recording's dead letter: parked

@@ -310,12 +310,12 @@ class World:
         webhook_id, body = self.openvidu[pick % len(self.openvidu)]
         event = parse_event(json.dumps(body))
         verdict: list[str] = []
-        if self._act(
-            lambda: (
-                self.effects.apply(event),
-                verdict.append(self.terminal.verdict(event, body, webhook_id)),
-            )
-        ):
+
+        def relay() -> None:  # what the relay does with it: the session effects, then the verdict
+            self.effects.apply(event)
+            verdict.append(self.terminal.verdict(event, body, webhook_id))
+
+        if self._act(relay):
             self.openvidu.remove((webhook_id, body))
             if verdict and verdict[0] == "relay" and body["status"] in TERMINALS:
                 self.customer.append((webhook_id, body["status"]))

@@ -240,11 +240,12 @@ class FailoverEngine:
     def _remember_unheard(self, state: GuardState, unheard: list[str]) -> None:
         """The status route shows who is unheard: written only when the set changes (`state`:
         the guard's item as this sweep read it)."""
-        if list(state.unheard) == unheard[:UNHEARD_SHOWN]:
+        shown = tuple(unheard[:UNHEARD_SHOWN])
+        if state.unheard == shown:
             return
         if unheard:
             log.warning("unheard but storing chunks (not taken over): %s", unheard)
-        self.guard.save(replace(state, unheard=tuple(unheard[:UNHEARD_SHOWN])))  # lost race: next sweep
+        self.guard.save(replace(state, unheard=shown))  # lost race: next sweep
 
     def _evidence(self, record: SessionRecord, now: float) -> Evidence:
         try:

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -109,9 +109,9 @@ def is_storm(quiet: int, watched: int, hosts: set[str], settings: Settings) -> b
 
 def next_state(state: GuardState, storm: bool, now: float) -> GuardState:
     if storm and not state.storm:
-        return GuardState(now, None, state.version, state.unheard)
+        return replace(state, storm_since=now, calm_since=None)
     if not storm and state.storm:
-        return GuardState(None, now, state.version, state.unheard)
+        return replace(state, storm_since=None, calm_since=now)
     return state
 
 
@@ -175,7 +175,7 @@ class GuardStore:
     def save(self, state: GuardState) -> bool:
         """False: another detector changed it first (its judgement stands; ours is re-read next sweep)."""
         if not self._table or self._db is None:
-            self._memory = GuardState(state.storm_since, state.calm_since, state.version + 1, state.unheard)
+            self._memory = replace(state, version=state.version + 1)
             return True
         item: dict[str, Any] = {
             "name": {"S": GUARD_ITEM},
@@ -187,7 +187,7 @@ class GuardStore:
         if state.calm_since is not None:
             item["calmSince"] = {"N": f"{state.calm_since:.3f}"}
         if state.unheard:
-            item["unheard"] = {"L": [{"S": session_id} for session_id in state.unheard[:UNHEARD_SHOWN]]}
+            item["unheard"] = {"L": [{"S": session_id} for session_id in state.unheard]}
         condition = (
             {"ConditionExpression": "attribute_not_exists(#n)", "ExpressionAttributeNames": {"#n": "name"}}
             if state.version == 0

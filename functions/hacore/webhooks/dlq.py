@@ -79,28 +79,25 @@ class DeadLetters:
         the ones parked behind a chosen one go with it. `retryable_only` leaves those the
         endpoint refused outright (a 4xx is not an outage)."""
         every = list(self._each(limit))
-        chosen = [
-            (record, message)
-            for record, message in every
-            if "id" in record
-            and (ids is None or record["id"] in ids)
-            and (endpoint is None or record.get("endpoint") == endpoint)
-            and not (retryable_only and not record.get("retryable", True))
-            # one parked behind a dead letter goes with that one (below), or when named
-            and (not record.get("parkedBehind") or (ids is not None and record["id"] in ids))
-        ]
+
+        def asked(record: dict[str, Any]) -> bool:
+            return (
+                "id" in record
+                and (ids is None or record["id"] in ids)
+                and (endpoint is None or record.get("endpoint") == endpoint)
+                and not (retryable_only and not record.get("retryable", True))
+                # one parked behind a dead letter goes with that one (below), or when named
+                and (not record.get("parkedBehind") or (ids is not None and record["id"] in ids))
+            )
+
         # a recording goes back whole: the webhooks parked behind a chosen one go with it, in order
-        groups = {record.get("group") for record, _ in chosen if record.get("group")}
-        taken = {message["MessageId"] for _, message in chosen}
-        chosen += [
-            (record, message)
-            for record, message in every
-            if message["MessageId"] not in taken
-            and record.get("parkedBehind")
-            and record.get("group") in groups
-        ]
-        taken |= {message["MessageId"] for _, message in chosen}
-        held = [message for _, message in every if message["MessageId"] not in taken]
+        groups = {record.get("group") for record, _ in every if asked(record) and record.get("group")}
+
+        def moves(record: dict[str, Any]) -> bool:
+            return asked(record) or (bool(record.get("parkedBehind")) and record.get("group") in groups)
+
+        chosen = [(record, message) for record, message in every if moves(record)]
+        held = [message for record, message in every if not moves(record)]
         moved = []
         stamp = f"/redriven-{time.time_ns()}"  # FIFO: not a duplicate of the first send
         for record, message in sorted(chosen, key=lambda pair: pair[0].get("receivedAt") or 0):
