@@ -90,8 +90,8 @@ def inprocess_heartbeats(count: int) -> dict[str, Any]:
 
     from api.app import Api, ApiDeps
     from hacore.auth import CredentialSource
+    from hacore.sessions.store import SessionStore
     from hacore.settings import Settings
-    from hacore.store import SessionStore
     from local.apigw import LocalContext, http_api_event
     from local.provision import create_tables, physical_name
     from local.template import Template

@@ -18,8 +18,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 import local  # noqa: F401 - puts functions/ on the path
+from hacore.sessions.item import SHARDS
 from hacore.settings import TIMING_PROFILES, Settings
-from hacore.store import SHARDS
 from local.template import Template
 
 PRICES_READ = "AWS list prices for us-east-1, as published in 2025"

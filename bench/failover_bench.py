@@ -148,8 +148,9 @@ def sweep_at_scale(healthy: int = 10_000, stale: int = 10) -> dict[str, Any]:
     from hacore.failover.engine import FailoverEngine
     from hacore.launchers.process import ProcessLauncher
     from hacore.models import SessionRecord, Status
+    from hacore.sessions.item import to_item
+    from hacore.sessions.store import SessionStore
     from hacore.settings import Settings
-    from hacore.store import SessionStore, to_item
     from local.provision import create_tables, physical_name
     from local.template import Template
 

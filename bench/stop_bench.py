@@ -25,8 +25,8 @@ import boto3
 
 from bench.harness import local_stack
 from local.openvidu import OpenViduEmulator
+from recorder.layout import chunk_key, manifest_key
 from recorder.settings_file import parse_env_file
-from recorder.storage import chunk_key
 
 CHUNK_S = 10
 LENGTHS = {"10min": 60, "2h": 720}
@@ -90,7 +90,7 @@ def one(label: str, chunks: int, scratch: Path, url: str, recordings: Path, sour
     bucket = settings["HA_AWS_S3_BUCKET"]
 
     def manifest() -> dict:
-        return json.loads(s3.get_object(Bucket=bucket, Key=f"{recording_id}/manifest.json")["Body"].read())
+        return json.loads(s3.get_object(Bucket=bucket, Key=manifest_key(recording_id))["Body"].read())
 
     first = manifest()
     stored_after = None

@@ -45,6 +45,7 @@ from local.openvidu import OpenViduEmulator, Recording
 from local.receiver import Receiver
 from local.runtime import free_port, wait_until_serving
 from local.test_page import TestPage
+from recorder.layout import chunk_prefix, manifest_key
 from recorder.stack import browser_pids, page_renderer_pids
 
 USER, PASSWORD = "drill", "drill-password"
@@ -207,7 +208,7 @@ class Run:
         return self.http.get(f"{self.stack.url}/api/sessions/{self.video_id}", timeout=10).json()
 
     def stored_chunks(self) -> list[dict[str, Any]]:
-        page = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{self.video_id}/chunks/")
+        page = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=chunk_prefix(self.video_id))
         return page.get("Contents", [])
 
     def chunk_meta(self, key: str) -> dict[str, str]:
@@ -398,7 +399,7 @@ class Run:
 
     def _manifest(self) -> dict[str, Any] | None:
         try:
-            body = self.s3.get_object(Bucket=BUCKET, Key=f"{self.video_id}/manifest.json")["Body"].read()
+            body = self.s3.get_object(Bucket=BUCKET, Key=manifest_key(self.video_id))["Body"].read()
         except self.s3.exceptions.NoSuchKey:
             return None
         return json.loads(body)

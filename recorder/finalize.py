@@ -31,8 +31,9 @@ from typing import Any
 
 from recorder import media, openvidu_files, timeline
 from recorder.config import AgentConfig
+from recorder.layout import entity_key, final_key, manifest_key, parse_chunk_key, thumbnail_key
 from recorder.logs import store_logs
-from recorder.storage import FETCHERS, ChunkStorage, parse_chunk_key
+from recorder.storage import FETCHERS, ChunkStorage
 
 log = logging.getLogger("recorder.finalize")
 GAP_THRESHOLD_S = 0.5  # closer than this, two chunks are continuous
@@ -243,10 +244,10 @@ def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadlin
         manifest.duration = round(float(report["format"].get("duration") or manifest.duration), 3)
         manifest.hasVideo, manifest.hasAudio = "video" in streams, "audio" in streams
         if has_thumb:
-            storage.put_file(thumb, f"{config.video_id}/{config.name}.jpg", "image/jpeg")
+            storage.put_file(thumb, thumbnail_key(config.video_id, config.name), "image/jpeg")
         storage.put_bytes(
             json.dumps(openvidu_files.recording_metadata(config, report)).encode(),
-            f"{config.video_id}/.recording.{config.video_id}",
+            entity_key(config.video_id),
             "application/json",
         )
         if config.primary:
@@ -256,7 +257,7 @@ def _finalize(config: AgentConfig, storage: ChunkStorage, scratch: Path, deadlin
     manifest.logs = store_logs(config, storage)
     storage.put_bytes(
         json.dumps(asdict(manifest), indent=2).encode(),
-        f"{config.video_id}/manifest.json",
+        manifest_key(config.video_id),
         "application/json",
     )
     if manifest.final and config.delete_chunks_after_final:
@@ -298,7 +299,7 @@ def _store_final(
     """(its S3 key or None, whether it is still owed to S3)."""
     if config.primary and config.recording_storage == "local":
         return None, False
-    key = f"{config.video_id}/{final.name}"
+    key = final_key(config.video_id, final.name)
     if deadline is None:
         storage.put_file(final, key, "video/mp4")
         return key, False

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from recorder.config import AgentConfig
+from recorder.layout import log_key, logs_prefix
 from recorder.storage import ChunkStorage
 
 log = logging.getLogger("recorder.logs")
@@ -41,14 +42,14 @@ def keep_agent_log(config: AgentConfig) -> Path:
 
 
 def prefix(config: AgentConfig) -> str:
-    return f"{config.video_id}/logs/"
+    return logs_prefix(config.video_id)
 
 
 def store_logs(config: AgentConfig, storage: ChunkStorage) -> list[str]:
     """Copies this recorder's logs to S3; returns the keys of every log the recording has there."""
     folder = config.work_dir
     for path in sorted(folder.rglob("*.log")) if folder.is_dir() else []:
-        key = f"{prefix(config)}e{config.epoch}/{path.relative_to(folder).as_posix()}"
+        key = log_key(config.video_id, config.epoch, path.relative_to(folder).as_posix())
         try:
             storage.put_file(path, key, "text/plain; charset=utf-8")
         except Exception as error:  # the recording matters more than its logs

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from recorder.capture import Chunk
 from recorder.config import AgentConfig
+from recorder.layout import chunk_key, chunk_prefix, fence_key, health_key, health_prefix
 
 log = logging.getLogger("recorder.storage")
 FETCHERS = 8  # chunks fetched (and heads read) at once at finalize
@@ -34,26 +34,6 @@ FETCHERS = 8  # chunks fetched (and heads read) at once at finalize
 
 class AlreadyStored(Exception):
     """Another recorder stored this chunk number first (a conditional put said 412)."""
-
-
-CHUNK_NAME = re.compile(r"^(\d+)(?:-e(\d+))?\.[A-Za-z0-9]+$")
-
-
-def chunk_key(video_id: str, index: int, epoch: int) -> str:
-    return f"{video_id}/chunks/{index:04d}-e{epoch}.mp4"
-
-
-def parse_chunk_key(key: str) -> tuple[int, int | None] | None:
-    """(chunk number, epoch in the key or None for the original's keys), or None: not a chunk."""
-    match = CHUNK_NAME.match(key.rsplit("/", 1)[-1])
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2)) if match.group(2) else None
-
-
-def fence_key(video_id: str, epoch: int) -> str:
-    """Written by the controller when it claims the session for `epoch`: every older epoch is fenced."""
-    return f"{video_id}/fence/e{epoch}"
 
 
 class ChunkStorage:
@@ -123,7 +103,7 @@ class ChunkStorage:
         return items
 
     def list_chunks(self) -> list[dict[str, Any]]:
-        return self.objects(f"{self.config.video_id}/chunks/")
+        return self.objects(chunk_prefix(self.config.video_id))
 
     def keys(self, prefix: str) -> list[str]:
         return sorted(item["Key"] for item in self.objects(prefix))
@@ -132,14 +112,14 @@ class ChunkStorage:
         """What each recorder wrote of its capture stack (`<id>/health/e<epoch>.json`)."""
         reports = []
         paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=f"{self.config.video_id}/health/"):
+        for page in paginator.paginate(Bucket=self.config.bucket, Prefix=health_prefix(self.config.video_id)):
             for item in page.get("Contents", []):
                 body = self.s3.get_object(Bucket=self.config.bucket, Key=item["Key"])["Body"].read()
                 reports.append(json.loads(body))
         return reports
 
     def put_health(self, report: dict[str, Any]) -> None:
-        key = f"{self.config.video_id}/health/e{self.config.epoch}.json"
+        key = health_key(self.config.video_id, self.config.epoch)
         self.put_bytes(json.dumps(report).encode(), key, "application/json")
 
     def head(self, key: str) -> dict[str, str]:

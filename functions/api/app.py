@@ -29,10 +29,10 @@ from hacore.auth import CredentialSource
 from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine
 from hacore.metrics import EmfMetrics, MetricSink, NoMetrics
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings, get_settings
 from hacore.snapstart import reseed_after_restore
 from hacore.standby.store import StandbyStore
-from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.ingest import QueueUnavailable
 from hacore.webhooks.outcome import CustomerTerminal

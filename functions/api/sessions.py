@@ -14,13 +14,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from api.documented import declared, either
-from hacore.metrics import MetricSink, NoMetrics, media_lost_seconds
-from hacore.models import (
+from api.shapes import (
     ActiveReply,
     AllSessions,
     CleanupReply,
     FinalReply,
-    FinalReport,
     HealthReply,
     HeartbeatReply,
     HeartbeatRequest,
@@ -30,14 +28,13 @@ from hacore.models import (
     RegisterRequest,
     SessionList,
     SessionView,
-    Status,
     StatusReply,
     StatusRequest,
-    iso,
-    parse_status,
 )
+from hacore.metrics import MetricSink, NoMetrics, media_lost_seconds
+from hacore.models import FinalReport, Status, iso, parse_status
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.webhooks.outcome import CustomerTerminal
 
 

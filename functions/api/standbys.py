@@ -91,10 +91,9 @@ def add_standby_routes(
         responses=declared(201, "Registered: the standby", refusals=NO_POOL),
     )
     def register_standby(request: Annotated[StandbyRegistration, Body()]) -> Response[StandbyView]:
-        record = table().mutate(
+        record = table().register(
             request.standbyId,
             lambda current, now: register(current, request.standbyId, request.host, None, now),
-            create=True,
         )
         return Response(201, "application/json", StandbyView.of(record))
 
@@ -121,7 +120,7 @@ def add_standby_routes(
         ),
     )
     def poll(standbyId: StandbyId) -> Response[dict[str, Any] | str]:
-        record = table().mutate(standbyId, lambda current, now: seen(current, now))  # type: ignore[arg-type]
+        record = table().decide(standbyId, seen)
         if record.status is StandbyStatus.ASSIGNED and record.assignment is not None:
             return Response(200, "application/json", record.assignment.model_dump(mode="json"))
         return Response(204, None, "")  # nothing yet, and no body at all (a kept-alive client reads none)
@@ -136,8 +135,7 @@ def add_standby_routes(
         ),
     )
     def accept_assignment(standbyId: StandbyId, request: Annotated[Acceptance, Body()]) -> StandbyView:
-        record = table().mutate(
-            standbyId,
-            lambda current, now: accept(current, request.sessionId, request.epoch, now),  # type: ignore[arg-type]
+        record = table().decide(
+            standbyId, lambda current, now: accept(current, request.sessionId, request.epoch, now)
         )
         return StandbyView.of(record)

@@ -15,15 +15,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger("hacore.chunks")
-CHUNK_KEY = re.compile(r"/chunks/(\d+)(?:-e(\d+))?\.[A-Za-z0-9]+$")
+
+# The Lambda bundle's copy of the three parts of `recorder/layout.py` the controller needs
+# (tests/unit/test_s3_layout.py holds them to it): the fence is written here, read there.
+CHUNK_NAME = re.compile(r"^(\d+)(?:-e(\d+))?\.[A-Za-z0-9]+$")
 
 
 def chunk_prefix(session_id: str) -> str:
     return f"{session_id}/chunks/"
 
 
+def parse_chunk_key(key: str) -> tuple[int, int | None] | None:
+    match = CHUNK_NAME.match(key.rsplit("/", 1)[-1])
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)) if match.group(2) else None
+
+
 def fence_key(session_id: str, epoch: int) -> str:
-    """The recorder's `recorder.storage.fence_key`: the same key, read there, written here."""
     return f"{session_id}/fence/e{epoch}"
 
 
@@ -51,11 +60,10 @@ class ChunkIndex:
         paginator = self._s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self._bucket, Prefix=chunk_prefix(session_id)):
             for item in page.get("Contents", []):
-                match = CHUNK_KEY.search(item["Key"])
-                if not match:
+                parsed = parse_chunk_key(item["Key"])
+                if parsed is None:
                     continue
-                index = int(match.group(1))
-                epoch = int(match.group(2)) if match.group(2) else None
+                index, epoch = parsed
                 stored.newest = index if stored.newest is None else max(stored.newest, index)
                 at = item["LastModified"].timestamp()
                 stored.last_stored_at[epoch] = max(stored.last_stored_at.get(epoch, 0.0), at)

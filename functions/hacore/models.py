@@ -1,10 +1,6 @@
-"""The session record and the shapes of the sessions API.
-
-`SessionRecord` is what DynamoDB holds (times as epoch seconds, so conditions can
-compare them); `SessionView` is what the HTTP contract returns (camelCase, ISO-8601).
-Request models forbid unknown fields so that a typo is a 400 naming it, not a field
-quietly ignored.
-"""
+"""The session record, the domain's core: what DynamoDB holds (times as epoch seconds, so
+conditions can compare them), its statuses, and what a recorder registers and heartbeats.
+The API's request and reply shapes are beside the API (`api/shapes.py`)."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
 SESSION_ID_CHARS = r"[A-Za-z0-9_\-~.:@+=]{1,128}"
@@ -240,130 +236,28 @@ class SessionRecord(Model):
         return self.expiresAt <= now
 
 
-class SessionView(Model):
-    """A session as the HTTP contract shows it."""
+class Registration(Model):
+    """What a recorder registers: the session's ids and where it runs. The API's `RegisterRequest`
+    is this, strictly parsed (the original's required-ids sentence, the id's characters)."""
 
     sessionId: str
     clientId: str
     clientHost: str | None = None
-    status: Status
-    active: bool
-    createdAt: str
-    lastHeartbeat: str
-    recordingPath: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    lastChunk: str | None = None
-    lastChunkChangedAt: str
-    backupContainerId: str | None = None
-    backupContainerName: str | None = None
-    environment: dict[str, Any] = Field(default_factory=dict)
     uniqueSessionId: str | None = None
     originalSessionId: str | None = None
-    recordingJson: Any = None
-    epoch: int
-    failovers: list[FailoverEvent] = Field(default_factory=list)
-    failoverAttempts: int = 0
-    captureRestarts: int = 0
-    captureHealth: dict[str, Any] | None = None
-    final: FinalReport | None = None
-    customerTerminal: str | None = None
-    expiresAt: str
-
-    @classmethod
-    def of(cls, record: SessionRecord) -> SessionView:
-        return cls(
-            sessionId=record.sessionId,
-            clientId=record.clientId,
-            clientHost=record.clientHost,
-            status=record.status,
-            active=record.active,
-            createdAt=iso(record.createdAt),
-            lastHeartbeat=iso(record.lastHeartbeatAt),
-            recordingPath=record.recordingPath,
-            metadata=record.metadata,
-            lastChunk=record.lastChunk,
-            lastChunkChangedAt=iso(record.lastChunkChangedAt),
-            backupContainerId=record.launcherRef,
-            backupContainerName=record.backupContainerName,
-            environment=record.environment,
-            uniqueSessionId=record.uniqueSessionId,
-            originalSessionId=record.originalSessionId,
-            recordingJson=record.recordingJson,
-            epoch=record.epoch,
-            failovers=record.failovers,
-            failoverAttempts=record.failoverAttempts,
-            captureRestarts=record.captureRestarts,
-            captureHealth=record.captureHealth,
-            final=record.final,
-            customerTerminal=record.terminal.status if record.terminal else None,
-            expiresAt=iso(record.expiresAt),
-        )
-
-
-# --- requests -------------------------------------------------------------------------
-
-
-class StrictRequest(Model):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
-
-
-def _required(data: Any, fields: tuple[str, ...], kind: str, message: str) -> Any:
-    """The original's one sentence when a required field is absent, null or blank, ahead of
-    pydantic's per-field "Field required": existing clients read these words."""
-    if isinstance(data, dict):
-        values = [data.get(name) for name in fields]
-        if any(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-            raise PydanticCustomError(kind, message)
-    return data
-
-
-STATUS_CHOICES = sorted(STATUS_WORDS)
-PADDED_SESSION_ID = f"^[{WHITESPACE}]*{SESSION_ID_CHARS}[{WHITESPACE}]*$"  # blanks around: stripped
-
-
-class RegisterRequest(StrictRequest):
-    """POST /api/sessions, as the original recorder scripts send it."""
-
-    sessionId: str = Field(max_length=128, json_schema_extra={"pattern": PADDED_SESSION_ID})
-    clientId: str = Field(max_length=256, json_schema_extra={"pattern": NOT_BLANK})
-    clientHost: str | None = Field(None, max_length=256)
-    uniqueSessionId: str | None = Field(None, max_length=256)
-    originalSessionId: str | None = Field(None, max_length=256)
-    status: str | None = Field(
-        None,
-        description="case-insensitive",
-        json_schema_extra={"enum": [*STATUS_CHOICES, None]},
-    )
+    status: str | None = None
     recordingJson: Any = None
     environment: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ids_present(cls, data: Any) -> Any:
-        return _required(
-            data, ("sessionId", "clientId"), "ha_ids_required", "sessionId and clientId are required"
-        )
-
-    @model_validator(mode="after")
-    def _ids_valid(self) -> RegisterRequest:
-        if not re.match(SESSION_ID_PATTERN, self.sessionId):
-            raise PydanticCustomError(
-                "ha_session_id_format",
-                "sessionId '{value}' may only hold letters, digits and _-~.:@+= (at most 128)",
-                {"value": self.sessionId},
-            )
-        if self.status is not None:
-            parse_status(self.status)
-        return self
 
     @property
     def initial_status(self) -> Status:
         return parse_status(self.status) if self.status else Status.STARTING
 
 
-class HeartbeatRequest(StrictRequest):
-    """PUT /api/sessions/{id}/heartbeat: `{}` or `{"lastChunk": "0005.mp4"}`, plus our `epoch`."""
+class Beat(Model):
+    """What a recorder's heartbeat says: its newest stored chunk, its epoch, its capture's health.
+    The API's `HeartbeatRequest` is this, strictly parsed."""
 
     lastChunk: ChunkName = Field(
         None,
@@ -379,96 +273,3 @@ class HeartbeatRequest(StrictRequest):
     captureHealth: dict[str, Any] | None = Field(
         None, description="the capture stack: restarts per piece, seconds of still or black picture"
     )
-
-
-class StatusRequest(StrictRequest):
-    status: str = Field(description="case-insensitive", json_schema_extra={"enum": STATUS_CHOICES})
-
-    @model_validator(mode="before")
-    @classmethod
-    def _status_present(cls, data: Any) -> Any:
-        return _required(data, ("status",), "ha_status_required", "status field is required")
-
-    @model_validator(mode="after")
-    def _status_known(self) -> StatusRequest:
-        parse_status(self.status)
-        return self
-
-
-class RecordingPathRequest(StrictRequest):
-    recordingPath: str = Field(max_length=1024, json_schema_extra={"pattern": NOT_BLANK})
-
-    @model_validator(mode="before")
-    @classmethod
-    def _path_present(cls, data: Any) -> Any:
-        return _required(data, ("recordingPath",), "ha_path_required", "recordingPath field is required")
-
-
-# --- replies --------------------------------------------------------------------------
-
-
-class Stamped(Model):
-    timestamp: str
-
-
-class HeartbeatReply(Stamped):
-    message: str = "Heartbeat updated"
-    sessionId: str
-    lastChunk: str | None = None
-    epoch: int
-    status: Status
-
-
-class MessageReply(Stamped):
-    message: str
-    sessionId: str
-
-
-class StatusReply(MessageReply):
-    status: Status
-
-
-class RecordingPathReply(MessageReply):
-    recordingPath: str
-
-
-class FinalReply(StatusReply):
-    customerTerminal: str | None = None
-
-
-class SessionList(Stamped):
-    sessions: list[SessionView]
-    count: int
-    type: str
-
-
-class AllSessions(Stamped):
-    sessions: list[SessionView]
-    totalCount: int
-    activeCount: int
-    inactiveCount: int
-    type: str = "all"
-
-
-class ActiveReply(Stamped):
-    sessionId: str
-    active: bool
-
-
-class HealthReply(Stamped):
-    status: str
-    activeSessions: int | None = None
-    totalSessions: int | None = None
-    inactiveSessions: int | None = None
-    service: str = "recorder-ha-controller"
-    s3CleanupInfo: str | None = None  # one line: whether chunks are deleted after the final file
-    error: str | None = None
-
-
-class CleanupReply(Stamped):
-    message: str = "Manual cleanup completed"
-    removedSessions: int
-
-
-class ErrorReply(Model):
-    error: str

@@ -11,10 +11,10 @@ from hacore.failover.engine import FailoverEngine
 from hacore.failover.guard import GuardStore
 from hacore.launchers import make_launcher
 from hacore.metrics import MetricSink
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from hacore.standby.pool import StandbyPool
 from hacore.standby.store import StandbyStore
-from hacore.store import SessionStore
 
 
 def launcher_env(settings: Settings) -> dict[str, str]:

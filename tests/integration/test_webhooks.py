@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from webhook.app import WebhookDeps, build_resolver
 
-from hacore.models import HeartbeatRequest, RegisterRequest, Status
+from hacore.models import Beat, Registration, Status
 from hacore.settings import Settings
 from hacore.webhooks.inbound import InboundToken, TokenUnavailable
 from hacore.webhooks.ingest import Ingest
@@ -134,8 +134,8 @@ def test_redrive_by_id_moves_only_those(aws: None, receiver: Receiver) -> None:
 def test_the_session_effects_happen_once(aws: None, receiver: Receiver) -> None:
     rig = make_rig(receiver)
     for sid in ("stop_me", "ready_me", "fail_me"):
-        rig.store.register(RegisterRequest.model_validate(register_body(sid)))
-        rig.store.heartbeat(sid, HeartbeatRequest(lastChunk="0001.mp4"))
+        rig.store.register(Registration.model_validate(register_body(sid)))
+        rig.store.heartbeat(sid, Beat(lastChunk="0001.mp4"))
 
     def changed(sid: str, status: str) -> dict[str, Any]:
         event = {"event": "recordingStatusChanged", "id": sid, "sessionId": "s", "status": status}
@@ -164,7 +164,7 @@ def test_the_session_effects_happen_once(aws: None, receiver: Receiver) -> None:
 
 def test_stopped_asks_a_running_backup_to_stop_gracefully(aws: None, receiver: Receiver) -> None:
     rig = make_rig(receiver)
-    rig.store.register(RegisterRequest.model_validate(register_body("bk")))
+    rig.store.register(Registration.model_validate(register_body("bk")))
     rig.parts.effects._engine().take_over("bk")  # a backup is launched
     status, reply = rig.post({"event": "recordingStatusChanged", "id": "bk", "status": "stopped"})
     assert status == 200
@@ -198,7 +198,7 @@ def test_forged_stopped_and_failed_change_nothing(aws: None, receiver: Receiver)
     """OpenVidu's worst-abused events, from someone without the token: no session, backup,
     queue or customer sees them; each refusal is counted (the stack alarms on a burst)."""
     rig = make_rig(receiver, OPENVIDU_WEBHOOK_INBOUND_TOKEN="sesame")
-    rig.store.register(RegisterRequest.model_validate(register_body("victim")))
+    rig.store.register(Registration.model_validate(register_body("victim")))
     rig.parts.effects._engine().take_over("victim")  # a backup is recording it
     before = rig.store.get("victim")
     launches = len(rig.launcher.launches)

@@ -13,8 +13,8 @@ import boto3
 from relay.app import make_handler
 from webhook.app import WebhookDeps, build_resolver
 
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import endpoints_from

@@ -11,8 +11,8 @@ from moto import mock_aws
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from local.provision import create_tables, physical_name
 from local.template import Template
 from tests.helpers import PASSWORD, USER, ApiClient, FakeClock

@@ -8,9 +8,9 @@ from typing import Any
 from hacore.chunks import ChunkIndex
 from hacore.failover.engine import FailoverEngine
 from hacore.launchers import BackupInfo, BackupSpec, LaunchError
-from hacore.models import HeartbeatRequest, RegisterRequest
+from hacore.models import Beat, Registration
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from tests.helpers import FakeClock, register_body
 
 
@@ -77,7 +77,7 @@ def engine_for(
 
 def recording_session(store: SessionStore, clock: FakeClock, sid: str = "s1", chunks: int = 3) -> None:
     """A session that registered and stored `chunks` chunks, one per 10 s."""
-    store.register(RegisterRequest.model_validate(register_body(sid)))
+    store.register(Registration.model_validate(register_body(sid)))
     for n in range(chunks):
         clock.advance(10)
-        store.heartbeat(sid, HeartbeatRequest(lastChunk=f"{n:04d}.mp4"))
+        store.heartbeat(sid, Beat(lastChunk=f"{n:04d}.mp4"))

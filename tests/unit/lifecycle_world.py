@@ -26,9 +26,9 @@ from hacore.errors import DomainError
 from hacore.failover.engine import FailoverEngine
 from hacore.launchers import BackupInfo, BackupSpec
 from hacore.lifecycle import OUTBOX_GRACE_S, due_for
-from hacore.models import FinalReport, HeartbeatRequest, RegisterRequest
+from hacore.models import Beat, FinalReport, Registration
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import endpoints_from
 from hacore.webhooks.events import parse_event
@@ -210,8 +210,8 @@ class World:
         self.lost = False  # one of OpenVidu's webhooks was never sent
         self.customer: list[tuple[str, str]] = []  # (webhook id, status) of every terminal delivered
         self.record: Any = None  # the session as it ended (set by whoever ran the world)
-        self.store.register(RegisterRequest(sessionId=sid, clientId="media-node-1"))
-        self._act(lambda: self.store.heartbeat(sid, HeartbeatRequest(epoch=1, lastChunk="0000.mp4")))
+        self.store.register(Registration(sessionId=sid, clientId="media-node-1"))
+        self._act(lambda: self.store.heartbeat(sid, Beat(epoch=1, lastChunk="0000.mp4")))
         self.s3.store_chunk(1, 0)
 
     @property
@@ -264,7 +264,7 @@ class World:
         recorder.chunk += 1
         self.s3.store_chunk(recorder.epoch, recorder.chunk)
         if recorder.heard:
-            beat = HeartbeatRequest(epoch=recorder.epoch, lastChunk=f"{recorder.chunk:04d}.mp4")
+            beat = Beat(epoch=recorder.epoch, lastChunk=f"{recorder.chunk:04d}.mp4")
             try:
                 self.store.heartbeat(self.sid, beat)
             except DomainError:  # 409: a newer epoch owns the session

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from tests.helpers import ApiClient, FakeClock, RecordedMetrics
 
 HEALTH = {"restarts": {"display": 0, "audio": 0, "browser": 1, "page": 2, "ffmpeg": 0}, "frozenSeconds": 12.5}

@@ -7,9 +7,9 @@ from detector.app import run_sweeps
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
-from hacore.models import RegisterRequest, Status
+from hacore.models import Registration, Status
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from tests.helpers import ApiClient, FakeClock, register_body
 from tests.unit.failover_fixtures import RecordingLauncher, engine_for, recording_session
 
@@ -49,7 +49,7 @@ def test_status_and_check_show_an_engaged_storm_guard_and_what_it_held(
 ) -> None:
     for n in range(4):  # four recorders on two hosts, none heard for 31 s: a storm, not four deaths
         body = register_body(f"s{n}") | {"clientHost": f"node-{n % 2}"}
-        store.register(RegisterRequest.model_validate(body))
+        store.register(Registration.model_validate(body))
     clock.advance(31)
     check = failover_api.post("/api/failover/check").json
     assert check["stormGuard"] is True

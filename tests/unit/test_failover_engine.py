@@ -11,9 +11,10 @@ from hacore.errors import StaleEpoch
 from hacore.failover.engine import FailoverEngine
 from hacore.failover.rules import next_chunk, stale_reason
 from hacore.metrics import EmfMetrics
-from hacore.models import HeartbeatRequest, Status
+from hacore.models import Beat, Status
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
+from hacore.versioned import DynamoItems
 from tests.helpers import FakeClock, RecordedMetrics
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for, recording_session
 
@@ -28,7 +29,7 @@ def test_a_healthy_recorder_is_never_taken_over(
     recording_session(store, clock, chunks=1)
     for n in range(1, 60):  # ten minutes of heartbeats every 10 s, a chunk every 10 s
         clock.advance(10)
-        store.heartbeat("s1", HeartbeatRequest(lastChunk=f"{n:04d}.mp4"))
+        store.heartbeat("s1", Beat(lastChunk=f"{n:04d}.mp4"))
         assert engine.sweep().stale == 0
     assert launcher.launches == []
 
@@ -59,10 +60,10 @@ def test_a_hung_recorder_is_taken_over_though_it_still_heartbeats(
     recording_session(store, clock)
     for _ in range(6):  # heartbeats keep coming, always naming the same chunk
         clock.advance(10)
-        store.heartbeat("s1", HeartbeatRequest(lastChunk="0002.mp4"))
+        store.heartbeat("s1", Beat(lastChunk="0002.mp4"))
         assert engine.sweep().stale == 0
     clock.advance(1)
-    store.heartbeat("s1", HeartbeatRequest(lastChunk="0002.mp4"))
+    store.heartbeat("s1", Beat(lastChunk="0002.mp4"))
     report = engine.sweep()
     assert [t.reason for t in report.takeovers] == ["stuck-chunk"]
     assert launcher.launches[0].start_chunk == "0003"
@@ -75,10 +76,10 @@ def test_a_starting_session_gets_its_grace_for_the_first_chunk(
     recording_session(store, clock, chunks=0)
     for _ in range(6):
         clock.advance(10)
-        store.heartbeat("s1", HeartbeatRequest())
+        store.heartbeat("s1", Beat())
         assert engine.sweep().stale == 0
     clock.advance(1)
-    store.heartbeat("s1", HeartbeatRequest())
+    store.heartbeat("s1", Beat())
     assert [t.reason for t in engine.sweep().takeovers] == ["no-first-chunk"]
     assert store.get("s1").failovers[-1].startChunk == "0000"
 
@@ -127,22 +128,27 @@ def test_three_detectors_at_once_start_exactly_one_backup(
     launcher = RecordingLauncher()
     read_all = threading.Barrier(3)
 
-    class BarrierStore(SessionStore):
+    class BarrierItems(DynamoItems):
         """Every detector's claim reads the same version before any of them writes: the worst
-        interleaving. (`get` is the read inside the claim's read-modify-write.)"""
+        interleaving. (`find` is the read inside the claim's read-modify-write.)"""
 
         first = threading.local()
 
-        def get(self, session_id: str) -> Any:
-            record = super().get(session_id)
+        def find(self, key: str) -> Any:
+            record = super().find(key)
             if not getattr(self.first, "done", False):
                 self.first.done = True
                 read_all.wait(timeout=10)
             return record
 
+    def barrier_store() -> SessionStore:
+        store = SessionStore(shared, settings.sessions_table, settings, clock)
+        store.items = BarrierItems(shared, settings.sessions_table, store.items.codec, clock)
+        return store
+
     engines = [
         FailoverEngine(
-            BarrierStore(shared, settings.sessions_table, settings, clock),
+            barrier_store(),
             launcher,
             NoChunks(),
             settings,
@@ -238,14 +244,14 @@ def test_the_backups_heartbeat_ends_the_takeover_and_resets_the_attempts(
     clock.advance(31)
     engine.sweep()
     clock.advance(20)
-    record = store.heartbeat("s1", HeartbeatRequest(epoch=2))
+    record = store.heartbeat("s1", Beat(epoch=2))
     assert (record.status, record.failoverAttempts, record.failovers[-1].outcome) == (
         Status.RECORDING,
         0,
         "running",
     )
     clock.advance(45)  # the backup's chunk clock started at its first heartbeat: not stuck yet
-    store.heartbeat("s1", HeartbeatRequest(epoch=2))
+    store.heartbeat("s1", Beat(epoch=2))
     assert engine.sweep().stale == 0
 
 
@@ -257,7 +263,7 @@ def test_a_zombie_primary_is_fenced_after_the_takeover(
     clock.advance(31)
     engine.sweep()
     with pytest.raises(StaleEpoch) as fenced:
-        store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0007.mp4"))
+        store.heartbeat("s1", Beat(epoch=1, lastChunk="0007.mp4"))
     assert fenced.value.status_code == 409
     assert store.get("s1").lastChunk == "0002.mp4"
 
@@ -309,7 +315,7 @@ def test_the_backup_environment(store: SessionStore, clock: FakeClock) -> None:
     launcher = RecordingLauncher()
     engine = engine_for(store, settings, clock, launcher)
     recording_session(store, clock)
-    store.mutate(
+    store.decide(
         "s1",
         lambda r, now: r.model_copy(
             update={"environment": {**r.environment, "hostname": "dead-host", "haControllerPassword": "leak"}}

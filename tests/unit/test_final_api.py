@@ -9,8 +9,8 @@ import pytest
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.webhooks.ingest import Ingest
 from hacore.webhooks.outcome import CustomerTerminal
 from tests.helpers import ApiClient, FakeClock, RecordedMetrics
@@ -69,7 +69,7 @@ def test_an_unknown_session_is_404_and_an_older_epoch_409(queue_api: tuple[ApiCl
     api, _, _ = queue_api
     assert api.put("/api/sessions/nobody/final", REPORT).status == 404
     register(api)
-    api.app.deps.store.mutate("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
+    api.app.deps.store.decide("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
     reply = api.put("/api/sessions/rec/final", REPORT)  # a fenced recorder's report
     assert reply.status == 409
     assert "epoch 1" in reply.json["error"]
@@ -80,7 +80,7 @@ def test_a_ready_that_cannot_be_queued_is_a_503_to_report_again(
 ) -> None:
     api, sqs, _ = queue_api
     register(api)
-    api.app.deps.store.mutate("rec", lambda r, now: r.model_copy(update={"epoch": 2}))  # after a takeover
+    api.app.deps.store.decide("rec", lambda r, now: r.model_copy(update={"epoch": 2}))  # after a takeover
     gone = settings.model_copy(update={"webhook_queue_url": "https://sqs.us-east-1.amazonaws.com/1/gone"})
     working = api.app.deps.customer_terminal._ingest
     api.app.deps.customer_terminal._ingest = Ingest(sqs, gone, [])
@@ -98,7 +98,7 @@ def test_the_media_a_failover_cost_is_a_metric(
 ) -> None:
     api, _, _ = queue_api
     register(api)
-    store.mutate("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
+    store.decide("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
     gaps = [{"afterChunk": 3, "beforeChunk": 4, "fromEpoch": 1, "toEpoch": 2, "seconds": 2.5}]
     assert (
         api.put("/api/sessions/rec/final", REPORT | {"epoch": 2, "epochs": [1, 2], "gaps": gaps}).status

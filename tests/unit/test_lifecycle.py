@@ -11,9 +11,9 @@ import pytest
 
 from hacore.failover.engine import FailoverEngine
 from hacore.lifecycle import ENDED, TABLE, Due, deadline, due_for, overdue, settle
-from hacore.models import FinalReport, HeartbeatRequest, RegisterRequest, SessionRecord, Status, Terminal
+from hacore.models import Beat, FinalReport, Registration, SessionRecord, Status, Terminal
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.terminal import ours_id
 from hacore.webhooks.endpoints import endpoints_from
 from hacore.webhooks.events import parse_event
@@ -118,9 +118,9 @@ def world(dynamodb: Any, store: SessionStore, settings: Settings, clock: FakeClo
 
 
 def stopping(store: SessionStore, chunks: bool) -> None:
-    store.register(RegisterRequest(sessionId="rec", clientId="c"))
+    store.register(Registration(sessionId="rec", clientId="c"))
     if chunks:
-        store.heartbeat("rec", HeartbeatRequest(lastChunk="0004.mp4"))
+        store.heartbeat("rec", Beat(lastChunk="0004.mp4"))
     store.set_status("rec", Status.STOPPING)  # OpenVidu's `stopped`: and then nothing
 
 
@@ -183,7 +183,7 @@ def test_a_completed_file_whose_ready_openvidu_never_sent_is_our_ready(
     world: Any, store: SessionStore, clock: FakeClock, settings: Settings
 ) -> None:
     terminal, engine, _, queued = world
-    store.register(RegisterRequest(sessionId="rec", clientId="c"))
+    store.register(Registration(sessionId="rec", clientId="c"))
     store.set_status("rec", Status.STOPPING)
     terminal.report_final("rec", PLAYABLE)  # the primary finalized; OpenVidu then threw
     assert store.get("rec").status is Status.COMPLETED

@@ -20,9 +20,9 @@ from moto import mock_aws
 
 from hacore.failover.engine import FailoverEngine
 from hacore.lifecycle import OUTBOX_GRACE_S, Due
-from hacore.models import FinalReport, HeartbeatRequest, RegisterRequest, Status
+from hacore.models import Beat, FinalReport, Registration, Status
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.terminal import ours_id
 from hacore.webhooks.endpoints import endpoints_from
 from hacore.webhooks.ingest import Ingest, QueueUnavailable
@@ -93,13 +93,13 @@ def aws() -> Iterator[None]:
 
 
 def failed_over(store: SessionStore, sid: str) -> None:
-    store.register(RegisterRequest(sessionId=sid, clientId="c"))
-    store.heartbeat(sid, HeartbeatRequest(lastChunk="0003.mp4"))
-    store.mutate(sid, lambda r, now: r.model_copy(update={"epoch": 2, "status": Status.STOPPING}))
+    store.register(Registration(sessionId=sid, clientId="c"))
+    store.heartbeat(sid, Beat(lastChunk="0003.mp4"))
+    store.decide(sid, lambda r, now: r.model_copy(update={"epoch": 2, "status": Status.STOPPING}))
 
 
 def stopped_without_chunks(store: SessionStore, sid: str) -> None:
-    store.register(RegisterRequest(sessionId=sid, clientId="c"))
+    store.register(Registration(sessionId=sid, clientId="c"))
     store.set_status(sid, Status.STOPPING)
 
 

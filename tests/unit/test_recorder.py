@@ -18,8 +18,9 @@ from recorder.capture import Capture, CaptureBroken, Chunk, ffmpeg_command
 from recorder.config import AgentConfig
 from recorder.controller import Controller, retry_delay
 from recorder.finalize import ChunkEntry, find_gaps, place
+from recorder.layout import fence_key
 from recorder.media import concat, keep_whole_fragments, probe_duration
-from recorder.storage import AlreadyStored, ChunkStorage, Uploader, fence_key
+from recorder.storage import AlreadyStored, ChunkStorage, Uploader
 from tests.helpers import fragmented_chunk
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "chunks-bucket"}

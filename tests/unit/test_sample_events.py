@@ -9,8 +9,8 @@ import pytest
 
 from api.app import Api, ApiDeps
 from hacore.auth import CredentialSource
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from local.apigw import LocalContext
 from local.runtime import ORIGINAL_PASSWORD, ORIGINAL_USERNAME
 from tests.helpers import FakeClock

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from tests.helpers import ApiClient, FakeClock, basic, register_body
 
 SID = "ses_A~1"
@@ -160,7 +160,7 @@ def test_bad_heartbeats_get_400_naming_the_problem(registered: ApiClient, body: 
 
 
 def test_heartbeat_with_a_stale_epoch_is_409(registered: ApiClient, store: SessionStore) -> None:
-    store.mutate(SID, lambda r, now: r.model_copy(update={"epoch": 3}))
+    store.decide(SID, lambda r, now: r.model_copy(update={"epoch": 3}))
     reply = registered.put(f"/api/sessions/{SID}/heartbeat", {"epoch": 2, "lastChunk": "0009.mp4"})
     assert reply.status == 409
     assert reply.json["currentEpoch"] == 3
@@ -295,7 +295,7 @@ def test_health_is_public_and_counts(registered: ApiClient) -> None:
 def test_health_says_unhealthy_with_500_when_the_store_fails(
     registered: ApiClient, store: SessionStore
 ) -> None:
-    store._table = "no-such-table"
+    store.items.table = "no-such-table"
     reply = registered.get("/api/sessions/health", auth=None)
     assert reply.status == 500
     assert reply.json["status"] == "unhealthy"
@@ -303,7 +303,7 @@ def test_health_says_unhealthy_with_500_when_the_store_fails(
 
 def test_actuator_health(registered: ApiClient, store: SessionStore) -> None:
     assert registered.get("/actuator/health", auth=None).json["status"] == "UP"
-    store._table = "no-such-table"
+    store.items.table = "no-such-table"
     down = registered.get("/actuator/health", auth=None)
     assert (down.status, down.json["status"]) == (503, "DOWN")
 

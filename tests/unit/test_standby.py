@@ -14,12 +14,13 @@ from hacore.failover.rules import RecorderStopped
 from hacore.failover.task_events import recorder_stopped
 from hacore.launchers import BackupSpec
 from hacore.launchers.process import stopped_task_event
+from hacore.models import Beat
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from hacore.standby import rules
 from hacore.standby.pool import StandbyPool
 from hacore.standby.rules import Assignment, StandbyConflict, StandbyGone, StandbyRecord, StandbyStatus
 from hacore.standby.store import StandbyStore
-from hacore.store import SessionStore
 from local.provision import physical_name
 from tests.helpers import ApiClient, FakeClock
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for, recording_session
@@ -41,8 +42,8 @@ def standbys(dynamodb: Any, clock: FakeClock) -> StandbyStore:
 
 
 def idle(standbys: StandbyStore, standby_id: str, host: str = "h") -> StandbyRecord:
-    return standbys.mutate(
-        standby_id, lambda current, now: rules.register(current, standby_id, host, None, now), create=True
+    return standbys.register(
+        standby_id, lambda current, now: rules.register(current, standby_id, host, None, now)
     )
 
 
@@ -53,7 +54,7 @@ def accept_when_polled(standbys: StandbyStore, standby_id: str) -> Any:
         record = standbys.find(standby_id)
         if record is not None and record.status is StandbyStatus.ASSIGNED and record.assignment:
             given = record.assignment
-            standbys.mutate(standby_id, lambda r, now: rules.accept(r, given.sessionId, given.epoch, now))  # type: ignore[arg-type]
+            standbys.decide(standby_id, lambda r, now: rules.accept(r, given.sessionId, given.epoch, now))
 
     return poll_and_accept
 
@@ -133,7 +134,7 @@ def test_a_standby_that_does_not_answer_is_retired_and_cannot_accept_later(
     assert record is not None
     assert record.status is StandbyStatus.RETIRED
     with pytest.raises(StandbyConflict):
-        standbys.mutate("dead", lambda r, now: rules.accept(r, "s1", 2, now))  # type: ignore[arg-type]
+        standbys.decide("dead", lambda r, now: rules.accept(r, "s1", 2, now))
 
 
 def test_the_pool_is_refilled_counting_standbys_still_starting_and_replacing_silent_ones(
@@ -234,9 +235,7 @@ def test_a_backup_that_stops_uncleanly_is_taken_over_at_once(
     engine = engine_for(store, settings, clock, launcher)
     recording_session(store, clock)
     backup = engine.take_over("s1").launcherRef
-    store.heartbeat(
-        "s1", __import__("hacore.models", fromlist=["HeartbeatRequest"]).HeartbeatRequest(epoch=2)
-    )
+    store.heartbeat("s1", Beat(epoch=2))
     clock.advance(1)  # long before any heartbeat timeout
     takeover = engine.on_recorder_stopped(RecorderStopped(backup or "", "s1", exit_code, on_purpose))
     assert (takeover is not None) is taken_over
@@ -285,14 +284,14 @@ def test_a_standby_registers_polls_and_accepts_over_http(
     nothing = standby_api.call("GET", "/api/standbys/sb1/assignment")
     assert (nothing.status, nothing.raw) == (204, b"")  # no body: a kept-alive connection stays clean
     pool = StandbyPool(standbys, RecordingLauncher(), pool_settings, clock, sleep=lambda _: None)
-    standbys.mutate(
+    standbys.decide(
         "sb1",
         lambda r, now: rules.assign(
             r,
             Assignment(sessionId="s1", epoch=2, startChunk="0003", environment={"A": "1"}, assignedAt=now),
             now,
             15,
-        ),  # type: ignore[arg-type]
+        ),
     )
     given = standby_api.call("GET", "/api/standbys/sb1/assignment")
     assert given.status == 200
@@ -317,7 +316,7 @@ def test_standby_routes_refuse_bad_input_and_tell_a_retired_or_unknown_standby_t
     assert standby_api.call("POST", "/api/standbys", {"standbyId": "sb1", "extra": 1}).status == 400
     assert standby_api.call("GET", "/api/standbys/nobody/assignment").status == 410
     idle(standbys, "sb2")
-    standbys.mutate("sb2", lambda r, _: rules.retire(r))  # type: ignore[arg-type]
+    standbys.decide("sb2", lambda r, _: rules.retire(r))
     assert standby_api.call("GET", "/api/standbys/sb2/assignment").status == 410
     assert standby_api.call("PUT", "/api/standbys/sb2/accept", {"sessionId": "s1", "epoch": 0}).status == 400
     assert standby_api.call("GET", "/api/standbys", auth=None).status == 401
@@ -364,7 +363,7 @@ def test_standbys_that_register_and_are_used_are_replaced_as_often_as_needed(
     for _ in range(10):  # each round, both standbys register, then take a session and leave the pool
         for standby_id in pool.refill():
             idle(standbys, standby_id)
-            standbys.mutate(standby_id, lambda r, _: rules.retire(r))  # type: ignore[arg-type]
+            standbys.decide(standby_id, lambda r, _: rules.retire(r))
             launcher.stopped.append((f"ref-{standby_id}-e0", True))
         clock.advance(2)
     assert len(launcher.launches) == 20

@@ -7,31 +7,32 @@ from typing import Any
 import pytest
 
 from hacore.errors import ConcurrentUpdate, SessionExists, StaleEpoch
-from hacore.models import FailoverEvent, HeartbeatRequest, RegisterRequest, SessionRecord, Status
-from hacore.store import SessionStore, from_item, to_item
+from hacore.models import Beat, FailoverEvent, Registration, SessionRecord, Status
+from hacore.sessions.item import from_item, to_item
+from hacore.sessions.store import SessionStore
 from tests.helpers import FakeClock, register_body
 
 
 def register(store: SessionStore, sid: str = "s1") -> SessionRecord:
-    return store.register(RegisterRequest.model_validate(register_body(sid)))
+    return store.register(Registration.model_validate(register_body(sid)))
 
 
 def test_chunk_change_time_moves_only_when_the_chunk_advances(store: SessionStore, clock: FakeClock) -> None:
     register(store)
     clock.advance(10)
-    first = store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))
+    first = store.heartbeat("s1", Beat(lastChunk="0001.mp4"))
     assert first.lastChunkChangedAt == clock.now
     changed_at = clock.now
     clock.advance(10)
-    same = store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))
+    same = store.heartbeat("s1", Beat(lastChunk="0001.mp4"))
     assert (same.lastChunkChangedAt, same.lastHeartbeatAt) == (changed_at, clock.now)
     clock.advance(10)
-    silent = store.heartbeat("s1", HeartbeatRequest())
+    silent = store.heartbeat("s1", Beat())
     assert silent.lastChunkChangedAt == changed_at
-    older = store.heartbeat("s1", HeartbeatRequest(lastChunk="0000.mp4"))
+    older = store.heartbeat("s1", Beat(lastChunk="0000.mp4"))
     assert (older.lastChunk, older.lastChunkIndex) == ("0001.mp4", 1)  # never goes backwards
     clock.advance(10)
-    advanced = store.heartbeat("s1", HeartbeatRequest(lastChunk="0002.mp4"))
+    advanced = store.heartbeat("s1", Beat(lastChunk="0002.mp4"))
     assert (advanced.lastChunkIndex, advanced.lastChunkChangedAt) == (2, clock.now)
 
 
@@ -71,10 +72,10 @@ def test_a_concurrent_write_makes_the_loser_reread(store: SessionStore) -> None:
     def change(record: SessionRecord, now: float) -> SessionRecord:
         calls.append(record.version)
         if len(calls) == 1:  # someone else writes between our read and our put
-            store.heartbeat("s1", HeartbeatRequest(lastChunk="0007.mp4"))
+            store.heartbeat("s1", Beat(lastChunk="0007.mp4"))
         return record.model_copy(update={"recordingPath": "/x"})
 
-    result = store.mutate("s1", change)
+    result = store.decide("s1", change)
     assert calls == [0, 1]
     assert (result.recordingPath, result.lastChunk, result.version) == ("/x", "0007.mp4", 2)
 
@@ -83,28 +84,28 @@ def test_endless_contention_ends_in_a_409(store: SessionStore) -> None:
     register(store)
 
     def change(record: SessionRecord, now: float) -> SessionRecord:
-        store.heartbeat("s1", HeartbeatRequest())
+        store.heartbeat("s1", Beat())
         return record.model_copy(update={"recordingPath": "/x"})
 
     with pytest.raises(ConcurrentUpdate) as gave_up:
-        store.mutate("s1", change)
+        store.decide("s1", change)
     assert gave_up.value.status_code == 503  # retryable; 409 would tell a recorder to stop
 
 
 def test_stale_epoch_is_refused_before_anything_is_written(store: SessionStore) -> None:
     register(store)
-    store.mutate("s1", lambda r, now: r.model_copy(update={"epoch": 2}))
+    store.decide("s1", lambda r, now: r.model_copy(update={"epoch": 2}))
     with pytest.raises(StaleEpoch) as refused:
-        store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0003.mp4"))
+        store.heartbeat("s1", Beat(epoch=1, lastChunk="0003.mp4"))
     assert refused.value.status_code == 409
     assert store.get("s1").lastChunk is None
 
 
 def _failing_over(store: SessionStore) -> None:
     register(store)
-    store.heartbeat("s1", HeartbeatRequest(lastChunk="0003.mp4"))
+    store.heartbeat("s1", Beat(lastChunk="0003.mp4"))
     event = FailoverEvent(epoch=2, at=0, reason="heartbeat", startChunk="0004")
-    store.mutate(
+    store.decide(
         "s1",
         lambda r, now: r.model_copy(update={"status": Status.FAILING_OVER, "epoch": 2, "failovers": [event]}),
     )
@@ -112,16 +113,16 @@ def _failing_over(store: SessionStore) -> None:
 
 def test_the_backups_first_heartbeat_ends_the_takeover(store: SessionStore) -> None:
     _failing_over(store)
-    record = store.heartbeat("s1", HeartbeatRequest(epoch=2))
+    record = store.heartbeat("s1", Beat(epoch=2))
     assert record.status is Status.RECORDING
     assert record.failovers[-1].outcome == "running"
 
 
 def test_a_legacy_backup_is_recognised_by_its_chunk(store: SessionStore) -> None:
     _failing_over(store)
-    assert store.heartbeat("s1", HeartbeatRequest(lastChunk="0003.mp4")).status is Status.FAILING_OVER
-    assert store.heartbeat("s1", HeartbeatRequest()).status is Status.FAILING_OVER
-    assert store.heartbeat("s1", HeartbeatRequest(lastChunk="0004.mp4")).status is Status.RECORDING
+    assert store.heartbeat("s1", Beat(lastChunk="0003.mp4")).status is Status.FAILING_OVER
+    assert store.heartbeat("s1", Beat()).status is Status.FAILING_OVER
+    assert store.heartbeat("s1", Beat(lastChunk="0004.mp4")).status is Status.RECORDING
 
 
 class CountingClient:
@@ -194,11 +195,11 @@ def test_a_steady_heartbeat_is_one_conditional_update(
 ) -> None:
     store, client = counted
     register(store)
-    store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0000.mp4"))  # STARTING -> RECORDING
+    store.heartbeat("s1", Beat(epoch=1, lastChunk="0000.mp4"))  # STARTING -> RECORDING
     for n in range(1, 4):
         clock.advance(10)
         client.calls.clear()
-        beat = store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk=f"{n:04d}.mp4", captureRestarts=n))
+        beat = store.heartbeat("s1", Beat(epoch=1, lastChunk=f"{n:04d}.mp4", captureRestarts=n))
         assert client.calls == ["update_item"]
         assert beat.model_dump() == store.get("s1").model_dump()  # what it returns is what is stored
         assert (beat.lastChunkIndex, beat.lastChunkChangedAt, beat.lastHeartbeatAt) == (
@@ -217,24 +218,24 @@ def test_a_heartbeat_the_update_cannot_take_costs_no_extra_read(
     """The failed condition returns the item: the rules judge it from there, one put, no get."""
     store, client = counted
     register(store)
-    store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))
+    store.heartbeat("s1", Beat(lastChunk="0001.mp4"))
     changed_at = clock.now
     clock.advance(10)
     client.calls.clear()
-    same = store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4"))  # not newer: the rules decide
+    same = store.heartbeat("s1", Beat(lastChunk="0001.mp4"))  # not newer: the rules decide
     assert client.calls == ["update_item", "put_item"]
     assert (same.lastChunkChangedAt, same.lastHeartbeatAt) == (changed_at, clock.now)
     client.calls.clear()
-    store.mutate("s1", lambda r, now: r.model_copy(update={"epoch": 2}))
+    store.decide("s1", lambda r, now: r.model_copy(update={"epoch": 2}))
     client.calls.clear()
     with pytest.raises(StaleEpoch):
-        store.heartbeat("s1", HeartbeatRequest(epoch=1, lastChunk="0009.mp4"))
+        store.heartbeat("s1", Beat(epoch=1, lastChunk="0009.mp4"))
     assert client.calls == ["update_item"]  # refused from the item the condition saw
     assert store.get("s1").lastChunkIndex == 1
 
 
 def test_a_lower_restart_count_never_lowers_the_stored_one(store: SessionStore, clock: FakeClock) -> None:
     register(store)
-    store.heartbeat("s1", HeartbeatRequest(lastChunk="0001.mp4", captureRestarts=4))
-    lower = store.heartbeat("s1", HeartbeatRequest(lastChunk="0002.mp4", captureRestarts=1))
+    store.heartbeat("s1", Beat(lastChunk="0001.mp4", captureRestarts=4))
+    lower = store.heartbeat("s1", Beat(lastChunk="0002.mp4", captureRestarts=1))
     assert (lower.captureRestarts, lower.lastChunkIndex, lower.restarts_added) == (4, 2, 0)

@@ -13,11 +13,11 @@ from moto import mock_aws
 from hacore.chunks import ChunkIndex, StoredChunks, fence_key
 from hacore.failover.engine import FailoverEngine
 from hacore.failover.guard import GuardState, GuardStore, Verdict
-from hacore.models import HeartbeatRequest, RegisterRequest, Status
+from hacore.models import Beat, Registration, Status
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from local.provision import physical_name
-from recorder.storage import fence_key as recorder_fence_key
+from recorder.layout import fence_key as recorder_fence_key
 from tests.helpers import FakeClock, register_body
 from tests.unit.failover_fixtures import RecordingLauncher
 
@@ -51,8 +51,8 @@ class Fleet:
             for n in range(count):
                 sid = f"{host}-{n}"
                 body = register_body(sid) | {"clientHost": host, "clientId": f"recorder-{host}"}
-                store.register(RegisterRequest.model_validate(body))
-                store.heartbeat(sid, HeartbeatRequest(lastChunk="0000.mp4"))
+                store.register(Registration.model_validate(body))
+                store.heartbeat(sid, Beat(lastChunk="0000.mp4"))
                 self.ids.append(sid)
         self.chunk = 0
 
@@ -64,7 +64,7 @@ class Fleet:
         for sid in self.ids:
             self.clock.advance(step)
             if sid in ids:
-                self.store.heartbeat(sid, HeartbeatRequest(lastChunk=f"{self.chunk:04d}.mp4"))
+                self.store.heartbeat(sid, Beat(lastChunk=f"{self.chunk:04d}.mp4"))
 
 
 def engine(
@@ -232,7 +232,7 @@ def test_a_controller_too_busy_to_hear_in_time_holds_rather_than_takes_over(
         for sid in fleet.ids:
             clock.advance(2.5)
             if not (sid == late and round_ == 2):  # its heartbeat of round 2 is lost in the queue
-                store.heartbeat(sid, HeartbeatRequest(lastChunk=f"{round_ + 1:04d}.mp4"))
+                store.heartbeat(sid, Beat(lastChunk=f"{round_ + 1:04d}.mp4"))
             report = detector.sweep()
             assert report.takeovers == []
             verdicts += [report.held[late]] if late in report.held else []

@@ -9,9 +9,9 @@ import boto3
 import pytest
 
 from hacore.lifecycle import Due
-from hacore.models import FinalReport, HeartbeatRequest, RegisterRequest, SessionRecord, Status
+from hacore.models import Beat, FinalReport, Registration, SessionRecord, Status
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.terminal import on_final, on_openvidu_terminal, ours_id
 from hacore.webhooks.events import parse_event
 from hacore.webhooks.ingest import Ingest, QueueUnavailable
@@ -154,9 +154,9 @@ def test_our_ready_is_queued_once_whoever_calls(
     outcome: tuple[CustomerTerminal, Any, str], store: SessionStore
 ) -> None:
     terminal, sqs, queue = outcome
-    store.register(RegisterRequest(sessionId="rec", clientId="c"))
-    store.heartbeat("rec", HeartbeatRequest(lastChunk="0003.mp4"))
-    store.mutate("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
+    store.register(Registration(sessionId="rec", clientId="c"))
+    store.heartbeat("rec", Beat(lastChunk="0003.mp4"))
+    store.decide("rec", lambda r, now: r.model_copy(update={"epoch": 2}))
     assert terminal.verdict(parse_event(json.dumps(FAILED)), FAILED, "w1") == "hold"
     done = terminal.report_final("rec", PLAYABLE)
     assert done.terminal
@@ -193,9 +193,9 @@ class Launches:
 
 
 def held_session(store: SessionStore, launcher_ref: str | None = None) -> None:
-    store.register(RegisterRequest(sessionId="rec", clientId="c"))
-    store.heartbeat("rec", HeartbeatRequest(lastChunk="0003.mp4"))
-    store.mutate(  # a takeover happened, then OpenVidu's `stopped` ended the session
+    store.register(Registration(sessionId="rec", clientId="c"))
+    store.heartbeat("rec", Beat(lastChunk="0003.mp4"))
+    store.decide(  # a takeover happened, then OpenVidu's `stopped` ended the session
         "rec",
         lambda r, now: r.model_copy(
             update={"epoch": 2, "launcherRef": launcher_ref, "status": Status.STOPPING}
@@ -228,7 +228,7 @@ def test_an_s3_copy_still_owed_starts_a_finalizer(
     terminal, _, _ = outcome
     engine = Launches()
     terminal._engine = lambda: engine  # type: ignore[assignment,return-value]
-    store.register(RegisterRequest(sessionId="rec", clientId="c"))
+    store.register(Registration(sessionId="rec", clientId="c"))
     local_only = FinalReport(
         local="/recordings/rec/m.mp4", s3Pending=True, hasVideo=True, size=9, duration=7200
     )
@@ -295,7 +295,7 @@ def test_the_sweep_hands_a_lapsed_hold_to_the_release(
     released: list[str] = []
     engine = FailoverEngine(store, Launches(), None, settings, clock, deadlines=released.append)  # type: ignore[arg-type]
     held_session(store)
-    store.mutate(
+    store.decide(
         "rec",
         lambda r, now: on_openvidu_terminal(r, "failed", FAILED, "w1", hold_until=now + 10)[0],
     )

@@ -49,10 +49,11 @@ from hacore.launchers.base import backup_environment
 from hacore.lifecycle import ENDED, Due, due_for, overdue
 from hacore.metrics import MetricSink, NoMetrics
 from hacore.models import FailoverEvent, SessionRecord, Status
+from hacore.sessions.rules import mark_last_failover
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from hacore.standby.pool import STANDBY_PREFIX, HandOver, StandbyPool
 from hacore.standby.rules import StandbyStatus
-from hacore.store import SessionStore, mark_last_failover
 
 log = logging.getLogger("hacore.failover")
 
@@ -360,7 +361,7 @@ class FailoverEngine:
                 }
             )
 
-        record = self.store.mutate(session_id, change)
+        record = self.store.decide(session_id, change)
         if not claim:
             return None
         if claim["gave_up"]:
@@ -473,7 +474,7 @@ class FailoverEngine:
             return record.model_copy(update=update)
 
         try:
-            record = self.store.mutate(session_id, change)
+            record = self.store.decide(session_id, change)
         except SessionNotFound:
             log.warning("session %s vanished before its launch outcome (%s) was written", session_id, outcome)
             return

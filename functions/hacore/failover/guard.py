@@ -48,12 +48,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from hacore.chunks import StoredChunks
 from hacore.failover.rules import BACKUP_START_TIMEOUT, HEARTBEAT_TIMEOUT
 from hacore.models import SessionRecord
 from hacore.settings import Settings
+from hacore.versioned import Codec, DynamoItems, Items, MemoryItems
 
 UNHEARD_REASONS = frozenset({HEARTBEAT_TIMEOUT, BACKUP_START_TIMEOUT})
 GUARD_ITEM = "storm-guard"
@@ -148,58 +147,41 @@ def judge(
     return Verdict.TAKE_OVER
 
 
+def _dump(state: GuardState) -> dict[str, Any]:
+    return {
+        "name": GUARD_ITEM,
+        "version": state.version,
+        "changedAt": time.time(),
+        "stormSince": state.storm_since,
+        "calmSince": state.calm_since,
+        "unheard": list(state.unheard) or None,
+    }
+
+
+def _load(data: dict[str, Any]) -> GuardState:
+    def number(name: str) -> float | None:
+        return float(data[name]) if data.get(name) is not None else None
+
+    return GuardState(
+        number("stormSince"), number("calmSince"), int(data["version"]), tuple(data.get("unheard") or ())
+    )
+
+
+CODEC: Codec[GuardState] = Codec(key="name", dump=_dump, load=_load, version=lambda state: state.version)
+
+
 class GuardStore:
-    """The guard's state: one item (`name` = storm-guard) in the control table, a conditional
-    put on `version`. Without a table (a unit test, a bare local run) it lives in memory."""
+    """The guard's state: one versioned item (`name` = storm-guard) in the control table. Without
+    a table (a unit test, a bare local run) it lives in memory."""
 
     def __init__(self, client: Any | None, table: str | None) -> None:
-        self._db = client
-        self._table = table
-        self._memory = GuardState()
+        self._items: Items[GuardState] = (
+            DynamoItems(client, table, CODEC) if client is not None and table else MemoryItems(CODEC)
+        )
 
     def load(self) -> GuardState:
-        if not self._table or self._db is None:
-            return self._memory
-        item = self._db.get_item(
-            TableName=self._table, Key={"name": {"S": GUARD_ITEM}}, ConsistentRead=True
-        ).get("Item")
-        if not item:
-            return GuardState()
-
-        def number(name: str) -> float | None:
-            return float(item[name]["N"]) if name in item else None
-
-        unheard = tuple(value["S"] for value in item.get("unheard", {}).get("L", []))
-        return GuardState(number("stormSince"), number("calmSince"), int(item["version"]["N"]), unheard)
+        return self._items.find(GUARD_ITEM) or GuardState()
 
     def save(self, state: GuardState) -> bool:
         """False: another detector changed it first (its judgement stands; ours is re-read next sweep)."""
-        if not self._table or self._db is None:
-            self._memory = replace(state, version=state.version + 1)
-            return True
-        item: dict[str, Any] = {
-            "name": {"S": GUARD_ITEM},
-            "version": {"N": str(state.version + 1)},
-            "changedAt": {"N": f"{time.time():.3f}"},
-        }
-        if state.storm_since is not None:
-            item["stormSince"] = {"N": f"{state.storm_since:.3f}"}
-        if state.calm_since is not None:
-            item["calmSince"] = {"N": f"{state.calm_since:.3f}"}
-        if state.unheard:
-            item["unheard"] = {"L": [{"S": session_id} for session_id in state.unheard]}
-        condition = (
-            {"ConditionExpression": "attribute_not_exists(#n)", "ExpressionAttributeNames": {"#n": "name"}}
-            if state.version == 0
-            else {
-                "ConditionExpression": "version = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(state.version)}},
-            }
-        )
-        try:
-            self._db.put_item(TableName=self._table, Item=item, **condition)
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._items.put(replace(state, version=state.version + 1), state.version or None)

@@ -81,9 +81,9 @@ class StandbyPool:
             if time.monotonic() >= deadline:
                 break
             try:
-                self.store.mutate(
+                self.store.decide(
                     candidate.standbyId,
-                    lambda record, at: assign(record, assignment, at, self.settings.standby_silent_after_s),  # type: ignore[arg-type]
+                    lambda record, at: assign(record, assignment, at, self.settings.standby_silent_after_s),
                 )
             except DomainError:
                 continue  # taken by another takeover, or gone, since the listing
@@ -112,7 +112,7 @@ class StandbyPool:
                 break
             self.sleep(WATCH_EVERY_S)
         try:  # conditional: an acceptance that lands first wins, and is used
-            final = self.store.mutate(standby_id, lambda r, _: retire(r, epoch))  # type: ignore[arg-type]
+            final = self.store.decide(standby_id, lambda r, _: retire(r, epoch))
         except DomainError:
             return None
         return final if final.status is StandbyStatus.ACCEPTED else None
@@ -196,7 +196,7 @@ class StandbyPool:
 
     def _retire_silent(self, record: StandbyRecord) -> None:
         try:
-            self.store.mutate(record.standbyId, lambda r, _: retire(r))  # type: ignore[arg-type]
+            self.store.decide(record.standbyId, lambda r, _: retire(r))
         except DomainError:
             return
         if record.launcherRef:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from hacore.failover.engine import FailoverEngine
 from hacore.models import SessionRecord, Status
-from hacore.store import SessionStore
+from hacore.sessions.store import SessionStore
 from hacore.webhooks.events import OpenViduEvent
 
 log = logging.getLogger("hacore.webhooks")

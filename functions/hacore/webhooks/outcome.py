@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from hacore.errors import SessionNotFound, StaleEpoch
 from hacore.lifecycle import Due, overdue
 from hacore.models import FinalReport, SessionRecord
-from hacore.store import SessionStore
+from hacore.sessions.store import SessionStore
 from hacore.terminal import (
     TERMINAL_STATUSES,
     Verdict,
@@ -60,7 +60,7 @@ class CustomerTerminal:
                 raise StaleEpoch(session_id, final.epoch, record.epoch)
             return on_final(record, final)
 
-        record = self.send_pending(self._store.mutate(session_id, change))
+        record = self.send_pending(self._store.decide(session_id, change))
         if final.s3Pending and self._engine is not None:
             self._engine().launch_finalizer(
                 session_id, "the final file's S3 copy did not fit the stop budget"
@@ -92,7 +92,7 @@ class CustomerTerminal:
             return updated
 
         try:
-            record = self._store.mutate(event.id, change)
+            record = self._store.decide(event.id, change)
         except SessionNotFound:
             return "relay"  # not a recording this controller knows: OpenVidu's word stands
         self.send_pending(record)
@@ -116,7 +116,7 @@ class CustomerTerminal:
                 return updated
             return record
 
-        record = self._store.mutate(session_id, change)
+        record = self._store.decide(session_id, change)
         if due[0] is Due.HOLD:
             log.warning("no final report for %s in time: releasing the held failed", session_id)
         if due[0] is Due.TERMINAL:
@@ -144,4 +144,4 @@ class CustomerTerminal:
             order_key=order_key(OpenViduEvent.model_validate(terminal.body)),
         )
         log.info("queued our %s for %s (%s)", terminal.status, record.sessionId, terminal.webhookId)
-        return self._store.mutate(record.sessionId, lambda current, now: mark_sent(current))
+        return self._store.decide(record.sessionId, lambda current, now: mark_sent(current))

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from hacore import aws
 from hacore.failover.engine import FailoverEngine
 from hacore.metrics import MetricSink
+from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.store import SessionStore
 from hacore.webhooks.dlq import DeadLetters
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint, endpoints_from

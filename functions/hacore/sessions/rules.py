@@ -1,0 +1,146 @@
+"""The session's rules, as pure functions over the record: what a registration, a heartbeat and a
+status report do to it. The store only reads, applies one of these and writes
+(`SessionStore.decide`); its one-write fast path for the steady heartbeat is `is_steady`'s case,
+and a property test runs random (record, beat) pairs through both paths.
+
+The heartbeat's rules:
+* fencing: a beat of another epoch is refused (409: that recorder must stop);
+* chunks only move forward (a retried older heartbeat does not move them back);
+* a STARTING session becomes RECORDING with its first chunk;
+* during a takeover only the backup ends FAILING_OVER (`backup_is_beating`), and its chunk clock
+  starts with it;
+* capture restarts only grow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hacore.errors import StaleEpoch
+from hacore.models import Beat, FailoverEvent, Registration, SessionRecord, Status, chunk_index
+
+# The controller's own moves between statuses, and what makes each. A recorder's or operator's
+# report (PUT .../status, the original contract) may say any status word (`report`).
+TRANSITIONS: dict[tuple[Status, Status], str] = {
+    (Status.STARTING, Status.RECORDING): "the first chunk of the recorder (heartbeat)",
+    (Status.FAILING_OVER, Status.RECORDING): "the backup's first heartbeat",
+    (Status.STARTING, Status.FAILING_OVER): "a takeover (the detector claims it)",
+    (Status.RECORDING, Status.FAILING_OVER): "a takeover (the detector claims it)",
+    (Status.FAILING_OVER, Status.FAILED): "the takeover gave up (APP_FAILOVER_MAX_ATTEMPTS)",
+    **{(before, Status.STOPPING): "OpenVidu's `stopped`" for before in Status},
+    **{(before, Status.COMPLETED): "OpenVidu's `ready`" for before in Status},
+    **{
+        (before, Status.FAILED): "OpenVidu's `failed`"
+        for before in Status
+        if before is not Status.FAILING_OVER
+    },
+    **{(before, Status.INACTIVE): "deactivated (PUT .../deactivate)" for before in Status},
+}
+
+
+def report(record: SessionRecord, status: Status) -> SessionRecord:
+    """A status the recorder or an operator reports (PUT .../status): any word of the contract."""
+    return record if status is record.status else record.model_copy(update={"status": status})
+
+
+def move(before: Status, after: Status) -> Status:
+    """One of the controller's own moves: only those `TRANSITIONS` names (a bug otherwise)."""
+    if before is not after and (before, after) not in TRANSITIONS:
+        raise ValueError(f"no rule moves a session from {before} to {after}")
+    return after
+
+
+def expiry(status: Status, now: float, live_s: int, retention_s: int) -> int:
+    """The TTL: activity pushes it forward, so a live session lives while it is heard from; an
+    ended one is kept for the retention."""
+    return int(now + (live_s if status.active else retention_s))
+
+
+def new_session(request: Registration, now: float) -> SessionRecord:
+    status = request.initial_status
+    return SessionRecord(
+        sessionId=request.sessionId,
+        clientId=request.clientId,
+        clientHost=request.clientHost,
+        uniqueSessionId=request.uniqueSessionId,
+        originalSessionId=request.originalSessionId,
+        status=status,
+        createdAt=now,
+        updatedAt=now,
+        lastHeartbeatAt=now,
+        lastChunkChangedAt=now,
+        recordingJson=request.recordingJson,
+        environment=request.environment or {},
+        metadata=request.metadata or {},
+        expiresAt=0,  # the store's (expiry)
+    )
+
+
+def backup_is_beating(record: SessionRecord, beat: Beat) -> bool:
+    """During a takeover, only the backup may end FAILING_OVER.
+
+    An epoch-aware backup says so with the current epoch; a legacy backup (no epoch)
+    shows it by reporting a chunk at or past the start chunk it was given.
+    """
+    if beat.epoch is not None:
+        return beat.epoch == record.epoch
+    if beat.lastChunk is None or not record.failovers:
+        return False
+    return chunk_index(beat.lastChunk) >= int(record.failovers[-1].startChunk)
+
+
+def is_steady(record: SessionRecord, beat: Beat) -> bool:
+    """The owner of a live session beating as usual: its epoch (or none), RECORDING with a newer
+    chunk or STARTING/RECORDING with none, restarts not going back. The store writes this case
+    in one conditional UpdateItem whose condition is exactly this predicate."""
+    if beat.epoch is not None and beat.epoch != record.epoch:
+        return False
+    if beat.captureRestarts is not None and record.captureRestarts > beat.captureRestarts:
+        return False
+    if beat.lastChunk is None:
+        return record.status in (Status.RECORDING, Status.STARTING)
+    newer = record.lastChunkIndex is None or chunk_index(beat.lastChunk) > record.lastChunkIndex
+    return record.status is Status.RECORDING and newer
+
+
+def apply_heartbeat(record: SessionRecord, beat: Beat, now: float) -> SessionRecord:
+    """What one heartbeat does to the record (see the module doc). Raises StaleEpoch to fence."""
+    if beat.epoch is not None and beat.epoch != record.epoch:
+        raise StaleEpoch(record.sessionId, beat.epoch, record.epoch)
+    updates: dict[str, Any] = {"lastHeartbeatAt": now}
+    advanced = False
+    if beat.lastChunk is not None:
+        index = chunk_index(beat.lastChunk)
+        if record.lastChunkIndex is None or index > record.lastChunkIndex:
+            updates |= {"lastChunk": beat.lastChunk, "lastChunkIndex": index, "lastChunkChangedAt": now}
+            advanced = True
+    if record.status is Status.STARTING and advanced:
+        updates["status"] = move(record.status, Status.RECORDING)
+    elif record.status is Status.FAILING_OVER and backup_is_beating(record, beat):
+        # The backup owns the session now; its chunk clock starts with it.
+        updates |= {
+            "status": move(record.status, Status.RECORDING),
+            "failovers": mark_last_failover(record.failovers, "running", runningAt=now),
+            "failoverAttempts": 0,
+            "claimExpiresAt": None,
+            "lastChunkChangedAt": now,
+        }
+    if beat.captureRestarts is not None and beat.captureRestarts > record.captureRestarts:
+        updates["captureRestarts"] = beat.captureRestarts
+    if beat.captureHealth is not None and beat.captureHealth != record.captureHealth:
+        updates["captureHealth"] = beat.captureHealth
+    updated = record.model_copy(update=updates)
+    updated._restarts_added = restarts_added(record, beat)
+    return updated
+
+
+def restarts_added(record: SessionRecord, beat: Beat) -> int:
+    """How many capture restarts this beat reports that the record had not (a metric's value)."""
+    return max(0, (beat.captureRestarts or 0) - record.captureRestarts)
+
+
+def mark_last_failover(failovers: list[FailoverEvent], outcome: str, **changes: Any) -> list[FailoverEvent]:
+    """The history with its newest takeover's outcome (and any other fields) changed."""
+    if not failovers:
+        return failovers
+    return [*failovers[:-1], failovers[-1].model_copy(update={"outcome": outcome, **changes})]
