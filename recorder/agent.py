@@ -19,11 +19,8 @@ join), with the faults fixed.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -34,10 +31,11 @@ from recorder import openvidu_files
 from recorder.capture import Capture, CaptureBroken
 from recorder.config import AgentConfig
 from recorder.controller import Controller, Fenced, retry_delay
-from recorder.finalize import Manifest, finalize
-from recorder.logs import LOG_FORMAT, keep_agent_log
+from recorder.finalize import finalize
+from recorder.logs import keep_agent_log
 from recorder.stack import CaptureStack, StackBroken
 from recorder.storage import ChunkStorage, Uploader
+from recorder.wire import Manifest
 
 log = logging.getLogger("recorder")
 EXIT_FENCED = 3
@@ -199,7 +197,7 @@ class Agent:
     def _report(self, manifest: Manifest) -> None:
         # A backup retries (the customer's `ready` hangs on it); the primary has no time to spare
         # and OpenVidu's own `ready` to fall back on.
-        report_final(self.controller, manifest, 1 if self.config.primary else REPORT_ATTEMPTS)
+        self.controller.report_final(manifest, 1 if self.config.primary else REPORT_ATTEMPTS)
         if manifest.final:
             self._tell(lambda: self.controller.set_recording_path(f"s3://{manifest.bucket}/{manifest.final}"))
         elif manifest.local:
@@ -303,52 +301,6 @@ class Agent:
             log.warning("could not tell the controller: %s", error)
 
 
-def report_final(controller: Controller, manifest: Manifest, attempts: int) -> None:
-    """The final file, where it is, and what it holds: the controller tells the customer from it."""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(2**attempt)
-        try:
-            controller.report_final(manifest)
-            return
-        except Fenced:
-            log.warning("the controller says another epoch owns the session now")
-            return
-        except requests.RequestException as error:
-            log.warning(
-                "could not report the final file (attempt %d of %d): %s", attempt + 1, attempts, error
-            )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m recorder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "command",
-        nargs="?",
-        choices=["run", "finalize", "standby", "quick-start"],
-        default=None,
-        help="run: record (default; OpenVidu's stock recorder without HA settings); finalize: join what "
-        "S3 holds for VIDEO_ID; standby: wait warm for a takeover (RECORDER_ACTION too); quick-start: "
-        "OpenVidu's COMPOSED_QUICK_START container (with --start-recording or --stop-recording)",
-    )
-    parser.add_argument("--start-recording", action="store_true", help="quick-start: record VIDEO_ID")
-    parser.add_argument("--stop-recording", action="store_true", help="quick-start: stop it (10 s)")
-    arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
-    if arguments.command == "quick-start":
-        from recorder import quick_start
-
-        return quick_start.main(arguments.start_recording, arguments.stop_recording, dict(os.environ), record)
-    environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
-    if environ.get("RECORDER_ACTION") == "standby":
-        from recorder import standby
-
-        return standby.main(environ)
-    return record(environ)
-
-
 def record(environ: dict[str, str], warm_stack: CaptureStack | None = None) -> int:
     """Record (or finalize) as the environment says: a primary, a backup, or a standby's session
     (with the standby's warm capture stack, if it has one)."""
@@ -361,7 +313,7 @@ def record(environ: dict[str, str], warm_stack: CaptureStack | None = None) -> i
     storage = ChunkStorage(config)
     if config.action == "finalize":
         manifest = finalize(config, storage)
-        report_final(Controller(config), manifest, REPORT_ATTEMPTS)
+        Controller(config).report_final(manifest, REPORT_ATTEMPTS)
         return 0 if manifest.final else 1
     agent = Agent(config, Controller(config), storage, warm_stack)
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from recorder.config import AgentConfig
 from recorder.media import keep_whole_fragments
+from recorder.supervisor import backoff, spawn
 
 log = logging.getLogger("recorder.capture")
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -173,9 +174,7 @@ class Capture:
         self._last_progress = time.monotonic()
         self._log_offset = 0
         log_file = (self.folder / f"ffmpeg-{self.runs}.log").open("ab")
-        self._process = subprocess.Popen(
-            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
-        )
+        self._process = spawn(command, log_file, self.env)  # dies with the agent, as the stack does
         log.info(
             "ffmpeg run %s started at chunk %04d (pid %s)", self.runs, self._next_index, self._process.pid
         )
@@ -268,7 +267,7 @@ class Capture:
         self.restarts += 1
         log.warning("restarting capture (%s) at chunk %04d", reason, self._next_index)
         if self.failed_starts:
-            time.sleep(min(0.5 * 2 ** (self.failed_starts - 1), 8.0))
+            time.sleep(backoff(self.failed_starts))
         self.start()
         return closed
 

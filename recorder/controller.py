@@ -1,42 +1,47 @@
-"""The controller's HTTP contract, as the original scripts used it, plus EPOCH. Nothing else."""
+"""The controller's HTTP contract, as the original scripts used it, plus EPOCH, and the standby
+routes: every call the recorder makes to the controller is here. Nothing else."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
+import time
 from dataclasses import asdict
 from typing import Any
 
 import requests
 
 from recorder.config import AgentConfig
-from recorder.finalize import Manifest
+from recorder.supervisor import backoff
+from recorder.wire import Manifest
 
 log = logging.getLogger("recorder.controller")
 USER_AGENT = "recorder-session-manager/1.0"
+REPORT_RETRY_MAX_S = 16.0
 TIMEOUT = (3.05, 10)  # connect, read: a call to the controller never holds the recorder long
-RETRY_FIRST_S = 0.5  # a failed heartbeat is retried after this, doubling up to the heartbeat interval
 
 
 def retry_delay(failures: int, interval: float) -> float:
     """When to heartbeat next: the interval, or sooner after a failure (backoff with jitter, so a
     fleet whose controller comes back does not call it all in the same instant)."""
-    if failures <= 0:
-        return interval
-    return min(interval, RETRY_FIRST_S * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+    return backoff(failures, cap=interval, jitter=True) if failures > 0 else interval
 
 
 class Fenced(Exception):
     """409: a newer recorder owns the session. Stop recording at once."""
 
 
+def http_session(username: str, password: str) -> requests.Session:
+    http = requests.Session()
+    http.auth = (username, password)
+    http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
+    return http
+
+
 class Controller:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self._http = requests.Session()
-        self._http.auth = (config.username, config.password)
-        self._http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
+        self._http = http_session(config.username, config.password)
         self._base = f"{config.controller_url.rstrip('/')}/api/sessions"
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
@@ -83,7 +88,25 @@ class Controller:
     def set_status(self, status: str) -> None:
         self._call("PUT", f"/{self.config.video_id}/status", {"status": status})
 
-    def report_final(self, manifest: Manifest) -> None:
+    def report_final(self, manifest: Manifest, attempts: int = 1) -> None:
+        """The final file, where it is, and what it holds: the controller tells the customer from
+        it. Tried `attempts` times (a backup's report is all the customer will get); a fenced
+        recorder's report is refused, and that is final too."""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(backoff(attempt + 2, cap=REPORT_RETRY_MAX_S))
+            try:
+                self._report_final(manifest)
+                return
+            except Fenced:
+                log.warning("the controller says another epoch owns the session now")
+                return
+            except requests.RequestException as error:
+                log.warning(
+                    "could not report the final file (attempt %d of %d): %s", attempt + 1, attempts, error
+                )
+
+    def _report_final(self, manifest: Manifest) -> None:
         """What the final file is and where (S3, OpenVidu's folder, or owed to S3): the controller
         marks the session and tells the customer's app from it."""
         body = {
@@ -109,3 +132,24 @@ class Controller:
 
     def set_recording_path(self, path: str) -> None:
         self._call("PUT", f"/{self.config.video_id}/recording-path", {"recordingPath": path})
+
+
+class StandbyCalls:
+    """A warm standby's three calls (`/api/standbys`): register, poll for an assignment, accept it.
+    The replies are the standby's to judge (`recorder.standby`)."""
+
+    def __init__(self, controller_url: str, username: str, password: str, standby_id: str) -> None:
+        self._http = http_session(username, password)
+        self._base = f"{controller_url.rstrip('/')}/api/standbys"
+        self.standby_id = standby_id
+
+    def register(self, host: str) -> requests.Response:
+        body = {"standbyId": self.standby_id, "host": host}
+        return self._http.post(self._base, json=body, timeout=TIMEOUT)
+
+    def assignment(self) -> requests.Response:
+        return self._http.get(f"{self._base}/{self.standby_id}/assignment", timeout=TIMEOUT)
+
+    def accept(self, session_id: str, epoch: int) -> requests.Response:
+        body = {"sessionId": session_id, "epoch": epoch}
+        return self._http.put(f"{self._base}/{self.standby_id}/accept", json=body, timeout=TIMEOUT)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recorder.config import AgentConfig
 from recorder.layout import log_key, logs_prefix
-from recorder.storage import ChunkStorage
+
+if TYPE_CHECKING:  # the type only: the entry point reads LOG_FORMAT without loading boto3
+    from recorder.storage import ChunkStorage
 
 log = logging.getLogger("recorder.logs")
 AGENT_LOG = "agent.log"

@@ -13,12 +13,10 @@ looped on. ffmpeg is not restarted while the display lives.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,10 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.config import AgentConfig
+from recorder.supervisor import Component, GaveUp, descendants
 
 log = logging.getLogger("recorder.stack")
-BACKOFF_MAX_S = 8.0
-PR_SET_PDEATHSIG = 1
 BROWSER_NAMES = frozenset({"chromium", "chrome", "google-chrome", "chromium-browser"})
 DEVTOOLS_TIMEOUT_S = 2.0
 STILL_REPORT_MAX_S = 600.0
@@ -58,56 +55,8 @@ BROWSER_FLAGS = (
 )
 
 
-class StackBroken(RuntimeError):
+class StackBroken(GaveUp):
     """A piece of the stack keeps dying: the recorder gives up and the controller's takeover decides."""
-
-
-@dataclass
-class Component:
-    """One supervised process: restarted when it dies, waiting longer each time, up to a limit."""
-
-    name: str
-    max_restarts: int
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    next_start_at: float = 0.0
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def launch(self, command: list[str], log_file: Path, env: dict[str, str]) -> None:
-        """A piece that cannot even be started (its program missing) counts as one that died."""
-        with log_file.open("ab") as output:
-            try:
-                # In the agent's process group, and killed by the kernel if the agent dies: a killed
-                # recorder (or container) never leaves an X server or a browser behind.
-                self.process = subprocess.Popen(
-                    command,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    preexec_fn=die_with_parent,
-                )
-            except OSError as error:
-                log.error("%s could not be started (%s): %s", self.name, command[0], error)
-                self.process = None
-
-    def kill(self) -> None:
-        """The process and everything below it (a browser's zygote and renderers)."""
-        if self.process is not None and self.process.poll() is None:
-            for pid in [*descendants(self.process.pid), self.process.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def count_restart(self, reason: str) -> None:
-        self.restarts += 1
-        if self.restarts > self.max_restarts:
-            raise StackBroken(f"{self.name} failed {self.restarts} times ({reason})")
-        self.next_start_at = time.monotonic() + min(BACKOFF_MAX_S, 0.5 * 2 ** (self.restarts - 1))
-        log.warning("%s: %s; restart %d", self.name, reason, self.restarts)
 
 
 @dataclass
@@ -143,7 +92,7 @@ class CaptureStack:
             "PULSE_SERVER": f"unix:{self.pulse_dir / 'native'}",
         }
         limit = config.stack_max_restarts
-        self.components = {n: Component(n, limit) for n in ("display", "audio", "browser")}
+        self.components = {n: Component(n, limit, StackBroken) for n in ("display", "audio", "browser")}
         self.page_reloads = 0
         self.devtools_port = free_port()
         self.freeze = FreezeState()
@@ -339,13 +288,6 @@ class CaptureStack:
             self.components[name].kill()
 
 
-def die_with_parent() -> None:
-    """Run in the child before exec: the kernel sends it SIGKILL when the agent dies, even by SIGKILL."""
-    import ctypes
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def browser_binary(setting: str) -> str:
     if setting != "auto":
         return shutil.which(setting) or setting
@@ -384,21 +326,6 @@ def _descendant_arguments(root: int) -> list[tuple[int, list[bytes]]]:
             found.append((pid, Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()))
         except OSError:
             continue
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (children, grandchildren...), from /proc."""
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            found.append(int(child))
-            frontier.append(int(child))
     return found
 
 

@@ -24,7 +24,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field
 
 from recorder.config import AgentConfig
-from recorder.controller import TIMEOUT, USER_AGENT
+from recorder.controller import StandbyCalls
 from recorder.settings_file import merged_environment
 from recorder.stack import CaptureStack, StackBroken
 
@@ -57,10 +57,7 @@ class Standby:
         self.stack: CaptureStack | None = None
         self._assigned = False
         self._heard_at = time.monotonic()
-        self._http = requests.Session()
-        self._http.auth = (config.username, config.password)
-        self._http.headers.update({"User-Agent": USER_AGENT, "Content-Type": "application/json"})
-        self._base = f"{config.controller_url.rstrip('/')}/api/standbys"
+        self.calls = StandbyCalls(config.controller_url, config.username, config.password, config.standby_id)
 
     def serve(self) -> int:
         """Warm up, register, wait for a session; then record it as a backup would."""
@@ -117,10 +114,9 @@ class Standby:
         return True
 
     def _register(self) -> bool:
-        body = {"standbyId": self.config.standby_id, "host": self.config.hostname}
         while not self.stopping.is_set() and not self._orphaned():
             try:
-                reply = self._http.post(self._base, json=body, timeout=TIMEOUT)
+                reply = self.calls.register(self.config.hostname)
             except requests.RequestException as error:  # the controller down: a standby waits for it
                 log.warning("registering failed: %s", error)
             else:
@@ -135,12 +131,11 @@ class Standby:
         return False
 
     def _wait_for_assignment(self) -> dict[str, Any] | None:
-        url = f"{self._base}/{self.config.standby_id}"
         while not self.stopping.wait(self.config.poll_interval_s):
             if self.stack is not None:
                 self.stack.check()  # the idle stack is kept alive as a recording's would be
             try:
-                reply = self._http.get(f"{url}/assignment", timeout=TIMEOUT)
+                reply = self.calls.assignment()
             except requests.RequestException as error:
                 log.warning("polling failed: %s", error)
                 if self._orphaned():
@@ -156,16 +151,15 @@ class Standby:
                 log.warning("polling answered %s: %s", reply.status_code, reply.text[:200])
                 continue
             assignment: dict[str, Any] = reply.json()
-            self._assigned = self._accept(url, assignment)
+            self._assigned = self._accept(assignment)
             return assignment if self._assigned else None
         return None
 
-    def _accept(self, url: str, assignment: dict[str, Any]) -> bool:
+    def _accept(self, assignment: dict[str, Any]) -> bool:
         """Retried on a lost reply (an acceptance is idempotent); anything but 200 means: do not record."""
-        body = {"sessionId": assignment["sessionId"], "epoch": assignment["epoch"]}
         for _ in range(3):
             try:
-                accepted = self._http.put(f"{url}/accept", json=body, timeout=TIMEOUT)
+                accepted = self.calls.accept(assignment["sessionId"], assignment["epoch"])
             except requests.RequestException as error:
                 log.warning("accepting failed: %s", error)
                 continue

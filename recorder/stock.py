@@ -22,6 +22,7 @@ from recorder import media, openvidu_files
 from recorder.capture import input_args
 from recorder.config import AgentConfig
 from recorder.stack import CaptureStack, StackBroken
+from recorder.supervisor import spawn
 
 log = logging.getLogger("recorder.stock")
 TICK_S = 0.25
@@ -63,9 +64,7 @@ class StockRecording:
     def start(self) -> None:
         openvidu_files.prepare(self.config)
         with (self.config.work_dir / "ffmpeg-stock.log").open("ab") as log_file:
-            self._process = subprocess.Popen(
-                self._command, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT, env=self._env
-            )
+            self._process = spawn(self._command, log_file, self._env, stdin=subprocess.PIPE)
         log.info("recording %s into %s (stock mode)", self.config.video_id, self.config.output_file)
 
     @property

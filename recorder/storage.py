@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -27,9 +26,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from recorder.capture import Chunk
 from recorder.config import AgentConfig
 from recorder.layout import chunk_key, chunk_prefix, fence_key, health_key, health_prefix
+from recorder.supervisor import backoff
 
 log = logging.getLogger("recorder.storage")
 FETCHERS = 8  # chunks fetched (and heads read) at once at finalize
+UPLOAD_RETRY_MAX_S = 30.0
 
 
 class AlreadyStored(Exception):
@@ -199,7 +200,7 @@ class Uploader:
             except (ClientError, BotoCoreError, OSError) as error:
                 attempts = self._attempts.get(index, 0) + 1
                 self._attempts[index] = attempts
-                delay = min(30.0, 0.5 * 2**attempts) * random.uniform(0.5, 1.0)
+                delay = backoff(attempts + 1, cap=UPLOAD_RETRY_MAX_S, jitter=True)
                 self._retry_at[index] = now + delay
                 log.warning("upload of chunk %04d failed (%s); retry in %.1fs", index, error, delay)
                 continue

@@ -4,6 +4,7 @@ limit; freezedetect's reports are read from ffmpeg's log; a still picture is act
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 
 from recorder.capture import Capture, video_filter
 from recorder.config import AgentConfig
-from recorder.stack import CaptureStack, Component, StackBroken, free_display, free_port, page_renderer_pids
+from recorder.stack import CaptureStack, free_display, free_port, page_renderer_pids
+from recorder.supervisor import Component, GaveUp
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "b"}
 
@@ -34,8 +36,43 @@ def test_a_supervised_process_restarts_later_each_time_and_gives_up_at_its_limit
     first_wait = piece.next_start_at - began
     piece.count_restart("exited again")
     assert piece.next_start_at - began > first_wait  # backoff
-    with pytest.raises(StackBroken, match="browser failed 3 times"):
+    with pytest.raises(GaveUp, match="browser failed 3 times"):
         piece.count_restart("and again")
+
+
+def test_ffmpeg_dies_with_the_agent_as_the_stack_does(tmp_path: Path) -> None:
+    """An agent killed by SIGKILL leaves no ffmpeg behind: the kernel ends it (PR_SET_PDEATHSIG)."""
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from recorder.capture import Capture;"
+            "from recorder.config import AgentConfig;"
+            f"c = Capture(AgentConfig.from_env({{**{BASE!r}, 'RECORDER_SOURCE': 'synthetic', "
+            "'CHUNK_FOLDER': sys.argv[1], 'RECORDINGS_PATH': sys.argv[1]}));"
+            "c.start(); print(c._process.pid, flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    ffmpeg = int(agent.stdout.readline())  # type: ignore[union-attr]
+    assert Path(f"/proc/{ffmpeg}/cmdline").read_bytes().startswith(b"ffmpeg")
+    time.sleep(1)
+    assert _running(ffmpeg), "ffmpeg did not start recording"
+    agent.kill()
+    agent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _running(ffmpeg):
+        assert time.monotonic() < deadline, "ffmpeg outlived its agent"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_killed_piece_is_seen_dead(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from moto import mock_aws
 from pydantic import ValidationError
 
 from hacore.settings import Settings
+from hacore.settings.retry_schedule import RetrySchedule, parse_waits
 from hacore.webhooks.health import EndpointState
-from hacore.webhooks.schedule import RetrySchedule, parse_waits
 from local.provision import create_queues, create_tables
 from local.template import Template
 

@@ -1,7 +1,7 @@
 """Delivering one queued webhook to its endpoint, and deciding what happens when it fails.
 
 2xx: delivered. A timeout, a connection error, 408, 429 or 5xx: a failed attempt. The webhook
-comes back after the next wait of the retry schedule (hacore.webhooks.schedule), carried by its
+comes back after the next wait of the retry schedule (hacore.settings.retry_schedule), carried by its
 visibility timeout; once the schedule is spent, it goes to the DLQ with its last error. Any
 other answer (other 4xx, 3xx): straight to the DLQ with the reason.
 
@@ -33,13 +33,13 @@ import requests
 
 from hacore.metrics import MetricSink, NoMetrics
 from hacore.settings import Settings
+from hacore.settings.retry_schedule import format_wait
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint
 from hacore.webhooks.events import parse_event
 from hacore.webhooks.health import EndpointHealth, EndpointState
 from hacore.webhooks.ingest import Envelope
 from hacore.webhooks.outcome import CustomerTerminal
-from hacore.webhooks.schedule import format_wait
 from hacore.webhooks.signing import sign
 from hacore.webhooks.stats import RelayStats
 
