@@ -6,13 +6,13 @@ import json
 import statistics
 from typing import Any
 
+from local.stats import percentile as _percentile
+
 
 def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    """`local.stats.percentile`, NaN when there are no samples (a JSON line's figure)."""
+    value = _percentile(samples, q)
+    return float("nan") if value is None else value
 
 
 def latency_fields(seconds: list[float]) -> dict[str, float]:

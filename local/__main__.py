@@ -37,7 +37,7 @@ def validate(_: argparse.Namespace) -> int:
 
 
 def drill(arguments: argparse.Namespace) -> int:
-    from local.drill import run_drill
+    from local.drill.runner import run_drill
 
     results = run_drill(
         arguments.runs, arguments.timing, arguments.mode, arguments.seed, arguments.source, arguments.runtime
@@ -155,6 +155,8 @@ def dlq(arguments: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from local.drill.faults import FAULTS
+
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run the local stack (PORT, default 8080)").set_defaults(run=up)
@@ -165,10 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     drilling.add_argument("--timing", choices=["default", "fast"], default=None, help="default: $HA_TIMING")
     drilling.add_argument(
         "--mode",
-        choices=[
-            *("kill", "backup-kill", "ffmpeg", "hang", "zombie", "none", "browser", "renderer", "freeze"),
-            *("api-outage", "partition", "partition-pair", "node-loss"),
-        ],
+        choices=list(FAULTS),
+        help="; ".join(f"{fault.name}: {fault.what}" for fault in FAULTS.values()),
         default="kill",
     )
     drilling.add_argument("--seed", type=int, default=None)

@@ -259,9 +259,9 @@ def test_the_docker_launcher_runs_labelled_backups_and_reports_how_each_stopped(
 def test_a_killed_primary_and_a_crashed_backup_container_are_taken_over(tmp_path: Path, image: str) -> None:
     """The drill on containers (fast timing): OpenVidu's container killed, a backup container takes
     over; that backup crashes, and its `die` has the session claimed again at once."""
-    from local.drill import Run
-    from local.drill import start_stack as start_drill_stack
-    from local.drill import stop_stack as stop_drill_stack
+    from local.drill.run import Run
+    from local.drill.stack import start_stack as start_drill_stack
+    from local.drill.stack import stop_stack as stop_drill_stack
 
     stack = start_drill_stack(tmp_path, "fast", runtime="docker")
     try:

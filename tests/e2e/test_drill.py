@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from local.drill import DrillStack, Run, start_stack, stop_stack
+from local.drill.run import Run
+from local.drill.stack import DrillStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (make installs it)"
@@ -79,7 +80,7 @@ def test_a_zombie_recorder_stops_itself_and_never_overwrites_a_chunk(
 
 
 def fleet_drill(stack: DrillStack, tmp_path: Path, mode: str) -> dict:
-    from local.fleet_drill import FleetRun
+    from local.drill.fleet import FleetRun
 
     result = FleetRun(stack, tmp_path, mode, random.Random(7)).execute()
     assert result["ok"], json.dumps(result, default=str)

@@ -12,7 +12,7 @@ traffic through its own cuttable proxy (`local.proxy`; S3 is reached directly), 
 * `node-loss`: all three recorders of one node are killed at once, three on another node live
   on. 3 takeovers, none for the living.
 
-Each recording's final file is judged as in every drill (`Run._verify`); the JSON line adds
+Each recording's final file is judged as in every drill (`local.drill.media.verify`); the JSON line adds
 `takeovers`, `overlap_s` (seconds the files play twice, worst recording), `reordered` (steps back
 in time) and, for a partition, `unheard` (the sessions the status route showed unheard).
 """
@@ -30,7 +30,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from local.drill import DrillStack, Run, wait
+from local.drill.probes import wait
+from local.drill.run import Run
+from local.drill.stack import DrillStack
 from local.openvidu import Recording
 from local.proxy import Proxy
 
@@ -77,14 +79,11 @@ class FleetRun:
         try:
             for member in self.members:
                 run = member.run
-                member.recording = run.openvidu.start(
-                    name="drill", session_id=run.session_id, resolution="320x240"
-                )
-                if member.recording.status != "started":
-                    raise RuntimeError(f"OpenVidu could not start a recording: {member.recording.status}")
-                run.video_id = member.recording.id
+                member.recording = run.start()
             for member in self.members:
-                wait(lambda m=member: len(m.run.stored_chunks()) >= 2, 60, "each primary's first chunks")
+                wait(
+                    lambda m=member: len(m.run.probes.stored_chunks()) >= 2, 60, "each primary's first chunks"
+                )
             time.sleep(self.rng.uniform(0, 2) * self.chunk)  # a random point inside some chunk
             result: dict[str, Any] = {"mode": self.mode, "recorders": len(self.members)}
             fault = "partition" if self.mode in PARTITIONS else self.mode
@@ -127,7 +126,7 @@ class FleetRun:
         unheard: set[str] = set()
         while time.monotonic() - began < CUT_TIMEOUTS * self.timeout:
             unheard |= set(self._guard()["unheard"])
-            if any(m.run.session()["failovers"] for m in cut_off):
+            if any(m.run.probes.session()["failovers"] for m in cut_off):
                 break  # taken over: the judgement says so
             time.sleep(0.5)
         self.proxies[STRUCK].restore()
@@ -150,13 +149,13 @@ class FleetRun:
         for member in lost:
             session = wait(
                 lambda m=member: (
-                    (s := m.run.session())["failovers"] and s["failovers"][0].get("launchedAt") and s
+                    (s := m.run.probes.session())["failovers"] and s["failovers"][0].get("launchedAt") and s
                 ),
                 120,
                 "a takeover of each lost recording",
             )
             detect.append(round(session["failovers"][0]["launchedAt"] - killed_at, 2))
-            wait(lambda m=member: m.run._first_chunk_of_epoch(2), 120, "each backup's first chunk")
+            wait(lambda m=member: m.run.probes.first_chunk_of_epoch(2), 120, "each backup's first chunk")
         return {"detect_s": detect}
 
     # --- the judgement ---------------------------------------------------------------
@@ -201,14 +200,14 @@ class FleetRun:
         run, recording = member.run, member.recording
         assert recording is not None
         try:
-            manifest = wait(lambda: run._manifest(), 180, "the final file and manifest", every=1)
+            manifest = wait(lambda: run.probes.manifest(), 180, "the final file and manifest", every=1)
         except TimeoutError as error:
             return {
                 "node": member.node,
                 "video_id": run.video_id,
                 "ok": False,
                 "error": str(error),
-                "takeovers": len(run.session()["failovers"]),
+                "takeovers": len(run.probes.session()["failovers"]),
                 "overlap_s": 0.0,
                 "reordered": 0,
                 "overlap_dropped_s": 0.0,
@@ -216,8 +215,8 @@ class FleetRun:
                 "missing": None,
                 "epochs": None,
             }
-        verified = run._verify(manifest)
-        terminal = run._customer_terminal(manifest)
+        verified = run.verify(manifest)
+        terminal = run.probes.customer_terminal(manifest)
         checks = verified["checks"] | {
             "openvidu_as_expected": recording.status == ("failed" if member.struck else "ready"),
             "customer_told_ready_once": terminal["status"] == "ready" and terminal["count"] == 1,
@@ -227,7 +226,7 @@ class FleetRun:
             "node": member.node,
             "video_id": run.video_id,
             "ok": all(checks.values()),
-            "takeovers": len(run.session()["failovers"]),
+            "takeovers": len(run.probes.session()["failovers"]),
             "openvidu_status": recording.status,
             "epochs": verified["epochs"],
             "gap_s": verified["gap_s"],
@@ -248,7 +247,7 @@ class FleetRun:
         return guard
 
     def _heard_lately(self, member: Member) -> bool:
-        session = member.run.session()
+        session = member.run.probes.session()
         beat = datetime.fromisoformat(session["lastHeartbeat"].replace("Z", "+00:00")).timestamp()
         interval = float(self.timing["heartbeatIntervalSeconds"])
         return session["status"] == "RECORDING" and time.time() - beat < 2 * interval

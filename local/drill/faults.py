@@ -1,0 +1,108 @@
+"""Every fault a drill can inject, in one registry: what it does, what OpenVidu concludes about
+its own container afterwards (it judges the container a takeover replaced), and what follows
+(a takeover, a second one, a real browser). `python -m local drill --mode` offers these names.
+
+The single-recorder faults strike one recorder (`inject`); the control-plane faults strike a
+fleet of recorders on emulated media nodes (`local.drill.fleet`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from recorder.stack import browser_pids, page_renderer_pids
+
+
+class Target(Protocol):
+    """What a fault strikes: the recorder OpenVidu started, through the emulator."""
+
+    def kill_primary(self) -> None: ...
+
+    def freeze_page(self) -> None: ...
+
+
+Inject = Callable[[Target, int], None]  # (the target, the primary's pid)
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str
+    openvidu_expects: str | None = None  # ready | failed; None: judged per recording (fleet)
+    inject: Inject | None = None
+    takeover: bool = False  # a backup takes the recording over
+    second_takeover: bool = False  # ...and, killed in turn, another one
+    browser: bool = False  # needs the real capture stack (a browser on the test page)
+    resume: bool = False  # the struck recorder is resumed later (it must then stop itself)
+    fleet: bool = False
+
+
+def child_ffmpeg(agent_pid: int) -> int:
+    children = Path(f"/proc/{agent_pid}/task/{agent_pid}/children").read_text().split()
+    for child in children:
+        if Path(f"/proc/{child}/comm").read_text().strip() == "ffmpeg":
+            return int(child)
+    raise RuntimeError("the recorder has no ffmpeg child")
+
+
+def _kill(target: Target, primary: int) -> None:
+    target.kill_primary()
+
+
+def _ffmpeg(sig: signal.Signals) -> Inject:
+    return lambda target, primary: os.kill(child_ffmpeg(primary), sig)
+
+
+def _stop_all(target: Target, primary: int) -> None:
+    os.killpg(primary, signal.SIGSTOP)
+
+
+def _browser(target: Target, primary: int) -> None:
+    os.kill(browser_pids(primary)[0], signal.SIGKILL)
+
+
+def _renderer(target: Target, primary: int) -> None:
+    os.kill(page_renderer_pids(primary)[0], signal.SIGKILL)
+
+
+def _freeze(target: Target, primary: int) -> None:
+    target.freeze_page()
+
+
+FAULTS: dict[str, Fault] = {
+    fault.name: fault
+    for fault in (
+        Fault("kill", "the whole recorder killed (the default)", "failed", _kill, takeover=True),
+        Fault(
+            "backup-kill",
+            "the recorder, then its backup: the platform's stopped-task event takes over at once",
+            "failed",
+            _kill,
+            takeover=True,
+            second_takeover=True,
+        ),
+        Fault("ffmpeg", "only ffmpeg killed: the agent heals in place", "ready", _ffmpeg(signal.SIGKILL)),
+        Fault("hang", "ffmpeg SIGSTOPped: the agent sees it stall", "ready", _ffmpeg(signal.SIGSTOP)),
+        Fault(
+            "zombie",
+            "the recorder SIGSTOPped, replaced, then SIGCONTed: it must stop itself",
+            "failed",
+            _stop_all,
+            takeover=True,
+            resume=True,
+        ),
+        Fault("none", "no fault: OpenVidu concludes ready", "ready"),
+        Fault("browser", "the browser killed (a real Chromium)", "ready", _browser, browser=True),
+        Fault("renderer", "the page's renderer killed (a sad tab)", "ready", _renderer, browser=True),
+        Fault("freeze", "the page hangs (a still picture)", "ready", _freeze, browser=True),
+        Fault("api-outage", "every node's controller traffic refused: the storm guard holds", fleet=True),
+        Fault("partition", "one recorder cut from the controller, not from S3: S3 vouches", fleet=True),
+        Fault("partition-pair", "two recorders on one node cut off the same way", fleet=True),
+        Fault("node-loss", "all three recorders of one node killed, three on another live on", fleet=True),
+    )
+}

@@ -1,0 +1,54 @@
+"""`python -m local drill`: runs of one fault mode on one drill stack, a JSON line each, and the
+summary after several."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import requests
+
+from local.drill.faults import FAULTS
+from local.drill.fleet import FleetRun
+from local.drill.run import Run
+from local.drill.stack import start_stack, stop_stack
+from local.drill.summary import summary
+
+
+def run_drill(
+    runs: int = 1,
+    timing: str | None = None,
+    mode: str = "kill",
+    seed: int | None = None,
+    source: str = "synthetic",
+    runtime: str = "process",
+) -> list[dict]:
+    timing = timing or os.environ.get("HA_TIMING", "default")
+    rng = random.Random(seed)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ovha-drill-") as scratch:
+        workdir = Path(scratch)
+        stack = start_stack(workdir, timing, runtime=runtime)
+        try:
+            for number in range(1, runs + 1):
+                run_dir = workdir / f"run-{number}"
+                run_dir.mkdir()
+                try:
+                    if FAULTS[mode].fleet:
+                        result = FleetRun(stack, run_dir, mode, rng).execute()
+                    else:
+                        result = Run(stack, run_dir, mode, rng, source).execute()
+                except (TimeoutError, RuntimeError, requests.RequestException) as error:
+                    result = {"ok": False, "mode": mode, "runtime": runtime, "error": str(error)}
+                result = {"run": number, "timing": timing, **result}
+                print(json.dumps(result), flush=True)
+                results.append(result)
+        finally:
+            stop_stack(stack)
+    if runs > 1:
+        line = summary(results, timing, mode) | {"runtime": runtime}
+        print(json.dumps(line), flush=True)
+    return results
