@@ -56,10 +56,9 @@ def imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
-            if node.level:
-                base = ".".join(
-                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
-                ).strip(".")
+            if node.level:  # relative: from the package, `level - 1` up
+                parts = package.split(".")
+                base = ".".join([*parts[: len(parts) - node.level + 1], base]).strip(".")
             targets = [
                 f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base for alias in node.names
             ]
