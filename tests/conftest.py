@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "HA_CONTROLLER_CREDENTIALS_SECRET"):
     os.environ.pop(_name, None)
 os.environ.update(
@@ -16,3 +18,15 @@ os.environ.update(
     POWERTOOLS_METRICS_NAMESPACE="OpenViduHA",
     POWERTOOLS_SERVICE_NAME="recorder-ha-controller",
 )
+
+
+# What must share one worker (pytest-xdist): the tests that list or remove every container of the
+# engine, and run `sam local invoke` on it, would see each other's.
+GROUPS = {"tests/e2e/test_docker.py": "engine"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = GROUPS.get(item.nodeid.split("::")[0])
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
