@@ -18,11 +18,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from hacore.chunks import ChunkIndex
-from hacore.errors import DomainError, SessionNotFound
+from hacore.errors import SessionNotFound
+from hacore.failover.backups import Backups
 from hacore.failover.guard import (
     UNHEARD_SHOWN,
     Evidence,
@@ -35,66 +35,32 @@ from hacore.failover.guard import (
     judge,
     next_state,
 )
+from hacore.failover.report import NoBackup, SweepReport, Takeover
 from hacore.failover.rules import (
     BACKUP_EXITED,
     MANUAL,
+    Claim,
+    NotTakeable,
     RecorderStopped,
-    chunk_label,
+    claim,
     exit_needs_takeover,
-    next_chunk,
     stale_reason,
 )
-from hacore.launchers import BackupInfo, BackupSpec, Launcher
-from hacore.launchers.base import backup_environment
-from hacore.lifecycle import ENDED, Due, due_for, overdue
+from hacore.launchers import BackupInfo, Launcher
+from hacore.lifecycle import Due, due_for, overdue
 from hacore.metrics import MetricSink, NoMetrics
-from hacore.models import FailoverEvent, SessionRecord, Status
-from hacore.sessions.rules import mark_last_failover
+from hacore.models import SessionRecord
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.standby.pool import STANDBY_PREFIX, HandOver, StandbyPool
+from hacore.standby.pool import STANDBY_PREFIX, StandbyPool
 from hacore.standby.rules import StandbyStatus
+
+__all__ = ["FailoverEngine", "NoBackup", "NotTakeable", "SweepReport", "Takeover"]
 
 log = logging.getLogger("hacore.failover")
 
-TAKEOVER_STATUSES = (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
 CUSTOMER_DEADLINES = (Due.HOLD, Due.OUTBOX, Due.TERMINAL)
 HOST_SAMPLE = 20  # quiet sessions read to see how many hosts a storm spans
-
-
-class NotTakeable(DomainError):
-    status_code = 409
-
-
-class NoBackup(DomainError):
-    status_code = 404
-
-
-@dataclass
-class Takeover:
-    sessionId: str
-    reason: str
-    epoch: int
-    startChunk: str
-    outcome: str
-    launcherRef: str | None = None
-    detail: str | None = None
-    standby: bool = False
-
-
-@dataclass
-class SweepReport:
-    candidates: int = 0
-    stale: int = 0
-    takeovers: list[Takeover] = field(default_factory=list)
-    lostRaces: int = 0
-    failed: list[str] = field(default_factory=list)
-    standbysLaunched: int = 0
-    seconds: float = 0.0
-    storm: bool = False  # the guard doubted its ears this sweep
-    quiet: int = 0  # sessions silent long enough to count towards a storm
-    held: dict[str, str] = field(default_factory=dict)  # session id -> why its takeover waits
-    unheard: list[str] = field(default_factory=list)  # silent to us, alive by S3: not taken over
 
 
 class FailoverEngine:
@@ -123,6 +89,7 @@ class FailoverEngine:
         self.settings = settings
         self.clock = clock
         self.metrics = metrics or NoMetrics()
+        self.backups = Backups(store, launcher, settings, self.metrics, pool, clock)
 
     # --- detection ----------------------------------------------------------------
 
@@ -172,7 +139,7 @@ class FailoverEngine:
                 continue
             report.stale += 1
             try:
-                takeover = self._take_over(record.sessionId, manual=False)
+                takeover = self._take_over(record.sessionId)
             except SessionNotFound:
                 continue
             if takeover is None:
@@ -257,7 +224,7 @@ class FailoverEngine:
 
     def take_over(self, session_id: str, reason: str = MANUAL) -> Takeover:
         """A takeover on demand (an operator, OpenVidu's `failed`): whatever the heartbeat says."""
-        takeover = self._take_over(session_id, manual=True, forced_reason=reason)
+        takeover = self._take_over(session_id, forced_reason=reason)
         if takeover is None:
             raise NotTakeable(f"Session {session_id} changed while it was being taken over; try again")
         return takeover
@@ -280,7 +247,6 @@ class FailoverEngine:
         try:
             return self._take_over(
                 session_id,
-                manual=True,
                 forced_reason=BACKUP_EXITED,
                 only_if=lambda current: exit_needs_takeover(current, stopped),
             )
@@ -301,70 +267,21 @@ class FailoverEngine:
     def _take_over(
         self,
         session_id: str,
-        manual: bool,
-        forced_reason: str = MANUAL,
+        forced_reason: str | None = None,
         only_if: Callable[[SessionRecord], bool] | None = None,
     ) -> Takeover | None:
-        """Claims, then launches. None when another detector won the claim (or it is no longer stale)."""
-        claim: dict[str, Any] = {}
+        """Claims (`rules.claim`, one conditional write), then launches. None when another detector
+        won the claim, or the session is no longer stale (or no longer `only_if`)."""
 
-        def change(record: SessionRecord, now: float) -> SessionRecord:
-            claim.clear()
+        def rule(record: SessionRecord, now: float) -> tuple[SessionRecord, Claim | None]:
             if only_if is not None and not only_if(record):
-                return record  # someone else took it over, or it ended, since the event
-            if manual:
-                if record.status not in TAKEOVER_STATUSES:
-                    raise NotTakeable(
-                        f"Session {session_id} is {record.status.value}: only a live one can be taken over"
-                    )
-                reason: str | None = forced_reason
-            else:
-                reason = stale_reason(record, now, self.settings)
-            if reason is None:
-                return record  # healthy again, or another detector claimed it first
-            start = chunk_label(next_chunk(record.lastChunkIndex, self.chunks.newest(session_id)))
-            history = record.failovers
-            if (
-                record.status is Status.FAILING_OVER
-                and history
-                and history[-1].outcome in ("claimed", "launched")
-            ):
-                history = mark_last_failover(history, "start-timeout")  # its backup never heartbeated
-            if record.failoverAttempts >= self.settings.max_failover_attempts:
-                claim.update(reason=reason, start=start, gave_up=True, epoch=record.epoch)
-                gave_up = FailoverEvent(
-                    epoch=record.epoch,
-                    at=now,
-                    reason=reason,
-                    startChunk=start,
-                    outcome="gave-up",
-                    detail=f"{record.failoverAttempts} takeover attempts made",
-                )
-                return record.model_copy(
-                    update={"status": Status.FAILED, "claimExpiresAt": None, "failovers": [*history, gave_up]}
-                )
-            epoch = record.epoch + 1
-            claim.update(
-                reason=reason, start=start, gave_up=False, epoch=epoch, silent_since=record.lastHeartbeatAt
-            )
-            return record.model_copy(
-                update={
-                    "status": Status.FAILING_OVER,
-                    "epoch": epoch,
-                    "claimedAt": now,
-                    "claimExpiresAt": now + self.settings.backup_start_deadline_s,
-                    "failoverAttempts": record.failoverAttempts + 1,
-                    "failovers": [
-                        *history,
-                        FailoverEvent(epoch=epoch, at=now, reason=reason, startChunk=start),
-                    ],
-                }
-            )
+                return record, None  # someone else took it over, or it ended, since the event
+            return claim(record, now, self.settings, self.chunks.newest(session_id), forced_reason)
 
-        record = self.store.decide(session_id, change)
-        if not claim:
+        record, claimed = self.store.decide_with(session_id, rule)
+        if claimed is None:
             return None
-        if claim["gave_up"]:
+        if claimed.gave_up:
             log.error(
                 "session %s FAILED after %s takeover attempts",
                 session_id,
@@ -372,159 +289,24 @@ class FailoverEngine:
             )
             self.metrics.add_metric(name="FailedSessions", unit="Count", value=1)
             self.stop_backups(record)  # one that never answered may still record: it finalizes
-            return Takeover(session_id, claim["reason"], claim["epoch"], claim["start"], "gave-up")
+            return Takeover(session_id, claimed.reason, claimed.epoch, claimed.start, "gave-up")
         self.metrics.add_metric(
             name="Takeovers",
             unit="Count",
             value=1,
-            dimensions={"Reason": claim["reason"]},
+            dimensions={"Reason": claimed.reason},
             metadata={"sessionId": session_id},
         )
-        self.chunks.fence(session_id, claim["epoch"])  # before the launch: the old recorder stops sooner
-        return self._launch(record, claim)
+        self.chunks.fence(session_id, claimed.epoch)  # before the launch: the old recorder stops sooner
+        return self.backups.launch(record, claimed)
 
-    def _launch(self, record: SessionRecord, claim: dict[str, Any]) -> Takeover:
-        epoch, start = claim["epoch"], claim["start"]
-        spec = BackupSpec(
-            record.sessionId, epoch, start, backup_environment(record, epoch, start, self.settings)
-        )
-        handed = self._hand_to_standby(spec)
-        if handed is not None:
-            self._record_outcome(
-                record.sessionId,
-                epoch,
-                "launched",
-                ref=handed.ref,
-                name=handed.standby_id,
-                launched_at=self.clock(),
-                standby_id=handed.standby_id,
-                detail=f"a warm standby accepted in {handed.seconds:.2f}s",
-            )
-            self.metrics.add_metric(name="StandbyHandOvers", unit="Count", value=1)
-            log.info("standby %s took over %s at epoch %s", handed.standby_id, record.sessionId, epoch)
-            return Takeover(
-                record.sessionId, claim["reason"], epoch, start, "launched", handed.ref, standby=True
-            )
-        try:
-            ref = self.launcher.launch(spec)
-        except Exception as error:
-            detail = f"{type(error).__name__}: {error}"[:500]
-            log.warning("launching the backup of %s (epoch %s) failed: %s", record.sessionId, epoch, detail)
-            self.metrics.add_metric(name="LaunchFailures", unit="Count", value=1)
-            self._record_outcome(record.sessionId, epoch, "launch-failed", detail=detail, lapse_now=True)
-            return Takeover(record.sessionId, claim["reason"], epoch, start, "launch-failed", detail=detail)
-        launched_at = self.clock()
-        self._record_outcome(
-            record.sessionId, epoch, "launched", ref=ref, name=spec.name, launched_at=launched_at
-        )
-        self.metrics.add_metric(
-            name="DetectionToLaunchSeconds",
-            unit="Seconds",
-            value=max(0.0, launched_at - claim["silent_since"]),
-        )
-        log.info("backup %s launched for %s at epoch %s from chunk %s", ref, record.sessionId, epoch, start)
-        return Takeover(record.sessionId, claim["reason"], epoch, start, "launched", launcherRef=ref)
-
-    def _hand_to_standby(self, spec: BackupSpec) -> HandOver | None:
-        if self.pool is None or not self.pool.enabled:
-            return None
-        try:
-            handed = self.pool.hand_over(spec)
-        except Exception:  # the pool's table down: a cold launch still saves the recording
-            log.exception("the standby pool failed; launching cold")
-            return None
-        if handed is None:
-            self.metrics.add_metric(name="StandbyMisses", unit="Count", value=1)
-        return handed
-
-    def _record_outcome(
-        self,
-        session_id: str,
-        epoch: int,
-        outcome: str,
-        *,
-        ref: str | None = None,
-        name: str | None = None,
-        detail: str | None = None,
-        launched_at: float | None = None,
-        lapse_now: bool = False,
-        standby_id: str | None = None,
-    ) -> None:
-        """Writes how the launch went, unless a newer epoch has taken the session since."""
-
-        def change(record: SessionRecord, now: float) -> SessionRecord:
-            if record.epoch != epoch or not record.failovers or record.failovers[-1].epoch != epoch:
-                return record
-            # The backup may have heartbeated (outcome "running") before we got here.
-            outcome_now = "running" if record.failovers[-1].outcome == "running" else outcome
-            update: dict[str, Any] = {
-                "failovers": mark_last_failover(
-                    record.failovers,
-                    outcome_now,
-                    launcherRef=ref,
-                    detail=detail,
-                    launchedAt=launched_at,
-                    standbyId=standby_id,
-                ),
-            }
-            if ref is not None:
-                update |= {"launcherRef": ref, "backupContainerName": name}
-            if lapse_now and record.status is Status.FAILING_OVER:
-                update["claimExpiresAt"] = now  # claimable again on the next sweep
-            return record.model_copy(update=update)
-
-        try:
-            record = self.store.decide(session_id, change)
-        except SessionNotFound:
-            log.warning("session %s vanished before its launch outcome (%s) was written", session_id, outcome)
-            return
-        if ref is not None and record.status in ENDED:  # it ended while we launched: nobody else will
-            log.warning("session %s ended while its backup %s started: asking it to stop", session_id, ref)
-            self.launcher.stop(ref, force=False)  # it finalizes what it has and reports
-
-    # --- finalizers ---------------------------------------------------------------
+    # --- backups (hacore.failover.backups) ------------------------------------------
 
     def launch_finalizer(self, session_id: str, why: str) -> str | None:
-        """Starts `python -m recorder finalize` for the session (its recorder's environment, its
-        epoch): it joins every chunk in S3 into the final file and reports it. Idempotent per epoch.
-        None when the launcher failed (logged; the caller's next event or report tries again)."""
-        record = self.store.get(session_id)
-        start = chunk_label(record.lastChunkIndex or 0)
-        environment = backup_environment(record, record.epoch, start, self.settings) | {
-            "RECORDER_ACTION": "finalize"
-        }
-        spec = BackupSpec(session_id, record.epoch, start, environment, action="finalize")
-        try:
-            ref = self.launcher.launch(spec)
-        except Exception as error:
-            log.error("launching the finalizer of %s failed (%s): %s", session_id, why, error)
-            self.metrics.add_metric(name="LaunchFailures", unit="Count", value=1)
-            return None
-        log.info("finalizer %s launched for %s at epoch %s: %s", ref, session_id, record.epoch, why)
-        return ref
-
-    # --- backups ------------------------------------------------------------------
+        return self.backups.launch_finalizer(session_id, why)
 
     def stop_backups(self, record: SessionRecord) -> list[str]:
-        """Asks every running backup of the session to stop gracefully (each finalizes what it
-        recorded and reports): the one the record names, and any the launcher knows that the
-        record does not (a controller that died between a launch and writing its reference)."""
-        if record.epoch == 1 and not record.launcherRef:
-            return []  # never taken over: no backup was ever started for it
-        refs = {b.ref for b in self.launcher.list() if b.session_id == record.sessionId}
-        if record.launcherRef:
-            backup = self.launcher.describe(record.launcherRef)
-            if backup is not None and backup.state == "running":
-                refs.add(record.launcherRef)
-        for ref in sorted(refs):
-            self.launcher.stop(ref, force=False)
-        return sorted(refs)
+        return self.backups.stop_backups(record)
 
     def stop_backup(self, session_id: str, force: bool) -> BackupInfo | None:
-        record = self.store.get(session_id)
-        if not record.launcherRef:
-            raise NoBackup(f"Session {session_id} has no backup recorder")
-        stopped = self.launcher.stop(record.launcherRef, force=force)
-        if not stopped:
-            raise NoBackup(f"The backup recorder of session {session_id} is not running")
-        return self.launcher.describe(record.launcherRef)
+        return self.backups.stop_backup(session_id, force)

@@ -1,10 +1,13 @@
-"""When a session needs a takeover. Pure functions of the record, the time and the settings."""
+"""When a session needs a takeover, and what claiming it writes. Pure functions of the record, the
+time and the settings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hacore.models import SessionRecord, Status
+from hacore.errors import DomainError
+from hacore.models import FailoverEvent, SessionRecord, Status
+from hacore.sessions.rules import mark_last_failover, move
 from hacore.settings import Settings
 
 HEARTBEAT_TIMEOUT = "heartbeat-timeout"
@@ -84,3 +87,76 @@ def exit_needs_takeover(record: SessionRecord, stopped: RecorderStopped) -> bool
         and record.launcherRef == stopped.ref
         and record.status in (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
     )
+
+
+TAKEOVER_STATUSES = (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
+
+
+class NotTakeable(DomainError):
+    """A takeover asked of a session that is not live (or that changed meanwhile)."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim decided: the new epoch (or, out of attempts, the given-up one), where the
+    backup starts, why, and since when the recorder was silent (the launch's figure)."""
+
+    reason: str
+    start: str
+    epoch: int
+    gave_up: bool
+    silent_since: float
+
+
+def claim(
+    record: SessionRecord,
+    now: float,
+    settings: Settings,
+    newest_stored: int | None,
+    forced_reason: str | None = None,
+) -> tuple[SessionRecord, Claim | None]:
+    """The claim's write: FAILING_OVER at the next epoch with a new failover event, or FAILED
+    once the attempts are spent. (record, None): nothing to claim (healthy again, or claimed by
+    another detector first). `forced_reason`: a takeover on demand, whatever the heartbeat says."""
+    if forced_reason is not None and record.status not in TAKEOVER_STATUSES:
+        raise NotTakeable(
+            f"Session {record.sessionId} is {record.status.value}: only a live one can be taken over"
+        )
+    reason = forced_reason or stale_reason(record, now, settings)
+    if reason is None:
+        return record, None
+    start = chunk_label(next_chunk(record.lastChunkIndex, newest_stored))
+    history = record.failovers
+    if record.status is Status.FAILING_OVER and history and history[-1].outcome in ("claimed", "launched"):
+        history = mark_last_failover(history, "start-timeout")  # its backup never heartbeated
+    if record.failoverAttempts >= settings.max_failover_attempts:
+        gave_up = FailoverEvent(
+            epoch=record.epoch,
+            at=now,
+            reason=reason,
+            startChunk=start,
+            outcome="gave-up",
+            detail=f"{record.failoverAttempts} takeover attempts made",
+        )
+        changed = record.model_copy(
+            update={
+                "status": move(record.status, Status.FAILED),
+                "claimExpiresAt": None,
+                "failovers": [*history, gave_up],
+            }
+        )
+        return changed, Claim(reason, start, record.epoch, True, record.lastHeartbeatAt)
+    epoch = record.epoch + 1
+    changed = record.model_copy(
+        update={
+            "status": move(record.status, Status.FAILING_OVER),
+            "epoch": epoch,
+            "claimedAt": now,
+            "claimExpiresAt": now + settings.backup_start_deadline_s,
+            "failoverAttempts": record.failoverAttempts + 1,
+            "failovers": [*history, FailoverEvent(epoch=epoch, at=now, reason=reason, startChunk=start)],
+        }
+    )
+    return changed, Claim(reason, start, epoch, False, record.lastHeartbeatAt)

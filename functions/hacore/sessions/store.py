@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -34,6 +34,7 @@ from hacore.settings import Settings
 from hacore.versioned import DynamoItems, decide, deserialize, is_condition_failure, to_dynamo
 
 Rule = Callable[[SessionRecord, float], SessionRecord]
+D = TypeVar("D")
 
 
 class SessionStore:
@@ -212,6 +213,21 @@ class SessionStore:
 
         live = seen if seen is not None and not seen.expired(self._clock()) else None
         return decide(self.items, session_id, on_record, self._stamp, self._clock, live)
+
+    def decide_with(
+        self, session_id: str, rule: Callable[[SessionRecord, float], tuple[SessionRecord, D]]
+    ) -> tuple[SessionRecord, D | None]:
+        """As `decide`, for a rule that also says what it decided: the record written (or found
+        unchanged) and the decision of the last attempt, the one that counted."""
+        decided: list[D] = []
+
+        def apply(record: SessionRecord, now: float) -> SessionRecord:
+            changed, decision = rule(record, now)
+            decided[:] = [decision]
+            return changed
+
+        record = self.decide(session_id, apply)
+        return record, decided[0] if decided else None
 
     def _stamp(self, record: SessionRecord, current: SessionRecord | None, now: float) -> SessionRecord:
         """What every write adds: the lifecycle's deadlines (`settle`), the time, the version, the TTL."""

@@ -82,51 +82,45 @@ class CustomerTerminal:
         status = event.recording_status if event else None
         if event is None or event.id is None or status not in TERMINAL_STATUSES:
             return "relay"
-        decided: list[Verdict] = []
 
-        def change(record: SessionRecord, now: float) -> SessionRecord:
-            updated, verdict = on_openvidu_terminal(
-                record, status or "", body or {}, webhook_id, hold_until=now + self._hold_s
-            )
-            decided[:] = [verdict]
-            return updated
+        def rule(record: SessionRecord, now: float) -> tuple[SessionRecord, Verdict]:
+            return on_openvidu_terminal(record, status or "", body or {}, webhook_id, now + self._hold_s)
 
         try:
-            record = self._store.decide(event.id, change)
+            record, verdict = self._store.decide_with(event.id, rule)
         except SessionNotFound:
             return "relay"  # not a recording this controller knows: OpenVidu's word stands
         self.send_pending(record)
-        log.info("OpenVidu's %s for %s: %s", status, event.id, decided[0])
-        if decided[0] == "hold":
+        log.info("OpenVidu's %s for %s: %s", status, event.id, verdict)
+        if verdict == "hold":
             self._finalize_unless_a_backup_will(record)
-        return decided[0]
+        return verdict or "relay"
 
     def on_deadline(self, session_id: str) -> Due | None:
         """The detector's call for a session whose lifecycle deadline passed (a hold, the outbox,
         a terminal OpenVidu never sent): what was overdue, after doing what it asks."""
-        due: list[Due | None] = [None]
-        finalize: list[bool] = [False]
 
-        def change(record: SessionRecord, now: float) -> SessionRecord:
-            due[0], finalize[0] = overdue(record, now), False
-            if due[0] is Due.HOLD:
-                return release_expired_hold(record, now)
-            if due[0] is Due.TERMINAL:
-                updated, finalize[0] = on_terminal_overdue(record, now + self._hold_s)
-                return updated
-            return record
+        def rule(record: SessionRecord, now: float) -> tuple[SessionRecord, tuple[Due | None, bool]]:
+            due = overdue(record, now)
+            if due is Due.HOLD:
+                return release_expired_hold(record, now), (due, False)
+            if due is Due.TERMINAL:
+                updated, finalize = on_terminal_overdue(record, now + self._hold_s)
+                return updated, (due, finalize)
+            return record, (due, False)
 
-        record = self._store.decide(session_id, change)
-        if due[0] is Due.HOLD:
+        record, decided = self._store.decide_with(session_id, rule)
+        due, finalize = decided or (None, False)
+        if due is Due.HOLD:
             log.warning("no final report for %s in time: releasing the held failed", session_id)
-        if due[0] is Due.TERMINAL:
+        if due is Due.TERMINAL:
             log.warning(
                 "no terminal from OpenVidu for %s in time: telling the customer ourselves", session_id
             )
-            if finalize[0]:
+            if finalize:
                 self._finalize_unless_a_backup_will(record)
         self.send_pending(record)
-        return due[0]
+        return due
 
     def send_pending(self, record: SessionRecord) -> SessionRecord:
         """Queues our decided terminal, then marks it sent; nothing to do if it is sent already."""
