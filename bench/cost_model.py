@@ -4,7 +4,7 @@ Nothing here is measured. The prices are AWS's public list prices for us-east-1 
 the date they were read); the per-call figures no local run can give (a heartbeat's billed Lambda
 time, the size of a session item, webhooks per recording) are named assumptions (`Model`). The
 rest comes from template.yaml (memory, architecture, the detector's schedule and timeout, the
-recorder task's size) and from the timing profiles in hacore/settings.py. Change any of them and
+recorder task's size) and from the timing profiles in hacore/settings/failover.py. Change any of them and
 run it again. The recorder's own compute (the media node, or a backup's Fargate task while it
 records) is the customer's media bill, not the control plane's, and is left out; so are storage,
 data transfer and logs.

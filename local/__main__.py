@@ -36,6 +36,13 @@ def validate(_: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def config_reference(_: argparse.Namespace) -> int:
+    from local.config_reference import write
+
+    print(f"wrote {write()}")
+    return 0
+
+
 def drill(arguments: argparse.Namespace) -> int:
     from local.drill.runner import run_drill
 
@@ -162,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("up", help="run the local stack (PORT, default 8080)").set_defaults(run=up)
     checking = commands.add_parser("validate", help="check the configuration in the environment")
     checking.set_defaults(run=validate)
+    commands.add_parser(
+        "config-reference", help="write docs/configuration.md from the settings' field descriptions"
+    ).set_defaults(run=config_reference)
     drilling = commands.add_parser("drill", help="kill a real recorder mid-recording; check the final file")
     drilling.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", "1")))
     drilling.add_argument("--timing", choices=["default", "fast"], default=None, help="default: $HA_TIMING")

@@ -21,52 +21,142 @@ def _flag(value: Any) -> bool:
 class AgentConfig(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    video_id: str = Field(alias="VIDEO_ID", min_length=1)
-    video_name: str | None = Field(None, alias="VIDEO_NAME")
-    video_format: str = Field("mp4", alias="VIDEO_FORMAT")
-    chunk_folder: Path = Field(Path("/local-chunks"), alias="CHUNK_FOLDER")  # the original's default
-    start_chunk: int = Field(0, alias="START_CHUNK", ge=0)
-    chunk_time_size: float = Field(10, alias="CHUNK_TIME_SIZE", gt=0)
-    recovery: bool = Field(False, alias="IS_RECOVERY_CONTAINER")
-    epoch: int = Field(1, alias="EPOCH", ge=1)
-    heartbeat_interval: float = Field(10, alias="HEARTBEAT_INTERVAL", gt=0)
-    # The controller and the bucket make it the HA recorder; without them it is OpenVidu's stock one
-    controller_url: str = Field("", alias="HA_CONTROLLER_URL")
-    username: str = Field("", alias="HA_CONTROLLER_USERNAME")
-    password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
-    bucket: str = Field("", alias="HA_AWS_S3_BUCKET")
-    s3_endpoint: str | None = Field(None, alias="HA_AWS_S3_SERVICE_ENDPOINT")
-    # The S3 credentials of the original's .env (MinIO's, say); unset: the default chain (a task role)
-    s3_access_key: str | None = Field(None, alias="HA_AWS_ACCESS_KEY", repr=False)
-    s3_secret_key: str | None = Field(None, alias="HA_AWS_SECRET_KEY", repr=False)
-    s3_region: str | None = Field(None, alias="HA_AWS_REGION")
-    # s3: the final file goes to S3 too (the default); local: it stays in OpenVidu's folder only.
-    # Chunks always go to S3: a backup elsewhere needs them.
-    recording_storage: Literal["local", "s3"] = Field("s3", alias="HA_RECORDING_STORAGE")
-    # OpenVidu's recordings folder (its bind mount): the .env, and the files OpenVidu waits for
-    recordings_path: Path = Field(Path(DEFAULT_RECORDINGS_PATH), alias="RECORDINGS_PATH")
-    # run: record; finalize: join what S3 holds (what a finalizer task runs)
-    action: Literal["run", "finalize"] = Field("run", alias="RECORDER_ACTION")
-    # From OpenVidu's `q` to this process's exit: OpenVidu kills the container at 30 s
-    stop_budget_s: float = Field(25, alias="RECORDER_STOP_BUDGET", gt=0, le=29)
-    source: Literal["synthetic", "openvidu"] = Field("openvidu", alias="RECORDER_SOURCE")
-    resolution: str = Field("1280x720", alias="RESOLUTION", pattern=r"^\d+x\d+$")
-    framerate: int = Field(25, alias="FRAMERATE", ge=1, le=60)
-    only_video: bool = Field(False, alias="ONLY_VIDEO")
-    display: str = Field(":99", alias="DISPLAY")  # the first display tried; the next free one if taken
-    # The recording browser: OpenVidu's image has Google Chrome; `auto` takes it, else Debian's chromium
-    browser: str = Field("auto", alias="RECORDER_BROWSER")
-    # A picture still (or black) this long is a page to reload (ffmpeg's freezedetect on the capture)
-    frozen_seconds: float = Field(10, alias="CAPTURE_FROZEN_SECONDS", ge=2, le=600)
-    # Restarts of one piece of the capture stack (X, PulseAudio, browser) before the recorder gives up
-    stack_max_restarts: int = Field(10, alias="CAPTURE_STACK_MAX_RESTARTS", ge=1)
-    stop_file: Path = Field(Path("stop"), alias="STOP_FILE")
-    recording_json: str | None = Field(None, alias="RECORDING_JSON")
-    url: str | None = Field(None, alias="URL")
-    hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
-    delete_chunks_after_final: bool = Field(False, alias="DELETE_CHUNKS_AFTER_FINAL")
-    # ffmpeg runs in a row that close no chunk before the agent gives up (its source is broken)
-    max_failed_starts: int = Field(6, alias="CAPTURE_MAX_FAILED_STARTS", ge=1)
+    video_id: str = Field(
+        alias="VIDEO_ID",
+        min_length=1,
+        description="OpenVidu's recording id: the session's key at the controller",
+    )
+    video_name: str | None = Field(
+        None,
+        alias="VIDEO_NAME",
+        description="the recording's name: the final file is <name>.mp4 (default: the id)",
+    )
+    video_format: str = Field("mp4", alias="VIDEO_FORMAT", description="the final file's format")
+    chunk_folder: Path = Field(
+        Path("/local-chunks"),
+        alias="CHUNK_FOLDER",
+        description="where chunks are written before their upload (the original's default)",
+    )
+    start_chunk: int = Field(
+        0,
+        alias="START_CHUNK",
+        ge=0,
+        description="the first chunk number (a backup's: after the newest anyone stored)",
+    )
+    chunk_time_size: float = Field(10, alias="CHUNK_TIME_SIZE", gt=0, description="chunk length, seconds")
+    recovery: bool = Field(
+        False, alias="IS_RECOVERY_CONTAINER", description="the original's flag for a backup"
+    )
+    epoch: int = Field(
+        1,
+        alias="EPOCH",
+        ge=1,
+        description="the recorder's generation: a takeover's backup has the session's new one",
+    )
+    heartbeat_interval: float = Field(
+        10, alias="HEARTBEAT_INTERVAL", gt=0, description="seconds between heartbeats"
+    )
+    controller_url: str = Field(
+        "",
+        alias="HA_CONTROLLER_URL",
+        description="the controller (or the original's HA_CONTROLLER_HOST, _PORT); with a bucket: HA",
+    )
+    username: str = Field("", alias="HA_CONTROLLER_USERNAME", description="the controller's Basic auth user")
+    password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False, description="its password")
+    bucket: str = Field(
+        "", alias="HA_AWS_S3_BUCKET", description="the bucket for chunks, final files and manifests"
+    )
+    s3_endpoint: str | None = Field(
+        None, alias="HA_AWS_S3_SERVICE_ENDPOINT", description="an S3-compatible endpoint (MinIO, say)"
+    )
+    s3_access_key: str | None = Field(
+        None,
+        alias="HA_AWS_ACCESS_KEY",
+        repr=False,
+        description="S3 credentials of the original's .env; unset: the default chain (a task role)",
+    )
+    s3_secret_key: str | None = Field(
+        None, alias="HA_AWS_SECRET_KEY", repr=False, description="the secret of that key"
+    )
+    s3_region: str | None = Field(None, alias="HA_AWS_REGION", description="the bucket's region")
+    recording_storage: Literal["local", "s3"] = Field(
+        "s3",
+        alias="HA_RECORDING_STORAGE",
+        description="s3: the final file goes to S3 too; local: only to OpenVidu's folder (chunks: always S3)",
+    )
+    recordings_path: Path = Field(
+        Path(DEFAULT_RECORDINGS_PATH),
+        alias="RECORDINGS_PATH",
+        description="OpenVidu's recordings folder (its bind mount): the .env, the files OpenVidu waits for",
+    )
+    action: Literal["run", "finalize"] = Field(
+        "run",
+        alias="RECORDER_ACTION",
+        description="run: record; finalize: join what S3 holds (a finalizer task)",
+    )
+    stop_budget_s: float = Field(
+        25,
+        alias="RECORDER_STOP_BUDGET",
+        gt=0,
+        le=29,
+        description="from OpenVidu's q to this process's exit, seconds: OpenVidu kills the container at 30",
+    )
+    source: Literal["synthetic", "openvidu"] = Field(
+        "openvidu",
+        alias="RECORDER_SOURCE",
+        description="openvidu: X display, PulseAudio, the browser on URL; synthetic: a test pattern, a tone",
+    )
+    resolution: str = Field(
+        "1280x720", alias="RESOLUTION", pattern=r"^\d+x\d+$", description="the captured screen's size"
+    )
+    framerate: int = Field(25, alias="FRAMERATE", ge=1, le=60, description="frames per second")
+    only_video: bool = Field(False, alias="ONLY_VIDEO", description="no audio")
+    display: str = Field(
+        ":99", alias="DISPLAY", description="the first X display tried; the next free one if taken"
+    )
+    browser: str = Field(
+        "auto",
+        alias="RECORDER_BROWSER",
+        description="the recording browser: auto is Google Chrome (OpenVidu's image), else Debian's chromium",
+    )
+    frozen_seconds: float = Field(
+        10,
+        alias="CAPTURE_FROZEN_SECONDS",
+        ge=2,
+        le=600,
+        description="a picture still (or black) this long gets the page reloaded (ffmpeg's freezedetect)",
+    )
+    stack_max_restarts: int = Field(
+        10,
+        alias="CAPTURE_STACK_MAX_RESTARTS",
+        ge=1,
+        description="restarts of X, PulseAudio or the browser before the recorder gives up",
+    )
+    stop_file: Path = Field(
+        Path("stop"),
+        alias="STOP_FILE",
+        description="where OpenVidu writes its q (relative: in the working folder)",
+    )
+    recording_json: str | None = Field(
+        None, alias="RECORDING_JSON", description="OpenVidu's recording entity, registered with the session"
+    )
+    url: str | None = Field(None, alias="URL", description="the layout page the browser records")
+    hostname: str = Field(
+        default_factory=socket.gethostname,
+        alias="HOSTNAME",
+        description="the media node's name, registered as the session's host",
+    )
+    delete_chunks_after_final: bool = Field(
+        False,
+        alias="DELETE_CHUNKS_AFTER_FINAL",
+        description="delete a recording's chunks once its final file is stored",
+    )
+    max_failed_starts: int = Field(
+        6,
+        alias="CAPTURE_MAX_FAILED_STARTS",
+        ge=1,
+        description="ffmpeg runs in a row that close no chunk before the agent gives up (a broken source)",
+    )
 
     @field_validator("recovery", "only_video", "delete_chunks_after_final", mode="before")
     @classmethod

@@ -35,18 +35,42 @@ RETIRED = 0  # a clean exit: nothing was recording, nothing to take over
 class StandbyConfig(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
-    standby_id: str = Field(alias="STANDBY_ID", min_length=1)
-    controller_url: str = Field(alias="HA_CONTROLLER_URL")
-    username: str = Field("", alias="HA_CONTROLLER_USERNAME")
-    password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False)
+    standby_id: str = Field(
+        alias="STANDBY_ID",
+        min_length=1,
+        description="the standby's own id (its session id until it takes one)",
+    )
+    controller_url: str = Field(alias="HA_CONTROLLER_URL", description="the controller's address")
+    username: str = Field("", alias="HA_CONTROLLER_USERNAME", description="the controller's Basic auth user")
+    password: str = Field("", alias="HA_CONTROLLER_PASSWORD", repr=False, description="its password")
     # Assignment latency is this plus one request: twice a second keeps a takeover under a second.
-    poll_interval_s: float = Field(0.3, alias="STANDBY_POLL_INTERVAL", gt=0, le=30)
+    poll_interval_s: float = Field(
+        0.3,
+        alias="STANDBY_POLL_INTERVAL",
+        gt=0,
+        le=30,
+        description="seconds between polls for an assignment (its part of a takeover's latency)",
+    )
     # The warm screen's size: a recording of another size gets a fresh stack (OpenVidu's default)
-    resolution: str = Field("1280x720", alias="STANDBY_RESOLUTION", pattern=r"^\d+x\d+$")
-    hostname: str = Field(default_factory=socket.gethostname, alias="HOSTNAME")
+    resolution: str = Field(
+        "1280x720",
+        alias="STANDBY_RESOLUTION",
+        pattern=r"^\d+x\d+$",
+        description="the warm screen's size: a recording of another size gets a fresh stack",
+    )
+    hostname: str = Field(
+        default_factory=socket.gethostname,
+        alias="HOSTNAME",
+        description="the media node's name, registered as the session's host",
+    )
     # An idle standby that cannot reach its controller this long exits (its stack was deleted, or a
     # local stack stopped): nothing is recording, and a controller back up refills its pool.
-    orphan_after_s: float = Field(300, alias="STANDBY_ORPHAN_AFTER", gt=0)
+    orphan_after_s: float = Field(
+        300,
+        alias="STANDBY_ORPHAN_AFTER",
+        gt=0,
+        description="an idle standby that cannot reach its controller this long exits",
+    )
 
 
 class Standby:

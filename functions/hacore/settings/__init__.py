@@ -1,8 +1,8 @@
 """The controller's settings, read once from the environment, composed per concern: core,
 failover, launcher, standby, storm and webhooks (one module each, each validated where it is
 defined). Field aliases are the environment variable names, the original product's names where
-it had one, so an existing `.env` keeps working. `docs/configuration.md` is `reference()`'s
-table of every one of them (a test keeps the two the same).
+it had one, so an existing `.env` keeps working. `docs/configuration.md` lists every one of
+them from the fields' descriptions (`local/config_reference.py`; a test keeps the two the same).
 """
 
 from __future__ import annotations
@@ -70,35 +70,10 @@ def describe_errors(error: ValidationError) -> list[str]:
     return lines
 
 
-def reference() -> str:
-    """Every setting, by concern: its variable, default (and the fast profile's), and meaning."""
-    lines = []
-    for concern in CONCERNS:
-        module = __import__(concern.__module__, fromlist=["__doc__"])
-        lines += [
-            f"## {concern.__module__.rsplit('.', 1)[-1]}",
-            "",
-            " ".join((module.__doc__ or "").split()),
-            "",
-        ]
-        lines += ["| variable | default | what it is |", "|---|---|---|"]
-        for field in concern.__annotations__:
-            info = concern.model_fields.get(field)
-            if info is None or info.alias is None:
-                continue
-            default = "" if info.default is None or info.default_factory else f"`{info.default}`"
-            fast = TIMING_PROFILES["fast"].get(info.alias)
-            if fast is not None:
-                default += f" (fast: `{fast:g}`)"
-            lines.append(f"| `{info.alias}` | {default} | {info.description or ''} |")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
-
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once (a Lambda container keeps them warm)."""
     return Settings.from_env()
 
 
-__all__ = ["TIMING_PROFILES", "Settings", "describe_errors", "get_settings", "reference"]
+__all__ = ["CONCERNS", "TIMING_PROFILES", "Settings", "describe_errors", "get_settings"]
