@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
@@ -26,16 +26,17 @@ from api.standbys import add_standby_routes
 from api.webhooks import add_webhook_routes
 from hacore import aws
 from hacore.auth import CredentialSource
-from hacore.errors import DomainError
-from hacore.failover.engine import FailoverEngine
+from hacore.errors import DomainError, QueueUnavailable
 from hacore.metrics import EmfMetrics, MetricSink, NoMetrics
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings, get_settings
 from hacore.snapstart import reseed_after_restore
-from hacore.standby.store import StandbyStore
-from hacore.webhooks.dlq import DeadLetters
-from hacore.webhooks.ingest import QueueUnavailable
-from hacore.webhooks.outcome import CustomerTerminal
+
+if TYPE_CHECKING:  # built on first use (below): the heartbeat's cold start does not import them
+    from hacore.failover.engine import FailoverEngine
+    from hacore.standby.store import StandbyStore
+    from hacore.webhooks.dlq import DeadLetters
+    from hacore.webhooks.outcome import CustomerTerminal
 
 logger = Logger(service="recorder-ha-controller")
 metrics = Metrics(service="recorder-ha-controller")
@@ -69,6 +70,7 @@ class ApiDeps:
         if self.customer_terminal is None:
             from hacore.webhooks.endpoints import endpoints_from
             from hacore.webhooks.ingest import Ingest
+            from hacore.webhooks.outcome import CustomerTerminal
 
             sqs = aws.client("sqs", self.settings.region)
             ingest = Ingest(sqs, self.settings, endpoints_from(self.settings))
@@ -80,12 +82,16 @@ class ApiDeps:
     def standbys(self) -> StandbyStore | None:
         """Built on first use: only standbys (and operators looking at the pool) call these routes."""
         if self.standby_store is None and self.settings.standby_table:
+            from hacore.standby.store import StandbyStore
+
             dynamodb = aws.client("dynamodb", self.settings.region)
             self.standby_store = StandbyStore(dynamodb, self.settings.standby_table, self.clock)
         return self.standby_store
 
     def dlq(self) -> DeadLetters:
         if self.dead_letters is None:
+            from hacore.webhooks.dlq import DeadLetters
+
             sqs = aws.client("sqs", self.settings.region)
             self.dead_letters = DeadLetters(
                 sqs, self.settings.webhook_queue_url, self.settings.webhook_dlq_url

@@ -57,6 +57,37 @@ def declared(
     return responses
 
 
+# Where an id a later call needs comes from: (method, path, status) -> (the path parameter, where
+# in the reply or request it is). Each becomes an OpenAPI link to every operation on that
+# parameter, so a client (or schemathesis's stateful phase) can follow a registration to its
+# session's routes, a takeover to its live backup, a standby's registration to its assignment.
+LINK_SOURCES: dict[tuple[str, str, str], tuple[str, str]] = {
+    ("post", "/api/sessions", "201"): ("sessionId", "$response.body#/sessionId"),
+    ("post", "/api/failover/{sessionId}", "202"): ("sessionId", "$request.path.sessionId"),
+    ("post", "/api/standbys", "201"): ("standbyId", "$response.body#/standbyId"),
+}
+
+
+def links(document: dict[str, Any]) -> None:
+    """Adds the links of `LINK_SOURCES` to the document's replies (see there)."""
+    paths = document.get("paths", {})
+    for (method, path, status), (parameter, source) in LINK_SOURCES.items():
+        reply = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if reply is None:
+            continue
+        targets = {
+            operation["operationId"]: {
+                "operationId": operation["operationId"],
+                "parameters": {parameter: source},
+            }
+            for target, operations in paths.items()
+            if "{" + parameter + "}" in target
+            for operation in operations.values()
+            if operation.get("operationId") and (target, operation) != (path, paths[path][method])
+        }
+        reply.setdefault("links", {}).update(targets)
+
+
 def gate_replies(path: str, operation: dict[str, Any]) -> dict[str, Any]:
     """What the gate and the validator answer for this operation, before any route code runs."""
     replies: dict[str, Any] = {}
@@ -90,6 +121,7 @@ class DocumentedResolver(APIGatewayHttpResolver):
                     responses.setdefault(code, reply)
                 if requires_auth(path):
                     operation["security"] = [{BASIC_AUTH: []}]
+        links(document)
         return OpenAPI.model_validate(document)
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:

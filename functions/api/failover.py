@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
@@ -16,10 +16,13 @@ from pydantic import BaseModel, Field
 
 from api.documented import ERROR, declared, either
 from hacore.errors import DomainError
-from hacore.failover.engine import FailoverEngine, SweepReport
-from hacore.launchers import BackupInfo
+from hacore.failover.report import SweepReport
 from hacore.models import iso
 from hacore.settings import Settings
+
+if TYPE_CHECKING:  # the engine is built on a failover route's first call
+    from hacore.failover.engine import FailoverEngine
+    from hacore.launchers import BackupInfo
 
 SessionId = Annotated[str, Path(description="OpenVidu's recording id (the recorder's VIDEO_ID)")]
 TAGS = ["failover"]

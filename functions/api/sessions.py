@@ -8,7 +8,7 @@ and `cleanup` are never taken for session ids.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -35,7 +35,9 @@ from hacore.metrics import MetricSink, NoMetrics, media_lost_seconds
 from hacore.models import FinalReport, Status, iso, parse_status
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from hacore.webhooks.outcome import CustomerTerminal
+
+if TYPE_CHECKING:  # built on the final report's first call
+    from hacore.webhooks.outcome import CustomerTerminal
 
 
 def capture_restarts_metric(metrics: MetricSink, added: int, session_id: str) -> None:

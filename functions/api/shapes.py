@@ -108,6 +108,16 @@ def _required(data: Any, fields: tuple[str, ...], kind: str, message: str) -> An
 
 
 STATUS_CHOICES = sorted(STATUS_WORDS)
+
+
+def any_case(words: list[str]) -> str:
+    """A JSON Schema pattern for these words in any case, blanks around allowed: what
+    `parse_status` accepts (ECMA-262 has no case-insensitive flag, so each letter is a class)."""
+    spelled = ["".join(f"[{c.lower()}{c.upper()}]" for c in word) for word in words]
+    return f"^[{WHITESPACE}]*({'|'.join(spelled)})[{WHITESPACE}]*$"
+
+
+STATUS_WORD = any_case(STATUS_CHOICES)
 PADDED_SESSION_ID = f"^[{WHITESPACE}]*{SESSION_ID_CHARS}[{WHITESPACE}]*$"  # blanks around: stripped
 
 
@@ -122,7 +132,7 @@ class RegisterRequest(StrictRequest, Registration):
     status: str | None = Field(
         None,
         description="case-insensitive",
-        json_schema_extra={"enum": [*STATUS_CHOICES, None]},
+        json_schema_extra={"pattern": STATUS_WORD, "examples": ["started", "RECORDING"]},
     )
     recordingJson: Any = None
     environment: dict[str, Any] | None = None
@@ -153,7 +163,10 @@ class HeartbeatRequest(StrictRequest, Beat):
 
 
 class StatusRequest(StrictRequest):
-    status: str = Field(description="case-insensitive", json_schema_extra={"enum": STATUS_CHOICES})
+    status: str = Field(
+        description=f"case-insensitive: {', '.join(STATUS_CHOICES)}",
+        json_schema_extra={"pattern": STATUS_WORD, "examples": ["recording", "INACTIVE"]},
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,7 @@ and the pool for operators. The rules are `hacore.standby.rules`; these only par
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
@@ -14,7 +14,9 @@ from api.documented import declared
 from hacore.errors import DomainError
 from hacore.models import Integer
 from hacore.standby.rules import Assignment, StandbyRecord, StandbyStatus, accept, register, seen
-from hacore.standby.store import StandbyStore
+
+if TYPE_CHECKING:  # built on a standby route's first call
+    from hacore.standby.store import StandbyStore
 
 StandbyId = Annotated[
     str, Path(description="The standby's id (its STANDBY_ID)", min_length=1, max_length=128)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from hacore.models import iso
-from hacore.webhooks.dlq import DeadLetters
+
+if TYPE_CHECKING:  # built on a DLQ route's first call
+    from hacore.webhooks.dlq import DeadLetters
 
 TAGS = ["webhooks"]
 

@@ -46,3 +46,7 @@ class ConcurrentUpdate(DomainError):
 
     def __init__(self, session_id: str) -> None:
         super().__init__(f"Session {session_id} kept changing under this request; try again", retryable=True)
+
+
+class QueueUnavailable(Exception):
+    """SQS did not take the message: the caller must not say 200 (the API answers 503)."""

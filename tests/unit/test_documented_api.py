@@ -3,6 +3,7 @@ and the JSON types a request must hold (tests/integration/test_openapi_fuzz.py f
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -170,3 +171,43 @@ def test_required_fields_keep_the_originals_words(api: ApiClient, route: str, bo
     reply = call(route, body)
     assert reply.status == 400
     assert reply.json["error"] == words
+
+
+def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return document["components"]["schemas"][name]
+
+
+@pytest.mark.parametrize("word", ["inactive", "INACTIVE", "Recording", " stopped\t", "sTaRtEd"])
+def test_the_document_takes_status_words_in_any_case_as_the_api_does(
+    api: ApiClient, document: dict[str, Any], word: str
+) -> None:
+    """A status read from one reply (`"INACTIVE"`) is a valid request to another, by the document
+    and by the API alike."""
+    for model in ("StatusRequest", "RegisterRequest"):
+        assert re.match(_schema(document, model)["properties"]["status"]["pattern"], word), model
+    api.post("/api/sessions", register_body("s1"))
+    assert api.put("/api/sessions/s1/status", {"status": word}).status == 200
+
+
+def test_the_document_refuses_what_the_api_refuses(api: ApiClient, document: dict[str, Any]) -> None:
+    pattern = _schema(document, "StatusRequest")["properties"]["status"]["pattern"]
+    api.post("/api/sessions", register_body("s1"))
+    for word in ("stoped", "paused!", "FAILING_OVER", ""):
+        assert not re.match(pattern, word)
+        assert api.put("/api/sessions/s1/status", {"status": word}).status == 400
+
+
+def test_links_lead_a_client_from_a_registration_to_its_session_and_a_takeover_to_its_backup(
+    document: dict[str, Any],
+) -> None:
+    paths = document["paths"]
+    registered = paths["/api/sessions"]["post"]["responses"]["201"]["links"]
+    taken = paths["/api/failover/{sessionId}"]["post"]["responses"]["202"]["links"]
+    standby = paths["/api/standbys"]["post"]["responses"]["201"]["links"]
+    stop_backup = paths["/api/failover/backup/{sessionId}"]["delete"]["operationId"]
+    heartbeat = paths["/api/sessions/{sessionId}/heartbeat"]["put"]["operationId"]
+    assert registered[heartbeat]["parameters"] == {"sessionId": "$response.body#/sessionId"}
+    assert taken[stop_backup]["parameters"] == {"sessionId": "$request.path.sessionId"}
+    assert stop_backup in registered
+    poll = paths["/api/standbys/{standbyId}/assignment"]["get"]["operationId"]
+    assert standby[poll]["parameters"] == {"standbyId": "$response.body#/standbyId"}

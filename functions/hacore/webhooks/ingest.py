@@ -21,12 +21,11 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hacore.errors import QueueUnavailable
 from hacore.settings import Settings
 from hacore.webhooks.endpoints import Endpoint
 
-
-class QueueUnavailable(Exception):
-    """SQS did not take the message: the caller must not say 200."""
+__all__ = ["Envelope", "Ingest", "QueueUnavailable"]
 
 
 @dataclass(frozen=True)
