@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,13 +55,19 @@ for _short in (
     _CfnLoader.add_constructor(f"!{_short}", _tag(f"Fn::{_short}"))
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, mtime_ns: int) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
 @dataclass(frozen=True)
 class Template:
     body: dict[str, Any]
 
     @classmethod
     def load(cls, path: Path = TEMPLATE) -> Template:
-        return cls(yaml.load(path.read_text(), Loader=_CfnLoader))  # noqa: S506 - SafeLoader subclass
+        """The template, parsed once per version of the file (a copy each: callers may change it)."""
+        return cls(copy.deepcopy(_parsed(path, path.stat().st_mtime_ns)))
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.body["Resources"].items() if r["Type"] == kind}

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from hacore.launchers.process import kill_recorded
+from local.drill.probes import wait
 from tests.helpers import register_body
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
 
@@ -35,14 +36,8 @@ def fast_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
     kill_recorded(state)
 
 
-def wait_for(check, seconds: float = 40, every: float = 0.25):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {seconds}s")
+def wait_for(check, seconds: float = 40):
+    return wait(check, seconds, "the condition", every=0.25)
 
 
 def test_a_silent_recorder_is_replaced_by_a_real_backup_process(fast_stack: RunningStack) -> None:

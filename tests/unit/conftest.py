@@ -32,12 +32,18 @@ def settings() -> Settings:
     )
 
 
+@pytest.fixture(scope="session")
+def dynamodb_client() -> Any:
+    """One client for the whole run: moto answers it inside each test's own `mock_aws` (a fresh,
+    empty backend each time), and making a client is most of a fixture's cost."""
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
 @pytest.fixture
-def dynamodb() -> Iterator[Any]:
+def dynamodb(dynamodb_client: Any) -> Iterator[Any]:
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_tables(client, Template.load())
-        yield client
+        create_tables(dynamodb_client, Template.load())
+        yield dynamodb_client
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def through(store: SessionStore, record: SessionRecord, beat: Beat, steady_only:
     return result, store.find("s1")
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(record=records(), beat=beats)
 def test_both_heartbeat_paths_write_the_same_record(
     store: SessionStore, record: SessionRecord, beat: Beat

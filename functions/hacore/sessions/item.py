@@ -38,16 +38,22 @@ def shard_of(session_id: str) -> int:
     return zlib.crc32(session_id.encode()) % SHARDS
 
 
+def index_key(kind: str, shard: int) -> str:
+    """An index's partition: its kind (A, I: active, inactive listings; W: watched; C: a
+    deadline) and the shard."""
+    return f"{kind}#{shard}"
+
+
 def list_key(active: bool, shard: int) -> str:
-    return f"{'A' if active else 'I'}#{shard}"
+    return index_key("A" if active else "I", shard)
 
 
 def watch_key(shard: int) -> str:
-    return f"W#{shard}"
+    return index_key("W", shard)
 
 
 def claim_key(shard: int) -> str:
-    return f"C#{shard}"
+    return index_key("C", shard)
 
 
 def dump(record: SessionRecord) -> dict[str, Any]:
