@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -329,13 +330,29 @@ def _descendant_arguments(root: int) -> list[tuple[int, list[bytes]]]:
     return found
 
 
+def abstract_displays() -> set[int]:
+    """Displays whose X server listens on an abstract socket in this network namespace. A recorder
+    container runs with network `host`, as OpenVidu runs it: its /tmp is its own, but these are
+    the host's, so two recorders on one media node see each other's X servers only here."""
+    try:
+        table = Path("/proc/net/unix").read_text()
+    except OSError:
+        return set()
+    return {int(n) for n in re.findall(r"@/tmp/\.X11-unix/X(\d+)", table)}
+
+
 def free_display(preferred: str) -> str:
     """The preferred display if nothing holds it, else the next free one (several recorders on one
-    machine: a primary and a local backup). A lock left by a killed X server is taken back."""
+    machine: a primary and a local backup, or containers on one media node). A lock left by a
+    killed X server is taken back."""
     number = int(preferred.lstrip(":").split(".")[0] or 99)
+    listening = abstract_displays()
     while True:
         lock = Path(f"/tmp/.X{number}-lock")  # noqa: S108 - X11's own paths
         x_socket = Path(f"/tmp/.X11-unix/X{number}")  # noqa: S108
+        if number in listening:
+            number += 1
+            continue
         if not lock.exists() and not x_socket.exists():
             return f":{number}"
         try:

@@ -25,8 +25,23 @@ os.environ.update(
 GROUPS = {"tests/e2e/test_docker.py": "engine"}
 
 
+# The longest first, so that the workers finish together (longest-first scheduling): the
+# property tests, the drills and containers, the fuzz; then the rest in their order.
+FIRST = (
+    "tests/unit/test_lifecycle_property.py",
+    "tests/e2e/",
+    "tests/integration/test_openapi_fuzz.py",
+    "tests/unit/test_heartbeat_paths.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = GROUPS.get(item.nodeid.split("::")[0])
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, prefix in enumerate(FIRST) if item.nodeid.startswith(prefix)), len(FIRST))
+
+    items.sort(key=rank)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -170,7 +171,8 @@ class FleetRun:
             thread.start()
         for thread in stoppers:
             thread.join(timeout=120)
-        recordings = [self._judge(member) for member in self.members]
+        with ThreadPoolExecutor(len(self.members)) as judges:  # each waits for its own files and events
+            recordings = list(judges.map(self._judge, self.members))
         takeovers = {r["video_id"]: r["takeovers"] for r in recordings if r["takeovers"]}
         expected = {"node-loss": 3}.get(self.mode, 0)
         on_struck_only = all(r["node"] == STRUCK for r in recordings if r["takeovers"])

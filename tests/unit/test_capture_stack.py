@@ -4,6 +4,8 @@ limit; freezedetect's reports are read from ffmpeg's log; a still picture is act
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -140,6 +142,21 @@ def test_two_recorders_on_one_machine_get_two_displays(tmp_path: Path, monkeypat
     monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: taken.discard(str(self)))
     assert free_display(":99") == ":99"
     assert "/tmp/.X99-lock" not in taken
+
+
+def test_an_x_server_of_another_container_on_the_host_network_is_seen(tmp_path: Path) -> None:
+    """A recorder container has its own /tmp but the host's network: another recorder's X server
+    shows only as an abstract socket. Its display is not taken again."""
+    number = 150 + os.getpid() % 500
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(f"\0/tmp/.X11-unix/X{number}")
+    listener.listen(1)
+    try:
+        assert not Path(f"/tmp/.X{number}-lock").exists()
+        assert free_display(f":{number}") == f":{number + 1}"
+    finally:
+        listener.close()
+    assert free_display(f":{number}") == f":{number}"
 
 
 def test_no_page_renderer_below_a_process_without_a_browser(tmp_path: Path) -> None:
