@@ -12,7 +12,7 @@ import boto3
 import requests
 
 from local.drill.stack import BUCKET, DrillStack
-from recorder.layout import chunk_prefix, manifest_key
+from recorder.layout import chunk_prefix, manifest_key, parse_chunk_key
 
 
 def wait(check: Callable[[], Any], seconds: float, what: str, every: float = 0.2) -> Any:
@@ -56,10 +56,11 @@ class Probes:
         """(chunk number, epoch) -> (wall-clock start, duration), as each recorder wrote them in S3."""
         spans = {}
         for item in self.stored_chunks():
+            parsed = parse_chunk_key(item["Key"])
+            if parsed is None:
+                continue
             meta = self.chunk_meta(item["Key"])
-            name = item["Key"].rsplit("/", 1)[-1].split(".")[0]
-            index = int(name.split("-e")[0])
-            spans[(index, int(meta["epoch"]))] = (float(meta["wallclock-start"]), float(meta["duration"]))
+            spans[(parsed[0], int(meta["epoch"]))] = (float(meta["wallclock-start"]), float(meta["duration"]))
         return spans
 
     def customer_terminal(self, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,9 @@ import json
 import zlib
 from typing import Any
 
-from hacore.lifecycle import Due, deadline, due_for
+from hacore.lifecycle import Due, due_for
 from hacore.models import SessionRecord
+from hacore.sessions.rules import in_claims_index
 from hacore.versioned import Codec, deserialize, serialize
 
 SHARDS = 4
@@ -67,7 +68,7 @@ def dump(record: SessionRecord) -> dict[str, Any]:
     data["listKey"] = list_key(record.active, shard)
     if record.status.watched:
         data["watchShard"] = watch_key(shard)
-    due = deadline(record)  # the lifecycle's: a claim, a hold, the outbox, a terminal owed
+    due = in_claims_index(record)
     if due is not None:
         data["claimShard"] = claim_key(shard)
         data["claimExpiresAt"] = due

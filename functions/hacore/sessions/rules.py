@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from hacore.errors import StaleEpoch
+from hacore.lifecycle import deadline
 from hacore.models import Beat, FailoverEvent, Registration, SessionRecord, Status, chunk_index
 
 # The controller's own moves between statuses, and what makes each. A recorder's or operator's
@@ -54,6 +55,12 @@ def expiry(status: Status, now: float, live_s: int, retention_s: int) -> int:
     """The TTL: activity pushes it forward, so a live session lives while it is heard from; an
     ended one is kept for the retention."""
     return int(now + (live_s if status.active else retention_s))
+
+
+def in_claims_index(record: SessionRecord) -> float | None:
+    """When the detector's sweep must look at the record again through `ClaimsByExpiry` (a claim,
+    a hold, the outbox, a terminal owed: `hacore.lifecycle.deadline`), or None: not indexed."""
+    return deadline(record)
 
 
 def new_session(request: Registration, now: float) -> SessionRecord:
