@@ -10,7 +10,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 class Concern(BaseModel):
     """Base of each concern's settings: field aliases are the environment variable names."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+    # Each concern alone is never validated: its schema is built once, in the composite `Settings`.
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, defer_build=True)
 
 
 def _seconds_or_millis(value: Any) -> Any:
