@@ -77,9 +77,6 @@ class Codec(Generic[T]):
     load: Callable[[dict[str, Any]], T]
     version: Callable[[T], int]
 
-    def key_of(self, record: T) -> str:
-        return str(self.dump(record)[self.key])
-
 
 class Items(Protocol[T]):
     """Versioned items of one entity. `put` is the only write that changes an item."""
