@@ -1,6 +1,6 @@
 """The truth for the customer's app: exactly one terminal `recordingStatusChanged` per recording,
 `ready` whenever a playable file exists. Pure functions over the session record (the store's
-`mutate` persists them; `webhooks/outcome.py` sends what they decide).
+`decide` persists them; `webhooks/outcome.py` sends what they decide).
 
 OpenVidu judges a recording by its own container alone: after a takeover that container is
 dead, so OpenVidu concludes `failed` although the backup produced a complete file. So:
