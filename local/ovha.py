@@ -220,28 +220,45 @@ def validate(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
 Command = Callable[[Target, argparse.Namespace], tuple[Any, str]]
 
 
+GLOBAL_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--url", {"help": "the controller's address (default: $OVHA_URL, else the local stack)"}),
+    ("--user", {"help": "default: $HA_CONTROLLER_USERNAME"}),
+    ("--password", {"help": "default: $HA_CONTROLLER_PASSWORD"}),
+    ("--stack", {"help": "a deployed stack: its ApiUrl and generated credentials (default: $OVHA_STACK)"}),
+    ("--region", {"help": "the stack's region (default: $AWS_REGION)"}),
+    ("--json", {"action": "store_true", "help": "print the API's JSON, for scripts"}),
+)
+
+
+def global_options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, anywhere on the line (`ovha sessions list --json` as well as
+    `ovha --json sessions list`): the root's set the defaults, each command's only what is given."""
+    options = argparse.ArgumentParser(
+        add_help=False, argument_default=None if defaults else argparse.SUPPRESS
+    )
+    for flag, settings in GLOBAL_OPTIONS:
+        options.add_argument(flag, **settings)
+    return options
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="ovha", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="ovha",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[global_options(defaults=True)],
     )
-    root.add_argument("--url", help="the controller's address (default: $OVHA_URL, else the local stack)")
-    root.add_argument("--user", help="default: $HA_CONTROLLER_USERNAME")
-    root.add_argument("--password", help="default: $HA_CONTROLLER_PASSWORD")
-    root.add_argument(
-        "--stack", help="a deployed stack: its ApiUrl and generated credentials (default: $OVHA_STACK)"
-    )
-    root.add_argument("--region", help="the stack's region (default: $AWS_REGION)")
-    root.add_argument("--json", action="store_true", help="print the API's JSON, for scripts")
+    anywhere = [global_options(defaults=False)]
     topics = root.add_subparsers(dest="topic", required=True)
 
     def verb(
         group: argparse._SubParsersAction, name: str, run: Command, text: str
     ) -> argparse.ArgumentParser:
-        command = group.add_parser(name, help=text, description=text)
+        command = group.add_parser(name, help=text, description=text, parents=anywhere)
         command.set_defaults(run=run)
         return command
 
-    sessions = topics.add_parser("sessions", help="recording sessions").add_subparsers(
+    sessions = topics.add_parser("sessions", help="recording sessions", parents=anywhere).add_subparsers(
         dest="verb", required=True
     )
     verb(sessions, "list", sessions_list, "the active sessions (--all: every one)").add_argument(
@@ -249,23 +266,27 @@ def parser() -> argparse.ArgumentParser:
     )
     verb(sessions, "get", sessions_get, "one session, with its failovers").add_argument("session")
     verb(topics, "takeover", takeover, "take a session over now (a manual failover)").add_argument("session")
-    failover = topics.add_parser("failover", help="the failover engine").add_subparsers(
+    failover = topics.add_parser("failover", help="the failover engine", parents=anywhere).add_subparsers(
         dest="verb", required=True
     )
     verb(failover, "status", failover_status, "timeouts, the launcher's health, the storm guard")
-    backups = topics.add_parser("backups", help="backup recorders").add_subparsers(dest="verb", required=True)
+    backups = topics.add_parser("backups", help="backup recorders", parents=anywhere).add_subparsers(
+        dest="verb", required=True
+    )
     verb(backups, "list", backups_list, "the backup recorders running")
     stopping = verb(backups, "stop", backups_stop, "stop a session's backup (gracefully; --force: at once)")
     stopping.add_argument("session")
     stopping.add_argument("--force", action="store_true")
-    dlq = topics.add_parser("dlq", help="the webhook dead-letter queue").add_subparsers(
+    dlq = topics.add_parser("dlq", help="the webhook dead-letter queue", parents=anywhere).add_subparsers(
         dest="verb", required=True
     )
     verb(dlq, "list", dlq_list, "the dead-lettered webhooks, with their last error")
     verb(
         dlq, "redrive", dlq_redrive, "move dead-lettered webhooks back for delivery (all, or these ids)"
     ).add_argument("ids", nargs="*")
-    webhook = topics.add_parser("webhook", help="webhook delivery").add_subparsers(dest="verb", required=True)
+    webhook = topics.add_parser("webhook", help="webhook delivery", parents=anywhere).add_subparsers(
+        dest="verb", required=True
+    )
     verb(webhook, "status", webhook_status, "delivery counters, queue and dead-letter depth")
     moving = verb(
         webhook,
