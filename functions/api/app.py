@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from api.documented import DocumentedResolver, declared
 from api.failover import add_failover_routes
 from api.middleware import gate
+from api.recorders import add_recorder_routes
 from api.replies import describe_validation, error_reply, json_reply
 from api.sessions import add_session_routes
 from api.standbys import add_standby_routes
@@ -166,6 +167,7 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
 
     add_session_routes(app, deps.store, deps.clock, deps.terminal, deps.settings, deps.metrics)
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
+    add_recorder_routes(app, deps.failover, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
     add_standby_routes(app, deps.standbys, deps.clock, deps.settings.standby_silent_after_s)
 

@@ -37,7 +37,6 @@ from hacore.failover.guard import (
 )
 from hacore.failover.report import NoBackup, SweepReport, Takeover
 from hacore.failover.rules import (
-    BACKUP_EXITED,
     MANUAL,
     Claim,
     NotTakeable,
@@ -247,7 +246,7 @@ class FailoverEngine:
         try:
             return self._take_over(
                 session_id,
-                forced_reason=BACKUP_EXITED,
+                forced_reason=stopped.reason,
                 only_if=lambda current: exit_needs_takeover(current, stopped),
             )
         except (NotTakeable, SessionNotFound):

@@ -16,6 +16,7 @@ NO_FIRST_CHUNK = "no-first-chunk"
 BACKUP_START_TIMEOUT = "backup-start-timeout"
 LAUNCH_FAILED = "launch-failed"
 BACKUP_EXITED = "backup-exited"
+RECORDER_EXITED = "recorder-exited"  # a media node's watcher saw the container die
 MANUAL = "manual"
 # A recorder that exits with these has nothing left to do: it finished (0), or a newer epoch
 # fenced it off (3). Anything else, or a kill, while it owns a live session is a failure.
@@ -76,15 +77,24 @@ class RecorderStopped:
     session_id: str | None  # its VIDEO_ID (a standby's own id until it takes a session)
     exit_code: int | None  # None: killed before it could exit, or unknown
     on_purpose: bool  # stopped by StopTask (the controller, an operator): not a failure
+    # The recorder's epoch, where the reporter knows it (a media node's watcher reads its EPOCH):
+    # OpenVidu's own recorder has no launcher reference of ours, its epoch says it owns the session.
+    epoch: int | None = None
+
+    @property
+    def reason(self) -> str:
+        return RECORDER_EXITED if self.epoch is not None else BACKUP_EXITED
 
 
 def exit_needs_takeover(record: SessionRecord, stopped: RecorderStopped) -> bool:
     """The recorder that owns this live session died: take over now, not after the heartbeat timeout.
-    A recorder that no longer owns it (an older epoch), a clean exit or a stop on purpose: nothing."""
+    It owns it when it is the backup the session names, or when its epoch is the session's. A
+    recorder that no longer owns it (an older epoch), a clean exit or a stop on purpose: nothing."""
+    owner = record.launcherRef == stopped.ref or (stopped.epoch is not None and stopped.epoch == record.epoch)
     return (
         not stopped.on_purpose
         and stopped.exit_code not in CLEAN_EXIT_CODES
-        and record.launcherRef == stopped.ref
+        and owner
         and record.status in (Status.STARTING, Status.RECORDING, Status.FAILING_OVER)
     )
 
