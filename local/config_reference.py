@@ -15,6 +15,7 @@ from hacore.settings import CONCERNS, TIMING_PROFILES
 from local import ROOT
 from recorder.config import AgentConfig
 from recorder.standby import StandbyConfig
+from recorder.watch import WatchConfig
 
 DOC = ROOT / "docs" / "configuration.md"
 # Read by the local stack and its tools alone (`local/`): not the controller's, not a recorder's
@@ -72,6 +73,7 @@ def generate() -> str:
         lines += section(concern.__module__.rsplit(".", 1)[-1], concern, only_own=True)
     lines += ["## The recorder (`recorder/config.py`)", "", *table(AgentConfig), ""]
     lines += ["## A warm standby (`recorder/standby.py`)", "", *table(StandbyConfig), ""]
+    lines += ["## A media node's watcher (`recorder/watch.py`)", "", *table(WatchConfig), ""]
     lines += ["## The local stack and its tools (`local/`)", ""]
     lines += ["| variable | default | what it is |", "|---|---|---|"]
     lines += [f"| `{name}` | {default} | {what} |" for name, (default, what) in LOCAL_ONLY.items()]

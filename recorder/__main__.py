@@ -4,7 +4,8 @@ so a standby or OpenVidu's stock recorder does not load what it does not run.
 
 run: record (the default; OpenVidu's stock recorder without HA settings); finalize: join what S3
 holds for VIDEO_ID; standby: wait warm for a takeover (RECORDER_ACTION too); quick-start:
-OpenVidu's COMPOSED_QUICK_START container (with --start-recording or --stop-recording).
+OpenVidu's COMPOSED_QUICK_START container (with --start-recording or --stop-recording); watch:
+the media node's watcher, with the node's Docker socket (recorder.watch).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m recorder", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "command", nargs="?", choices=["run", "finalize", "standby", "quick-start"], default=None
+        "command", nargs="?", choices=["run", "finalize", "standby", "quick-start", "watch"], default=None
     )
     parser.add_argument("--start-recording", action="store_true", help="quick-start: record VIDEO_ID")
     parser.add_argument("--stop-recording", action="store_true", help="quick-start: stop it (10 s)")
@@ -34,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         return quick_start.main(
             arguments.start_recording, arguments.stop_recording, dict(os.environ), agent.record
         )
+    if arguments.command == "watch":
+        from recorder import watch
+
+        return watch.main(dict(os.environ))
     environ = dict(os.environ) | ({"RECORDER_ACTION": arguments.command} if arguments.command else {})
     if environ.get("RECORDER_ACTION") == "standby":
         from recorder import standby

@@ -153,3 +153,17 @@ class StandbyCalls:
     def accept(self, session_id: str, epoch: int) -> requests.Response:
         body = {"sessionId": session_id, "epoch": epoch}
         return self._http.put(f"{self._base}/{self.standby_id}/accept", json=body, timeout=TIMEOUT)
+
+
+class WatcherCalls:
+    """A media node's watcher's one call: a recording container died (`recorder.watch`)."""
+
+    def __init__(self, controller_url: str, username: str, password: str) -> None:
+        self._http = http_session(username, password)
+        self._url = f"{controller_url.rstrip('/')}/api/recorders/exited"
+
+    def recorder_exited(
+        self, session_id: str, ref: str, exit_code: int | None, epoch: int, host: str
+    ) -> requests.Response:
+        body = {"sessionId": session_id, "ref": ref, "exitCode": exit_code, "epoch": epoch, "host": host}
+        return self._http.post(self._url, json=body, timeout=TIMEOUT)

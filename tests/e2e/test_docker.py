@@ -25,8 +25,10 @@ import pytest
 import requests
 
 from local import containers, engine, test_page
+from local.drill.probes import wait
 from local.openvidu import OpenViduEmulator
 from local.runtime import free_port
+from tests.helpers import register_body
 from tests.integration.conftest import RunningStack, start_stack, stop_stack
 
 pytestmark = pytest.mark.docker
@@ -309,3 +311,66 @@ def test_sam_local_invoke_runs_the_api_function_against_the_local_stack(
     assert json.loads(reply["body"])["message"] == "Heartbeat updated"
     session = requests.get(f"{stack.url}/api/sessions/sample_rec", auth=stack.auth, timeout=10).json()
     assert (session["status"], session["lastChunk"]) == ("RECORDING", "0000.mp4")  # in the stack's table
+
+
+def test_the_media_node_watcher_reports_a_killed_recorder_at_once(
+    docker_engine: Any, image: str, tmp_path: Path
+) -> None:
+    """The watcher runs as its `docker run` line says (the recorder image, the node's Docker socket,
+    network host); a recording container is killed: the controller claims the takeover the moment
+    the engine reports the death, long before the 30 s heartbeat timeout (default timing)."""
+    stack = start_stack(
+        tmp_path, {"APP_PROCESS_BACKUP_COMMAND": "sleep 300", "APP_PROCESS_STATE_DIR": str(tmp_path)}
+    )
+    http = requests.Session()
+    http.auth = stack.auth
+    session_id = f"watch_{random.randrange(10**6)}"
+    user, password = stack.auth
+    env = {"HA_CONTROLLER_URL": stack.url, "HA_CONTROLLER_USERNAME": user, "HA_CONTROLLER_PASSWORD": password}
+    started: list[Any] = []
+    try:
+        watcher = docker_engine.containers.run(
+            image,
+            entrypoint=["/opt/ovha/venv/bin/python", "-m", "recorder", "watch"],
+            environment=env | {"HOSTNAME": "node-a"},
+            network_mode="host",
+            volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
+            detach=True,
+        )
+        started.append(watcher)
+        wait(lambda: b"watching the recording containers" in watcher.logs(), 60, "the watcher")
+        recorder = docker_engine.containers.run(
+            image,
+            entrypoint=["sleep", "300"],
+            name=f"recording_{session_id}",
+            environment={"VIDEO_ID": session_id},
+            network_mode="host",
+            detach=True,
+        )
+        started.append(recorder)
+        assert (
+            http.post(f"{stack.url}/api/sessions", json=register_body(session_id), timeout=10).status_code
+            == 201
+        )
+        beat = {"lastChunk": "0001.mp4", "epoch": 1}
+        assert http.put(f"{stack.url}/api/sessions/{session_id}/heartbeat", json=beat, timeout=10).ok
+        killed_at = time.monotonic()
+        recorder.kill()
+        session = wait(
+            lambda: (
+                (s := http.get(f"{stack.url}/api/sessions/{session_id}", timeout=10).json())["failovers"]
+                and s
+            ),
+            25,
+            "the takeover's claim",
+            every=0.05,
+        )
+        claimed_s = time.monotonic() - killed_at
+        assert session["failovers"][0]["reason"] == "recorder-exited", session["failovers"]
+        assert (session["epoch"], session["failovers"][0]["startChunk"]) == (2, "0002")
+        assert claimed_s < 10, f"claimed {claimed_s:.1f} s after the kill"  # the heartbeat timeout is 30 s
+        print(f"watcher: container killed to takeover claimed in {claimed_s:.2f} s")
+    finally:
+        for container in started:
+            container.remove(force=True)
+        stop_stack(stack)

@@ -6,6 +6,7 @@ from hacore.settings import Settings
 from local.config_reference import DOC, LOCAL_ONLY, generate
 from recorder.config import AgentConfig
 from recorder.standby import StandbyConfig
+from recorder.watch import WatchConfig
 
 
 def test_the_document_is_what_the_settings_generate() -> None:
@@ -14,7 +15,7 @@ def test_the_document_is_what_the_settings_generate() -> None:
 
 def test_every_setting_is_listed_with_a_description() -> None:
     text = DOC.read_text()
-    for model in (Settings, AgentConfig, StandbyConfig):
+    for model in (Settings, AgentConfig, StandbyConfig, WatchConfig):
         for name, info in model.model_fields.items():
             assert info.alias is not None, f"{model.__name__}.{name} has no environment variable"
             assert f"| `{info.alias}` |" in text, f"{info.alias} is not in {DOC.name}"
