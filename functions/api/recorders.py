@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.documented import declared
-from api.shapes import PADDED_SESSION_ID, StrictRequest
+from api.shapes import PADDED_SESSION_ID, StrictRequest, valid_session_id
 from hacore.failover.rules import RecorderStopped
 from hacore.models import EpochNumber, Integer, iso
 
@@ -32,6 +32,11 @@ class RecorderExit(StrictRequest):
     exitCode: Integer | None = Field(None, description="none: killed before it could exit")
     epoch: EpochNumber = Field(description="the recorder's EPOCH (OpenVidu's own recorder: 1)")
     host: str | None = Field(None, max_length=256, description="the media node")
+
+    @field_validator("sessionId")
+    @classmethod
+    def _session_id(cls, value: str) -> str:
+        return valid_session_id(value)
 
 
 class ExitReply(BaseModel):

@@ -110,6 +110,17 @@ def _required(data: Any, fields: tuple[str, ...], kind: str, message: str) -> An
 STATUS_CHOICES = sorted(STATUS_WORDS)
 
 
+def valid_session_id(value: str) -> str:
+    """A session id a key can hold (blanks around are stripped before): the one sentence naming it."""
+    if not re.match(SESSION_ID_PATTERN, value):
+        raise PydanticCustomError(
+            "ha_session_id_format",
+            "sessionId '{value}' may only hold letters, digits and _-~.:@+= (at most 128)",
+            {"value": value},
+        )
+    return value
+
+
 def any_case(words: list[str]) -> str:
     """A JSON Schema pattern for these words in any case, blanks around allowed: what
     `parse_status` accepts (ECMA-262 has no case-insensitive flag, so each letter is a class)."""
@@ -147,12 +158,7 @@ class RegisterRequest(StrictRequest, Registration):
 
     @model_validator(mode="after")
     def _ids_valid(self) -> RegisterRequest:
-        if not re.match(SESSION_ID_PATTERN, self.sessionId):
-            raise PydanticCustomError(
-                "ha_session_id_format",
-                "sessionId '{value}' may only hold letters, digits and _-~.:@+= (at most 128)",
-                {"value": self.sessionId},
-            )
+        valid_session_id(self.sessionId)
         if self.status is not None:
             parse_status(self.status)
         return self

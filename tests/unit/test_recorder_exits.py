@@ -95,3 +95,10 @@ def test_the_rule_owner_is_the_named_backup_or_the_sessions_epoch(
     assert exit_needs_takeover(record, RecorderStopped("any", "s1", 137, False, epoch=1))
     assert not exit_needs_takeover(record, RecorderStopped("any", "s1", 137, False))  # ECS: by reference
     assert not exit_needs_takeover(record, RecorderStopped("any", "s1", 137, True, epoch=1))  # on purpose
+
+
+@pytest.mark.parametrize("sid", ["", "   ", "a/b", "x" * 129])
+def test_a_session_id_no_key_can_hold_is_refused_naming_it(watcher_api: ApiClient, sid: str) -> None:
+    reply = watcher_api.post("/api/recorders/exited", exited(sid=sid))
+    assert reply.status == 400, reply.json
+    assert "sessionId" in reply.json["error"]
