@@ -130,7 +130,7 @@ bench: setup
 cost: $(VENV)/.installed
 	$(PY) -m bench.cost_model
 
-# make drill [RUNS=10] [MODE=kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
+# make drill [RUNS=10] [MODE=kill|watcher-kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
 #             api-outage|partition|partition-pair|node-loss] [HA_TIMING=fast] [RUNTIME=docker]
 # (APP_PROCESS_LAUNCH_DELAY, APP_STANDBY_POOL_SIZE and DRILL_SOURCE=openvidu from the environment)
 drill: setup $(if $(filter docker,$(RUNTIME)),docker-deps)

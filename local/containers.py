@@ -24,6 +24,7 @@ from local import ROOT
 
 # What the recorder image itself sets (its Dockerfile's ENV): a process container gets this too.
 IMAGE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
+DOCKER_SOCKET = "/var/run/docker.sock"
 SHM_SIZE = 536_870_912  # OpenVidu's default shmSize for a recording container
 STOP_LINE = "echo 'q' > stop"
 
@@ -181,6 +182,21 @@ class DockerRuntime:
             volumes={str(self.recordings_path): {"bind": "/recordings", "mode": "rw"}},
         )
         return Container(name, workdir, docker=container, env=env)
+
+    def watch(self, host: str) -> Any:
+        """The media node's watcher, as docs/failover.md runs it: the recorder image with the
+        engine's socket and the node's recordings folder (its .env names the controller)."""
+        return self.client.containers.run(
+            self.image,
+            entrypoint=["/opt/ovha/venv/bin/python", "-m", "recorder", "watch"],
+            detach=True,
+            network_mode="host",
+            environment={"HOSTNAME": host},
+            volumes={
+                DOCKER_SOCKET: {"bind": DOCKER_SOCKET, "mode": "rw"},
+                str(self.recordings_path): {"bind": "/recordings", "mode": "ro"},
+            },
+        )
 
     def alive(self, container: Container) -> bool:
         import docker.errors

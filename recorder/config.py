@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recorder.settings_file import DEFAULT_RECORDINGS_PATH, merged_environment
+from recorder.settings_file import DEFAULT_RECORDINGS_PATH, merged_environment, with_controller_url
 
 
 def _flag(value: Any) -> bool:
@@ -171,14 +171,7 @@ class AgentConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _original_controller_address(cls, data: Any) -> Any:
-        """The original scripts knew the controller as HA_CONTROLLER_HOST and _PORT."""
-        if isinstance(data, dict) and not data.get("HA_CONTROLLER_URL") and data.get("HA_CONTROLLER_HOST"):
-            data = {
-                **data,
-                "HA_CONTROLLER_URL": f"http://{data['HA_CONTROLLER_HOST']}:"
-                f"{data.get('HA_CONTROLLER_PORT', '8080')}",
-            }
-        return data
+        return with_controller_url(data)
 
     @property
     def name(self) -> str:

@@ -13,6 +13,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("recorder.settings")
 DEFAULT_RECORDINGS_PATH = "/recordings"
@@ -54,3 +55,12 @@ def merged_environment(environ: Mapping[str, str]) -> dict[str, str]:
         log.warning("could not read %s: %s", path, error)
         from_file = {}
     return {**from_file, **environ}
+
+
+def with_controller_url(data: Any) -> Any:
+    """The original scripts knew the controller as HA_CONTROLLER_HOST and _PORT (the .env still
+    says so): the URL from them, unless HA_CONTROLLER_URL is given."""
+    if isinstance(data, dict) and not data.get("HA_CONTROLLER_URL") and data.get("HA_CONTROLLER_HOST"):
+        port = data.get("HA_CONTROLLER_PORT", "8080")
+        data = {**data, "HA_CONTROLLER_URL": f"http://{data['HA_CONTROLLER_HOST']}:{port}"}
+    return data

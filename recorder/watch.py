@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recorder.controller import WatcherCalls
-from recorder.settings_file import merged_environment
+from recorder.settings_file import merged_environment, with_controller_url
 from recorder.supervisor import backoff
 
 log = logging.getLogger("recorder.watch")
@@ -44,6 +44,11 @@ class WatchConfig(BaseModel):
     hostname: str = Field(
         default_factory=socket.gethostname, alias="HOSTNAME", description="the media node's name"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_controller_address(cls, data: Any) -> Any:
+        return with_controller_url(data)
 
 
 @dataclass(frozen=True)

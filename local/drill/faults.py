@@ -39,6 +39,7 @@ class Fault:
     second_takeover: bool = False  # ...and, killed in turn, another one
     browser: bool = False  # needs the real capture stack (a browser on the test page)
     resume: bool = False  # the struck recorder is resumed later (it must then stop itself)
+    watcher: bool = False  # the media node's watcher runs (containers only): it reports the death
     fleet: bool = False
 
 
@@ -78,6 +79,14 @@ FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in (
         Fault("kill", "the whole recorder killed (the default)", "failed", _kill, takeover=True),
+        Fault(
+            "watcher-kill",
+            "the recorder's container killed, the media node's watcher reports it (--runtime docker)",
+            "failed",
+            _kill,
+            takeover=True,
+            watcher=True,
+        ),
         Fault(
             "backup-kill",
             "the recorder, then its backup: the platform's stopped-task event takes over at once",

@@ -57,6 +57,12 @@ class Run:
         if self.page is not None:  # the recorder image's default: OpenVidu's X display, pulse, browser
             self.openvidu.image_env |= {"RECORDER_SOURCE": "openvidu"}
         self._recording: Recording | None = None
+        self.watcher: Any = None
+        if self.fault.watcher:
+            if self.stack.runtime != "docker":
+                raise RuntimeError(f"{self.mode} runs the media node's watcher: it needs --runtime docker")
+            self.watcher = self.openvidu.containers.watch("drill-node")
+            wait(lambda: b"watching the recording containers" in self.watcher.logs(), 60, "the watcher")
 
     @property
     def video_id(self) -> str:
@@ -106,6 +112,8 @@ class Run:
             self.openvidu.kill(recording)
             if self.page is not None:
                 self.page.down()
+            if self.watcher is not None:
+                self.watcher.remove(force=True)
 
     def _fail_and_recover(self, recording: Recording) -> dict[str, Any]:
         result: dict[str, Any] = {"mode": self.mode, "runtime": self.stack.runtime, "video_id": self.video_id}
@@ -125,6 +133,10 @@ class Run:
                 "the backup's launch",
             )
             result["detect_s"] = round(session["failovers"][0]["launchedAt"] - failed_at, 2)
+            result["claim_s"] = round(session["failovers"][0]["at"] - failed_at, 2)  # the death to the claim
+            result["reason"] = session["failovers"][0]["reason"]
+            if self.fault.watcher:  # the watcher's report, not the heartbeat timeout, took it over
+                result["watcher_reported"] = result["reason"] == "recorder-exited"
             first = wait(lambda: self.probes.first_chunk_of_epoch(2), 300, "the backup's first chunk")
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
             result |= self._launch_figures(0)
@@ -169,6 +181,8 @@ class Run:
         )
         verified["checks"]["customer_file_complete"] = bool(terminal.get("complete"))
         verified["checks"]["stopped_before_terminal"] = bool(terminal.get("after_stopped"))
+        if "watcher_reported" in result:
+            verified["checks"]["watcher_reported"] = result["watcher_reported"]
         verified["ok"] = all(verified["checks"].values())
         session = self.probes.session()
         health = session.get("captureHealth")

@@ -38,6 +38,7 @@ def summary(results: list[dict], timing: str, mode: str) -> dict[str, Any]:
             (r["relaunch_s"] for r in results if r.get("relaunch_s") is not None), default=None
         ),
         "detect_p95_s": p95("detect_s"),
+        "claim_p95_s": p95("claim_s"),
         "backup_first_chunk_p95_s": p95("backup_first_chunk_s"),
         "gap_max_s": max(
             (g for r in results if (g := r.get("gap_s", r.get("gap_max_s"))) is not None), default=None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recorder.watch import Exit, container_environment, recording_exit
+from recorder.watch import Exit, WatchConfig, container_environment, recording_exit
 
 ENV = {"VIDEO_ID": "ses_A", "EPOCH": "2"}
 
@@ -31,3 +31,12 @@ def test_the_environment_is_read_from_the_engines_inspection() -> None:
     attrs = {"Config": {"Env": ["VIDEO_ID=ses_A", "URL=http://x/?a=b=c", "EMPTY="]}}
     assert container_environment(attrs) == {"VIDEO_ID": "ses_A", "URL": "http://x/?a=b=c", "EMPTY": ""}
     assert container_environment({}) == {}
+
+
+def test_the_watcher_reads_the_media_nodes_env_in_the_originals_names() -> None:
+    """The node's /recordings/.env names the controller as HA_CONTROLLER_HOST and _PORT."""
+    config = WatchConfig.model_validate(
+        {"HA_CONTROLLER_HOST": "10.0.0.2", "HA_CONTROLLER_PORT": "5443", "HA_CONTROLLER_USERNAME": "u"}
+    )
+    assert (config.controller_url, config.username) == ("http://10.0.0.2:5443", "u")
+    assert WatchConfig.model_validate({"HA_CONTROLLER_URL": "https://ctl"}).controller_url == "https://ctl"
