@@ -80,7 +80,6 @@ class Watcher:
         self.engine = engine  # a docker.DockerClient
         self.calls = calls
         self.host = host
-        self.reported: list[Exit] = []
 
     def run(self, stop: threading.Event) -> None:
         """Follows the engine's `die` events until `stop` is set."""
@@ -126,7 +125,6 @@ class Watcher:
                     found.exit_code,
                     reply.text[:200],
                 )
-                self.reported.append(found)
                 return
         log.error(
             "the death of %s's recorder could not be reported: the heartbeat timeout decides",
