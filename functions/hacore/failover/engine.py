@@ -275,7 +275,7 @@ class FailoverEngine:
         def rule(record: SessionRecord, now: float) -> tuple[SessionRecord, Claim | None]:
             if only_if is not None and not only_if(record):
                 return record, None  # someone else took it over, or it ended, since the event
-            return claim(record, now, self.settings, self.chunks.newest(session_id), forced_reason)
+            return claim(record, now, self.settings, lambda: self.chunks.newest(session_id), forced_reason)
 
         record, claimed = self.store.decide_with(session_id, rule)
         if claimed is None:

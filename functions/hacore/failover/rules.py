@@ -3,6 +3,7 @@ time and the settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hacore.errors import DomainError
@@ -124,12 +125,13 @@ def claim(
     record: SessionRecord,
     now: float,
     settings: Settings,
-    newest_stored: int | None,
+    newest_stored: Callable[[], int | None],
     forced_reason: str | None = None,
 ) -> tuple[SessionRecord, Claim | None]:
     """The claim's write: FAILING_OVER at the next epoch with a new failover event, or FAILED
     once the attempts are spent. (record, None): nothing to claim (healthy again, or claimed by
-    another detector first). `forced_reason`: a takeover on demand, whatever the heartbeat says."""
+    another detector first). `forced_reason`: a takeover on demand, whatever the heartbeat says.
+    `newest_stored` reads the newest chunk in S3: called only once there is something to claim."""
     if forced_reason is not None and record.status not in TAKEOVER_STATUSES:
         raise NotTakeable(
             f"Session {record.sessionId} is {record.status.value}: only a live one can be taken over"
@@ -137,7 +139,7 @@ def claim(
     reason = forced_reason or stale_reason(record, now, settings)
     if reason is None:
         return record, None
-    start = chunk_label(next_chunk(record.lastChunkIndex, newest_stored))
+    start = chunk_label(next_chunk(record.lastChunkIndex, newest_stored()))  # S3 read only for a claim
     history = record.failovers
     if record.status is Status.FAILING_OVER and history and history[-1].outcome in ("claimed", "launched"):
         history = mark_last_failover(history, "start-timeout")  # its backup never heartbeated
