@@ -219,15 +219,17 @@ class MemoryItems(Generic[T]):
 
     def delete(self, key: str, expired_by: float | None = None) -> bool:
         data = self._items.get(key)
-        if data is None or (expired_by is not None and not data.get("expiresAt", 0) <= expired_by):
+        if data is None:
             return False
+        if expired_by is not None and (data.get("expiresAt") is None or data["expiresAt"] > expired_by):
+            return False  # as DynamoDB's `expiresAt <= :now`: an item without one never expired
         del self._items[key]
         return True
 
 
 def to_plain(data: dict[str, Any]) -> dict[str, Any]:
     """What a round trip through DynamoDB leaves of `data` (no Nones, floats to the millisecond)."""
-    return from_dynamo(to_dynamo(copy.deepcopy(data)))
+    return from_dynamo(to_dynamo(data))  # both build new containers: `data` is left as it was
 
 
 def decide(
@@ -257,3 +259,22 @@ def decide(
         if items.put(changed, None if current is None else items.codec.version(current)):
             return changed
     raise ConcurrentUpdate(key)
+
+
+def update(
+    items: Items[T],
+    key: str,
+    rule: Callable[[T, float], T],
+    stamp: Callable[[T, T | None, float], T],
+    missing: Callable[[str], Exception],
+    clock: Callable[[], float] = time.time,
+    seen: T | None = None,
+) -> T:
+    """`decide` for a record that must exist: `missing(key)` is raised when there is none."""
+
+    def existing(current: T | None, now: float) -> T:
+        if current is None:
+            raise missing(key)
+        return rule(current, now)
+
+    return decide(items, key, existing, stamp, clock, seen)

@@ -31,7 +31,7 @@ from hacore.sessions.item import (
     watch_key,
 )
 from hacore.settings import Settings
-from hacore.versioned import DynamoItems, decide, deserialize, is_condition_failure, to_dynamo
+from hacore.versioned import DynamoItems, deserialize, is_condition_failure, to_dynamo, update
 
 Rule = Callable[[SessionRecord, float], SessionRecord]
 D = TypeVar("D")
@@ -205,14 +205,8 @@ class SessionStore:
         or a changed copy; it may raise a DomainError to refuse. `seen`: the record as a write just
         found it (a failed condition returns the item), tried first instead of a read.
         """
-
-        def on_record(current: SessionRecord | None, now: float) -> SessionRecord:
-            if current is None:
-                raise SessionNotFound(session_id)
-            return rule(current, now)
-
         live = seen if seen is not None and not seen.expired(self._clock()) else None
-        return decide(self.items, session_id, on_record, self._stamp, self._clock, live)
+        return update(self.items, session_id, rule, self._stamp, SessionNotFound, self._clock, live)
 
     def decide_with(
         self, session_id: str, rule: Callable[[SessionRecord, float], tuple[SessionRecord, D]]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hacore.standby.rules import RETENTION_S, StandbyGone, StandbyRecord
-from hacore.versioned import Codec, DynamoItems, Items, decide
+from hacore.versioned import Codec, DynamoItems, Items, decide, update
 
 Rule = Callable[[StandbyRecord, float], StandbyRecord]
 
@@ -26,6 +26,10 @@ def load(data: dict[str, Any]) -> StandbyRecord:
     if isinstance(data.get("assignment"), str):
         data = {**data, "assignment": json.loads(data["assignment"])}
     return StandbyRecord.model_validate(data)
+
+
+def gone(standby_id: str) -> StandbyGone:
+    return StandbyGone(f"Standby {standby_id} is not known (or expired): exit")
 
 
 CODEC: Codec[StandbyRecord] = Codec(key="standbyId", dump=dump, load=load, version=lambda r: r.version)
@@ -47,13 +51,7 @@ class StandbyStore:
     def decide(self, standby_id: str, rule: Rule) -> StandbyRecord:
         """`rule` gets the current record and the time; it returns it unchanged (nothing is
         written) or a changed copy, or raises to refuse. A standby not known: StandbyGone."""
-
-        def on_record(current: StandbyRecord | None, now: float) -> StandbyRecord:
-            if current is None:
-                raise StandbyGone(f"Standby {standby_id} is not known (or expired): exit")
-            return rule(current, now)
-
-        return decide(self.items, standby_id, on_record, self._stamp, self._clock)
+        return update(self.items, standby_id, rule, self._stamp, gone, self._clock)
 
     def register(
         self, standby_id: str, rule: Callable[[StandbyRecord | None, float], StandbyRecord]
