@@ -58,11 +58,8 @@ class Run:
             self.openvidu.image_env |= {"RECORDER_SOURCE": "openvidu"}
         self._recording: Recording | None = None
         self.watcher: Any = None
-        if self.fault.watcher:
-            if self.stack.runtime != "docker":
-                raise RuntimeError(f"{self.mode} runs the media node's watcher: it needs --runtime docker")
-            self.watcher = self.openvidu.containers.watch("drill-node")
-            wait(lambda: b"watching the recording containers" in self.watcher.logs(), 60, "the watcher")
+        if self.fault.watcher and self.stack.runtime != "docker":
+            raise RuntimeError(f"{self.mode} runs the media node's watcher: it needs --runtime docker")
 
     @property
     def video_id(self) -> str:
@@ -102,6 +99,16 @@ class Run:
             )
 
     def execute(self) -> dict[str, Any]:
+        try:
+            if self.fault.watcher:  # the media node's, up before OpenVidu starts the recording
+                self.watcher = self.openvidu.containers.watch("drill-node")
+                wait(lambda: b"watching the recording containers" in self.watcher.logs(), 60, "the watcher")
+            return self._record()
+        finally:
+            if self.watcher is not None:
+                self.watcher.remove(force=True)
+
+    def _record(self) -> dict[str, Any]:
         self._wait_for_pool()
         recording = self.start()
         try:
@@ -112,8 +119,6 @@ class Run:
             self.openvidu.kill(recording)
             if self.page is not None:
                 self.page.down()
-            if self.watcher is not None:
-                self.watcher.remove(force=True)
 
     def _fail_and_recover(self, recording: Recording) -> dict[str, Any]:
         result: dict[str, Any] = {"mode": self.mode, "runtime": self.stack.runtime, "video_id": self.video_id}
