@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pytest
 
 from local.apigw import http_api_event, response_parts
 from local.environment import function_environment
@@ -18,6 +25,48 @@ def test_routes_come_from_the_template_most_specific_first() -> None:
     # every route is ANY: the function answers a method it does not take (405 with Allow)
     assert router.match("POST", "/actuator/health").function == "ApiFunction"
     assert router.match("GET", "/nothing") is None
+
+
+class _TwoFunctions:
+    """A template of two functions, both handled by one module's handler."""
+
+    def http_routes(self) -> list[tuple[str, str, str]]:
+        return [("One", "ANY", "/one"), ("Two", "ANY", "/two")]
+
+    def handler(self, function: str) -> str:
+        return "_ovha_environment_probe.handler"
+
+
+def test_a_function_takes_one_event_at_a_time_and_functions_run_side_by_side(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As a Lambda execution environment: powertools' resolver keeps the event it is answering on
+    the instance, so two events in one function at once answer one with the other's route."""
+    inside: dict[str, int] = {"One": 0, "Two": 0}
+    most = {"One": 0, "Two": 0, "both": 0}
+    lock = threading.Lock()
+
+    def handler(event: dict, context: Any) -> dict:
+        with lock:
+            inside[event["fn"]] += 1
+            most[event["fn"]] = max(most[event["fn"]], inside[event["fn"]])
+            most["both"] = max(most["both"], sum(inside.values()))
+        time.sleep(0.02)
+        with lock:
+            inside[event["fn"]] -= 1
+        return {"statusCode": 200}
+
+    module = types.ModuleType("_ovha_environment_probe")
+    module.handler = handler  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_ovha_environment_probe", module)
+    router = Router(_TwoFunctions())  # type: ignore[arg-type]
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda n: router.invoke(("One", "Two")[n % 2], {"fn": ("One", "Two")[n % 2]}, None), range(16)
+            )
+        )
+    assert (most["One"], most["Two"], most["both"]) == (1, 1, 2)
 
 
 def test_function_environment_resolves_refs_to_local_names() -> None:
