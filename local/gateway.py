@@ -7,6 +7,7 @@ Routing follows the template's HttpApi events (exact paths before `{param}` path
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import re
 import socket
@@ -56,12 +57,15 @@ def compile_path(path: str) -> re.Pattern[str]:
 
 
 class Router:
-    """The template's routes, each bound to its function's handler (imported on first use).
+    """The template's routes, each bound to its function's handler.
 
-    A Lambda execution environment takes one event at a time, and handlers are written for that:
-    powertools' resolver keeps the current event and its route on the instance. So `invoke` runs
-    one event per function at a time; letting two threads into one resolver answered a request
-    with another's route (seen: a 500 from `KeyError: '_route'` with sixteen recorders beating).
+    Lambda runs one event at a time in an execution environment and starts another environment
+    for a concurrent event; handlers are written for that (powertools' resolver keeps the event
+    it answers on the instance). So does `invoke`: each function has a pool of environments,
+    each its own load of the handler's module; an event takes an idle one or a new one. Two
+    threads in one resolver answered a request with another's route (a 500 from `KeyError:
+    '_route'` with sixteen recorders beating); one environment per function deadlocked a request
+    that waits for another (a takeover waiting for a warm standby to accept through the API).
     """
 
     def __init__(self, template: Template) -> None:
@@ -71,26 +75,45 @@ class Router:
             key=lambda r: r.specificity,
         )
         self._handlers: dict[str, Handler] = {}
+        self._idle: dict[str, list[Handler]] = {}
         self._lock = threading.Lock()
-        self._environments: dict[str, threading.Lock] = {}
 
     def match(self, method: str, path: str) -> Route | None:
         return next((r for r in self.routes if r.matches(method, path)), None)
 
     def handler(self, function: str) -> Handler:
+        """The function's first environment (the module as imported): the schedules' and queues'."""
         with self._lock:
             if function not in self._handlers:
                 module_name, _, attribute = self._template.handler(function).rpartition(".")
                 self._handlers[function] = getattr(importlib.import_module(module_name), attribute)
+                self._idle[function] = [self._handlers[function]]
             return self._handlers[function]
 
     def invoke(self, function: str, event: dict, context: Any) -> dict:
-        """One event through the function's handler, in its one execution environment."""
-        handler = self.handler(function)
+        """One event in an idle environment of the function, or in a new one (a cold start)."""
+        self.handler(function)
         with self._lock:
-            environment = self._environments.setdefault(function, threading.Lock())
-        with environment:
-            return handler(event, context)
+            idle = self._idle[function]
+            environment = idle.pop() if idle else None
+        if environment is None:
+            environment = self._new_environment(function)
+        try:
+            return environment(event, context)
+        finally:
+            with self._lock:
+                self._idle[function].append(environment)
+
+    def _new_environment(self, function: str) -> Handler:
+        """The handler's module loaded again, apart from the others: its own module-level state."""
+        module_name, _, attribute = self._template.handler(function).rpartition(".")
+        spec = importlib.util.find_spec(module_name)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no module {module_name} for {function}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        log.info("a new execution environment of %s (concurrent events)", function)
+        return getattr(module, attribute)
 
 
 def make_server(router: Router, host: str, port: int) -> ThreadingHTTPServer:

@@ -126,6 +126,13 @@ def takeover(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     )
 
 
+def handover(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
+    payload = call(t, "POST", f"/api/sessions/{a.session}/handover")
+    return payload, pairs(
+        payload, ("message", "sessionId", "reason", "epoch", "startChunk", "backupContainerId")
+    )
+
+
 def failover_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     payload = call(t, "GET", "/api/failover/status")
     guard = payload.get("stormGuard") or {}
@@ -265,6 +272,9 @@ def parser() -> argparse.ArgumentParser:
         "--all", action="store_true"
     )
     verb(sessions, "get", sessions_get, "one session, with its failovers").add_argument("session")
+    verb(
+        sessions, "handover", handover, "hand a recording to a new recorder, make-before-break (no gap)"
+    ).add_argument("session")
     verb(topics, "takeover", takeover, "take a session over now (a manual failover)").add_argument("session")
     failover = topics.add_parser("failover", help="the failover engine", parents=anywhere).add_subparsers(
         dest="verb", required=True

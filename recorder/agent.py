@@ -1,7 +1,9 @@
 """The recorder agent: what the original bash scripts did (register, heartbeat, record, upload,
 join), with the faults fixed.
 
-* `lastChunk` in a heartbeat is the newest chunk durably in S3, never the one being written.
+* `lastChunk` in a heartbeat is the newest chunk durably in S3, never the one being written;
+  the first one is told at once, not at the next interval (a backup's or a handover's recorder
+  owns the session from it: the sooner, the shorter the overlap).
 * A 409 (a newer epoch owns the session), or the takeover's fence marker in S3 (looked for
   before each upload, so it works with the controller unreachable), stops recording at once;
   nothing more is uploaded.
@@ -71,6 +73,7 @@ class Agent:
         self.stop_requested = threading.Event()
         self.fenced = threading.Event()
         self._done = threading.Event()
+        self._beat_now = threading.Event()  # the first chunk is stored: tell the controller now
         self._next_stack_check = 0.0
 
     # --- lifecycle ----------------------------------------------------------------
@@ -103,6 +106,7 @@ class Agent:
             return self._finish()
         finally:
             self._done.set()
+            self._beat_now.set()
             self.capture.kill()
             if self.stack is not None:
                 self.stack.stop()
@@ -141,7 +145,10 @@ class Agent:
             except (CaptureBroken, StackBroken) as error:
                 return self._give_up(error)
             if self.uploader.pending:
+                had_stored = bool(self.uploader.stored)
                 self.uploader.upload_due(allowed=self._not_fenced)
+                if self.uploader.stored and not had_stored:
+                    self._beat_now.set()
             time.sleep(TICK_S)
         return 0
 
@@ -268,7 +275,8 @@ class Agent:
             except requests.RequestException as error:  # the controller down must not stop a recording
                 failures += 1
                 log.warning("heartbeat failed (%d in a row): %s", failures, error)
-            self._done.wait(retry_delay(failures, self.config.heartbeat_interval))
+            self._beat_now.wait(retry_delay(failures, self.config.heartbeat_interval))
+            self._beat_now.clear()
 
     def _not_fenced(self) -> bool:
         """The fence marker in S3, not the controller: it answers when the controller cannot."""

@@ -1,13 +1,16 @@
 """ffmpeg in chunks: the segment muxer, a keyframe forced at every chunk boundary, fragmented MP4.
 
 Each ffmpeg run writes a live segment list (`run-N.csv`): a line appears when a chunk is
-closed, so the agent knows exactly which chunks are complete. Chunks are fragmented MP4
-(0.5 s fragments): if ffmpeg dies mid-chunk, the partial chunk is still playable up to
-its last fragment and is kept, so a restart loses well under a second.
+closed, so the agent knows exactly which chunks are complete. Beside it, `run-N.start` says
+when the run began and at which chunk (the segment list's times are the run's own), so what
+is on disk alone places every chunk: the watcher's salvage reads a dead recorder's disk.
+Chunks are fragmented MP4 (0.5 s fragments): if ffmpeg dies mid-chunk, the partial chunk is
+still playable up to its last fragment and is kept, so a restart loses well under a second.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import signal
@@ -33,6 +36,12 @@ class Chunk:
     path: Path
     wallclock_start: float
     duration: float
+
+
+def write_run_start(segment_list: Path, started_at: float, first_index: int) -> None:
+    """`run-N.start` beside `run-N.csv`: the run's wall-clock start and its first chunk number."""
+    marker = segment_list.with_suffix(".start")
+    marker.write_text(json.dumps({"startedAt": round(started_at, 3), "firstIndex": first_index}))
 
 
 def input_args(config: AgentConfig, display: str | None = None) -> list[str]:
@@ -171,6 +180,7 @@ class Capture:
         self._list = self.folder / f"run-{self.runs}.csv"
         command = ffmpeg_command(self.config, self._next_index, self._list, self.display)
         self._run_started = time.time()
+        write_run_start(self._list, self._run_started, self._next_index)
         self._last_progress = time.monotonic()
         self._log_offset = 0
         log_file = (self.folder / f"ffmpeg-{self.runs}.log").open("ab")

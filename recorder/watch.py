@@ -7,7 +7,9 @@ OpenVidu's `q` (exit 0) nor fenced off (exit 3), is reported to the controller a
 (`POST /api/recorders/exited`, with its EPOCH: OpenVidu's own recorder is epoch 1). The
 controller decides, in its one conditional claim, whether that recorder owned a live session.
 A report that cannot be delivered is retried with backoff; the heartbeat timeout stays the
-safety net behind it.
+safety net behind it. Once reported, what the dead recorder left unstored on its disk goes to S3
+under its epoch (`recorder.salvage`), in the background: the next death's report never waits
+for it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recorder.controller import WatcherCalls
+from recorder.salvage import salvage
 from recorder.settings_file import merged_environment, with_controller_url
 from recorder.supervisor import backoff
 
@@ -76,10 +79,15 @@ def container_environment(attrs: Mapping[str, Any]) -> dict[str, str]:
 
 
 class Watcher:
-    def __init__(self, engine: Any, calls: WatcherCalls, host: str) -> None:
+    def __init__(
+        self, engine: Any, calls: WatcherCalls, host: str, node_env: Mapping[str, str] | None = None
+    ) -> None:
+        """`node_env`: the node's recorder settings (its `.env` under the environment), which the
+        salvage needs beside a dead container's own variables (the bucket, S3's credentials)."""
         self.engine = engine  # a docker.DockerClient
         self.calls = calls
         self.host = host
+        self.node_env = dict(node_env or {})
 
     def run(self, stop: threading.Event) -> None:
         """Follows the engine's `die` events until `stop` is set."""
@@ -96,12 +104,24 @@ class Watcher:
         attributes = (event.get("Actor") or {}).get("Attributes") or {}
         code = attributes.get("exitCode")
         container = self.engine.containers.get(event["id"])
-        found = recording_exit(
-            container_environment(container.attrs), event["id"], None if code is None else int(code)
-        )
+        environment = container_environment(container.attrs)
+        found = recording_exit(environment, event["id"], None if code is None else int(code))
         if found is not None:
             self.report(found)
+            threading.Thread(
+                target=self.salvage,
+                args=(container, environment),
+                name=f"salvage-{found.session_id}",
+                daemon=True,
+            ).start()
         return found
+
+    def salvage(self, container: Any, environment: Mapping[str, str]) -> list[int]:
+        try:
+            return salvage(container, {**self.node_env, **environment})
+        except Exception:  # the chunks stay on the dead container's disk; the backup records on
+            log.exception("could not salvage the chunks of container %s", container.id[:12])
+            return []
 
     def report(self, found: Exit) -> None:
         for attempt in range(REPORT_ATTEMPTS):
@@ -138,7 +158,7 @@ def main(environ: Mapping[str, str]) -> int:
     environ = merged_environment(environ)
     config = WatchConfig.model_validate(environ)
     calls = WatcherCalls(config.controller_url, config.username, config.password)
-    watcher = Watcher(docker.from_env(), calls, config.hostname)
+    watcher = Watcher(docker.from_env(), calls, config.hostname, environ)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

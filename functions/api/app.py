@@ -165,7 +165,15 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
             )
         return json_reply(200, {"status": "UP", "components": {"dynamodb": {"status": "UP"}}})
 
-    add_session_routes(app, deps.store, deps.clock, deps.terminal, deps.settings, deps.metrics)
+    add_session_routes(
+        app,
+        deps.store,
+        deps.clock,
+        deps.terminal,
+        deps.settings,
+        deps.metrics,
+        handed_over=lambda record: deps.failover().handovers.completed(record),
+    )
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_recorder_routes(app, deps.failover, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)

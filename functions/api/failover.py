@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.documented import ERROR, declared, either
 from hacore.errors import DomainError
-from hacore.failover.report import SweepReport
+from hacore.failover.report import SweepReport, Takeover
 from hacore.models import iso
 from hacore.settings import Settings
 
@@ -278,6 +278,42 @@ def add_failover_routes(
         return stop(sessionId, force=True)
 
     @app.post(
+        "/api/sessions/<sessionId>/handover",
+        tags=TAGS,
+        summary="Hand a recording over to a new recorder, make-before-break (no gap)",
+        description=(
+            "A new recorder (a warm standby when there is one) starts beside the one recording; once "
+            "its first chunk is durable it owns the session, and the old one is fenced and stops by "
+            "itself. Nothing is fenced before: a handover that does not complete in "
+            "APP_FAILOVER_BACKUP_START_TIMEOUT is abandoned and the old recorder records on."
+        ),
+        responses=declared(
+            202,
+            "Begun: the new recorder is starting",
+            refusals={404: "No session with this id", 409: "Not RECORDING, or being handed over already"},
+            r502={"description": "Begun, but the launcher failed: abandoned at the next sweep"},
+        ),
+    )
+    def hand_over(sessionId: SessionId) -> Response[TakeoverReply]:
+        return started(engine().hand_over(sessionId), "Handover")
+
+    def started(takeover: Takeover, what: str) -> Response[TakeoverReply]:
+        reply = TakeoverReply(
+            message=f"{what} started" if takeover.outcome == "launched" else f"{what} {takeover.outcome}",
+            sessionId=takeover.sessionId,
+            reason=takeover.reason,
+            epoch=takeover.epoch,
+            startChunk=takeover.startChunk,
+            outcome=takeover.outcome,
+            backupContainerId=takeover.launcherRef,
+            detail=takeover.detail,
+            timestamp=stamp(),
+        )
+        # launched: 202; the launcher failed: 502 (claimable again); attempts exhausted, now FAILED: 409
+        status = {"launched": 202, "launch-failed": 502}.get(takeover.outcome, 409)
+        return Response(status, "application/json", reply)
+
+    @app.post(
         "/api/failover/<sessionId>",
         tags=TAGS,
         summary="Take a session over now (manual failover)",
@@ -290,18 +326,4 @@ def add_failover_routes(
         ),
     )
     def take_over(sessionId: SessionId) -> Response[TakeoverReply]:
-        takeover = engine().take_over(sessionId)
-        reply = TakeoverReply(
-            message="Takeover started" if takeover.outcome == "launched" else f"Takeover {takeover.outcome}",
-            sessionId=sessionId,
-            reason=takeover.reason,
-            epoch=takeover.epoch,
-            startChunk=takeover.startChunk,
-            outcome=takeover.outcome,
-            backupContainerId=takeover.launcherRef,
-            detail=takeover.detail,
-            timestamp=stamp(),
-        )
-        # launched: 202; the launcher failed: 502 (claimable again); attempts exhausted, now FAILED: 409
-        status = {"launched": 202, "launch-failed": 502}.get(takeover.outcome, 409)
-        return Response(status, "application/json", reply)
+        return started(engine().take_over(sessionId), "Takeover")

@@ -32,7 +32,7 @@ from api.shapes import (
     StatusRequest,
 )
 from hacore.metrics import MetricSink, NoMetrics, media_lost_seconds
-from hacore.models import FinalReport, Status, iso, parse_status
+from hacore.models import FinalReport, SessionRecord, Status, iso, parse_status
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 
@@ -74,7 +74,9 @@ def add_session_routes(
     terminal: Callable[[], CustomerTerminal],
     settings: Settings,
     metrics: MetricSink | None = None,
+    handed_over: Callable[[SessionRecord], None] | None = None,
 ) -> None:
+    """`handed_over`: what follows a heartbeat that completed a handover (the old epoch's fence)."""
     metrics = metrics or NoMetrics()
 
     def stamp() -> str:
@@ -160,6 +162,8 @@ def add_session_routes(
         sessionId: SessionId, beat: Annotated[HeartbeatRequest | None, Body()] = None
     ) -> HeartbeatReply:
         record = store.heartbeat(sessionId, beat or HeartbeatRequest())
+        if record.handed_over and handed_over is not None:
+            handed_over(record)
         if record.restarts_added:
             capture_restarts_metric(metrics, record.restarts_added, sessionId)
         return HeartbeatReply(

@@ -30,6 +30,7 @@ class Due(StrEnum):
     """What a session's deadline is for."""
 
     CLAIM = "claim"  # FAILING_OVER: the backup did not heartbeat in time
+    HANDOVER = "handover"  # a handover's recorder did not store its first chunk in time
     HOLD = "hold"  # a `failed` held for a final report
     OUTBOX = "outbox"  # a terminal decided and not yet queued
     TERMINAL = "terminal"  # ended, and nobody said how: OpenVidu's terminal never came
@@ -43,6 +44,8 @@ def due_for(record: SessionRecord) -> Due | None:
         return Due.HOLD
     if record.status is Status.FAILING_OVER:
         return Due.CLAIM
+    if record.handover is not None and record.status is Status.RECORDING:
+        return Due.HANDOVER
     if record.status in ENDED:
         return Due.TERMINAL
     return None
@@ -55,7 +58,7 @@ def deadline(record: SessionRecord) -> float | None:
         return record.terminal.dueAt if record.terminal is not None else None
     if due is Due.TERMINAL:
         return record.terminalDueAt
-    if due in (Due.HOLD, Due.CLAIM):
+    if due in (Due.HOLD, Due.CLAIM, Due.HANDOVER):
         return record.claimExpiresAt
     return None
 
@@ -101,6 +104,11 @@ TABLE: tuple[tuple[str, str, str], ...] = (
         "FAILING_OVER",
         "APP_FAILOVER_BACKUP_START_TIMEOUT (+ APP_PROCESS_LAUNCH_DELAY)",
         "claimed again; after APP_FAILOVER_MAX_ATTEMPTS: FAILED, running backups asked to stop",
+    ),
+    (
+        "RECORDING, handing over (make-before-break)",
+        "APP_FAILOVER_BACKUP_START_TIMEOUT for the new recorder's first chunk",
+        "abandoned: the new recorder is stopped, the owner records on (nothing was fenced)",
     ),
     (
         "ended (STOPPING, COMPLETED, FAILED, INACTIVE), no terminal decided or held",

@@ -214,6 +214,9 @@ class SessionRecord(Model):
     captureRestarts: int = 0
     captureHealth: dict[str, Any] | None = None  # the capture stack, as the recorder last reported it
     failovers: list[FailoverEvent] = Field(default_factory=list)
+    # A make-before-break handover in progress: its recorder (the event's epoch) records beside the
+    # owner until its first chunk is durable, then owns the session (`sessions.rules`).
+    handover: FailoverEvent | None = None
     final: FinalReport | None = None
     heldWebhook: dict[str, Any] | None = None  # OpenVidu's `failed`, held while a backup finalizes
     terminal: Terminal | None = None
@@ -222,10 +225,16 @@ class SessionRecord(Model):
     version: int = 0
     # Not stored: how many capture restarts the heartbeat that made this copy added (a metric's value)
     _restarts_added: int = PrivateAttr(0)
+    # Not stored: this copy is the write that completed a handover (its caller fences the old epoch)
+    _handed_over: bool = PrivateAttr(False)
 
     @property
     def restarts_added(self) -> int:
         return self._restarts_added
+
+    @property
+    def handed_over(self) -> bool:
+        return self._handed_over
 
     @property
     def active(self) -> bool:

@@ -25,6 +25,8 @@ class Target(Protocol):
 
     def freeze_page(self) -> None: ...
 
+    def hand_over(self) -> None: ...
+
 
 Inject = Callable[[Target, int], None]  # (the target, the primary's pid)
 
@@ -40,6 +42,7 @@ class Fault:
     browser: bool = False  # needs the real capture stack (a browser on the test page)
     resume: bool = False  # the struck recorder is resumed later (it must then stop itself)
     watcher: bool = False  # the media node's watcher runs (containers only): it reports the death
+    handover: bool = False  # planned: make-before-break, the old recorder stops itself once fenced
     fleet: bool = False
 
 
@@ -75,6 +78,10 @@ def _freeze(target: Target, primary: int) -> None:
     target.freeze_page()
 
 
+def _hand_over(target: Target, primary: int) -> None:
+    target.hand_over()
+
+
 FAULTS: dict[str, Fault] = {
     fault.name: fault
     for fault in (
@@ -86,6 +93,13 @@ FAULTS: dict[str, Fault] = {
             _kill,
             takeover=True,
             watcher=True,
+        ),
+        Fault(
+            "handover",
+            "a planned handover (POST .../handover): make-before-break, no gap, nothing twice",
+            "failed",  # its container fenced off before its `q`: OpenVidu judges it so
+            _hand_over,
+            handover=True,
         ),
         Fault(
             "backup-kill",

@@ -20,6 +20,7 @@ OVERLAP_TOLERANCE_S = 0.1
 STILL = re.compile(r"lavfi\.freezedetect\.freeze_duration: (\d+(?:\.\d+)?)")
 BLACK = re.compile(r"black_duration:(\d+(?:\.\d+)?)")
 VOLUME = re.compile(r"mean_volume: (-?\d+(?:\.\d+)?) dB")
+SILENCE = re.compile(r"silence_duration: (\d+(?:\.\d+)?)")
 
 
 def verify(probes: Probes, workdir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def verify(probes: Probes, workdir: Path, manifest: dict[str, Any]) -> dict[str,
         "lost_s": round(gap_lost + content["still_s"], 2),
         "still_spans_s": content["still_spans_s"],
         "still_over_half_second_s": content["glitch_s"],
+        "silent_over_half_second_s": content["silent_s"],
         "mean_volume_db": content["mean_volume_db"],
         "stack_still_spans": manifest.get("stillSpans", []),
         "gap_s": round(sum(g for g in recorder_gaps if g is not None), 2)
@@ -148,7 +150,7 @@ def content_report(final: Path) -> dict[str, Any]:
     glitches = subprocess.run(  # the short ones too, for the record: what a viewer would notice
         [
             *("ffmpeg", "-hide_banner", "-nostats", "-loglevel", "info", "-i", str(final)),
-            *("-vf", "freezedetect=n=-60dB:d=0.5", "-an", "-f", "null", "-"),
+            *("-vf", "freezedetect=n=-60dB:d=0.5", "-af", "silencedetect=n=-50dB:d=0.5", "-f", "null", "-"),
         ],
         capture_output=True,
         text=True,
@@ -164,5 +166,6 @@ def content_report(final: Path) -> dict[str, Any]:
         "still_spans_s": [round(x, 2) for x in spans],
         "still_s": round(still, 2),
         "glitch_s": round(sum(float(x) for x in STILL.findall(glitches.stderr)), 2),
+        "silent_s": round(sum(float(x) for x in SILENCE.findall(glitches.stderr)), 2),  # over 0.5 s
         "mean_volume_db": float(volume.group(1)) if volume else None,
     }

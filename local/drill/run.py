@@ -73,6 +73,11 @@ class Run:
         if self.page is not None:
             self.page.freeze()
 
+    def hand_over(self) -> None:
+        reply = self.probes.http.post(f"{self.stack.url}/api/sessions/{self.video_id}/handover", timeout=30)
+        if reply.status_code != 202:
+            raise RuntimeError(f"the handover was refused: {reply.status_code} {reply.text[:300]}")
+
     def start(self) -> Recording:
         """OpenVidu starts the recording (its primary recorder); from now on it has its id."""
         recording = self.openvidu.start(name="drill", session_id=self.session_id, resolution="320x240")
@@ -145,6 +150,8 @@ class Run:
             first = wait(lambda: self.probes.first_chunk_of_epoch(2), 300, "the backup's first chunk")
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
             result |= self._launch_figures(0)
+        if self.fault.handover:
+            result |= self._handover_figures(failed_at, container)
         if self.fault.second_takeover:
             backup = self.probes.session()["backupContainerId"]
             time.sleep(self.chunk)  # it records a little
@@ -186,13 +193,43 @@ class Run:
         )
         verified["checks"]["customer_file_complete"] = bool(terminal.get("complete"))
         verified["checks"]["stopped_before_terminal"] = bool(terminal.get("after_stopped"))
+        if self.fault.handover:
+            verified["checks"] |= {
+                "handed_over": result["handover_outcome"] == "running",
+                "old_recorder_stopped_itself": result["old_recorder_exit"] == 3,
+                "no_gap": verified["gap_s"] <= 0,
+                "no_still_over_half_second": verified["still_over_half_second_s"] == 0,
+                "sound_throughout": verified["silent_over_half_second_s"] == 0,
+            }
         if "watcher_reported" in result:
             verified["checks"]["watcher_reported"] = result["watcher_reported"]
+            start = int(self.probes.session()["failovers"][0]["startChunk"])
+            # the dead recorder's chunks at or past the backup's start: only the watcher's salvage stores them
+            result["salvaged_chunks"] = sum(
+                1 for index, epoch in self.probes.stored_spans() if epoch == 1 and index >= start
+            )
         verified["ok"] = all(verified["checks"].values())
         session = self.probes.session()
         health = session.get("captureHealth")
         result["takeovers"] = len(session["failovers"])
         return result | {"customer_terminal": terminal, "capture_health": health} | verified
+
+    def _handover_figures(self, began: float, old: Any) -> dict[str, Any]:
+        """Asked to the new recorder's first durable chunk (`handover_s`), and the old one's exit."""
+        event = wait(
+            lambda: next((f for f in self.probes.session()["failovers"] if f["reason"] == "handover"), None),
+            300,
+            "the handover's end",
+        )
+        exit_code = wait(
+            lambda: self.openvidu.containers.exit_code(old), 120, "the old recorder to stop itself"
+        )
+        return {
+            "handover_outcome": event["outcome"],
+            "handover_s": round((event.get("runningAt") or began) - began, 2),
+            "standby": bool(event.get("standbyId")),
+            "old_recorder_exit": exit_code,
+        }
 
     def _crash_backup(self, ref: str) -> None:
         """The backup dies as a crash kills it: SIGKILL from outside, nobody's stop."""

@@ -7,6 +7,7 @@ import threading
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,46 +28,60 @@ def test_routes_come_from_the_template_most_specific_first() -> None:
     assert router.match("GET", "/nothing") is None
 
 
-class _TwoFunctions:
-    """A template of two functions, both handled by one module's handler."""
+class _OneFunction:
+    """A template of one function, handled by a module written for the test."""
 
     def http_routes(self) -> list[tuple[str, str, str]]:
-        return [("One", "ANY", "/one"), ("Two", "ANY", "/two")]
+        return [("One", "ANY", "/one")]
 
     def handler(self, function: str) -> str:
         return "_ovha_environment_probe.handler"
 
 
-def test_a_function_takes_one_event_at_a_time_and_functions_run_side_by_side(
-    monkeypatch: pytest.MonkeyPatch,
+PROBE = """
+import threading, time
+inside = 0                      # this environment's own state, as a resolver's current event is
+released = threading.Event()
+shared = __import__("_ovha_probe_shared")
+
+def handler(event, context):
+    global inside
+    inside += 1
+    try:
+        if inside > 1:
+            shared.overlaps.append(event)
+        if event.get("wait"):   # a request that waits for another to the same function
+            return {"released": shared.released.wait(5)}
+        if event.get("release"):
+            shared.released.set()
+        time.sleep(0.01)
+        return {"ok": True}
+    finally:
+        inside -= 1
+"""
+
+
+def test_concurrent_events_each_get_their_own_environment_as_in_lambda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As a Lambda execution environment: powertools' resolver keeps the event it is answering on
-    the instance, so two events in one function at once answer one with the other's route."""
-    inside: dict[str, int] = {"One": 0, "Two": 0}
-    most = {"One": 0, "Two": 0, "both": 0}
-    lock = threading.Lock()
-
-    def handler(event: dict, context: Any) -> dict:
-        with lock:
-            inside[event["fn"]] += 1
-            most[event["fn"]] = max(most[event["fn"]], inside[event["fn"]])
-            most["both"] = max(most["both"], sum(inside.values()))
-        time.sleep(0.02)
-        with lock:
-            inside[event["fn"]] -= 1
-        return {"statusCode": 200}
-
-    module = types.ModuleType("_ovha_environment_probe")
-    module.handler = handler  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "_ovha_environment_probe", module)
-    router = Router(_TwoFunctions())  # type: ignore[arg-type]
+    """Never two events in one environment at once (powertools' resolver keeps the event it answers
+    on the instance); and an event waiting for another event to the same function is not stuck
+    behind it (a takeover waits for a warm standby to accept through the API)."""
+    (tmp_path / "_ovha_environment_probe.py").write_text(PROBE)
+    shared = types.ModuleType("_ovha_probe_shared")
+    shared.overlaps = []  # type: ignore[attr-defined]
+    shared.released = threading.Event()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_ovha_probe_shared", shared)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "_ovha_environment_probe", raising=False)
+    router = Router(_OneFunction())  # type: ignore[arg-type]
     with ThreadPoolExecutor(8) as pool:
-        list(
-            pool.map(
-                lambda n: router.invoke(("One", "Two")[n % 2], {"fn": ("One", "Two")[n % 2]}, None), range(16)
-            )
-        )
-    assert (most["One"], most["Two"], most["both"]) == (1, 1, 2)
+        waiting = pool.submit(router.invoke, "One", {"wait": True}, None)
+        time.sleep(0.05)
+        list(pool.map(lambda n: router.invoke("One", {"n": n}, None), range(32)))
+        router.invoke("One", {"release": True}, None)
+        assert waiting.result(timeout=10) == {"released": True}
+    assert shared.overlaps == []  # type: ignore[attr-defined]
 
 
 def test_function_environment_resolves_refs_to_local_names() -> None:

@@ -113,6 +113,18 @@ class Backups:
         """Writes how the launch went, unless a newer epoch has taken the session since."""
 
         def change(record: SessionRecord, now: float) -> SessionRecord:
+            if record.handover is not None and record.handover.epoch == epoch:  # not the owner yet
+                handover = record.handover.model_copy(
+                    update={
+                        "outcome": outcome,
+                        "launcherRef": ref,
+                        "detail": detail,
+                        "launchedAt": launched_at,
+                        "standbyId": standby_id,
+                    }
+                )
+                lapse = {"claimExpiresAt": now} if lapse_now else {}  # abandoned by the next sweep
+                return record.model_copy(update={"handover": handover, **lapse})
             if record.epoch != epoch or not record.failovers or record.failovers[-1].epoch != epoch:
                 return record
             # The backup may have heartbeated (outcome "running") before we got here.

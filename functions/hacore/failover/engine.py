@@ -35,6 +35,7 @@ from hacore.failover.guard import (
     judge,
     next_state,
 )
+from hacore.failover.handover import HANDOVER, Handovers
 from hacore.failover.report import NoBackup, SweepReport, Takeover
 from hacore.failover.rules import (
     MANUAL,
@@ -89,6 +90,7 @@ class FailoverEngine:
         self.clock = clock
         self.metrics = metrics or NoMetrics()
         self.backups = Backups(store, launcher, settings, self.metrics, pool, clock)
+        self.handovers = Handovers(store, self.backups, launcher, chunks, settings, self.metrics, clock)
 
     # --- detection ----------------------------------------------------------------
 
@@ -120,6 +122,8 @@ class FailoverEngine:
                 if self.deadlines is not None and overdue(record, self.clock()) is not None:
                     self._customer_deadline(session_id)
                 continue
+            if due is Due.HANDOVER and overdue(record, self.clock()) is not None:
+                record = self._abandon_late_handover(record)
             reason = stale_reason(record, self.clock(), s)
             if reason is not None and s.failover_enabled:  # off: the customer's deadlines only
                 stale.append((record, reason))
@@ -220,6 +224,18 @@ class FailoverEngine:
         except Exception:  # S3 unreadable: no evidence of death, so it is held
             log.exception("could not read the chunks of %s", record.sessionId)
             return Evidence.UNKNOWN
+
+    def _abandon_late_handover(self, record: SessionRecord) -> SessionRecord:
+        try:
+            return self.handovers.abandon(record.sessionId, "its recorder stored no chunk in time")
+        except Exception:  # the owner still records: the next sweep tries again
+            log.exception("could not abandon the handover of %s", record.sessionId)
+            return record
+
+    def hand_over(self, session_id: str, reason: str = HANDOVER) -> Takeover:
+        """A make-before-break handover (`hacore.failover.handover`): nothing is fenced until the
+        new recorder's first chunk is durable."""
+        return self.handovers.start(session_id, reason)
 
     def take_over(self, session_id: str, reason: str = MANUAL) -> Takeover:
         """A takeover on demand (an operator, OpenVidu's `failed`): whatever the heartbeat says."""

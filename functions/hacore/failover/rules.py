@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hacore.errors import DomainError
 from hacore.models import FailoverEvent, SessionRecord, Status
-from hacore.sessions.rules import mark_last_failover, move
+from hacore.sessions.rules import highest_epoch, mark_last_failover, move
 from hacore.settings import Settings
 
 HEARTBEAT_TIMEOUT = "heartbeat-timeout"
@@ -160,7 +160,9 @@ def claim(
             }
         )
         return changed, Claim(reason, start, record.epoch, True, record.lastHeartbeatAt)
-    epoch = record.epoch + 1
+    epoch = highest_epoch(record) + 1
+    if record.handover is not None:  # its recorder is fenced with the owner: the new epoch is above both
+        history = [*history, record.handover.model_copy(update={"outcome": "superseded"})]
     changed = record.model_copy(
         update={
             "status": move(record.status, Status.FAILING_OVER),
@@ -169,6 +171,7 @@ def claim(
             "claimExpiresAt": now + settings.backup_start_deadline_s,
             "failoverAttempts": record.failoverAttempts + 1,
             "failovers": [*history, FailoverEvent(epoch=epoch, at=now, reason=reason, startChunk=start)],
+            "handover": None,
         }
     )
     return changed, Claim(reason, start, epoch, False, record.lastHeartbeatAt)

@@ -81,7 +81,7 @@ def load(data: dict[str, Any]) -> SessionRecord:
         if isinstance(data.get(field), str):
             data[field] = json.loads(data[field])
     record = SessionRecord.model_validate(data)
-    if due_for(record) not in (Due.CLAIM, Due.HOLD):  # the index's copy of another deadline
+    if due_for(record) not in (Due.CLAIM, Due.HOLD, Due.HANDOVER):  # the index's copy of another deadline
         record = record.model_copy(update={"claimExpiresAt": None})
     return record
 

@@ -9,7 +9,10 @@ The heartbeat's rules:
 * a STARTING session becomes RECORDING with its first chunk;
 * during a takeover only the backup ends FAILING_OVER (`backup_is_beating`), and its chunk clock
   starts with it;
-* capture restarts only grow.
+* capture restarts only grow;
+* during a make-before-break handover the owner beats on as usual, and the new recorder (the
+  handover's epoch) is heard without a change until it reports its first durable chunk: then
+  it owns the session (`complete_handover`), and the caller fences the old epoch in S3.
 """
 
 from __future__ import annotations
@@ -83,6 +86,13 @@ def new_session(request: Registration, now: float) -> SessionRecord:
     )
 
 
+def highest_epoch(record: SessionRecord) -> int:
+    """The newest epoch ever given out for the session: its owner's, a handover's in progress, or
+    one abandoned (whose recorder may still run: the next epoch must fence it too)."""
+    given = [record.epoch, *(f.epoch for f in record.failovers)]
+    return max([*given, record.handover.epoch] if record.handover is not None else given)
+
+
 def backup_is_beating(record: SessionRecord, beat: Beat) -> bool:
     """During a takeover, only the backup may end FAILING_OVER.
 
@@ -112,6 +122,8 @@ def is_steady(record: SessionRecord, beat: Beat) -> bool:
 
 def apply_heartbeat(record: SessionRecord, beat: Beat, now: float) -> SessionRecord:
     """What one heartbeat does to the record (see the module doc). Raises StaleEpoch to fence."""
+    if record.handover is not None and beat.epoch is not None and beat.epoch == record.handover.epoch:
+        return complete_handover(record, beat, now) if beat.lastChunk is not None else record
     if beat.epoch is not None and beat.epoch != record.epoch:
         raise StaleEpoch(record.sessionId, beat.epoch, record.epoch)
     updates: dict[str, Any] = {"lastHeartbeatAt": now}
@@ -138,6 +150,31 @@ def apply_heartbeat(record: SessionRecord, beat: Beat, now: float) -> SessionRec
         updates["captureHealth"] = beat.captureHealth
     updated = record.model_copy(update=updates)
     updated._restarts_added = restarts_added(record, beat)
+    return updated
+
+
+def complete_handover(record: SessionRecord, beat: Beat, now: float) -> SessionRecord:
+    """The handover's recorder stored its first chunk: it owns the session from now on. Its chunk
+    clock starts with it (its numbers may trail the old owner's, which recorded on meanwhile)."""
+    if record.handover is None or beat.lastChunk is None:
+        raise ValueError("a handover completes with its recorder's first stored chunk")
+    done = record.handover.model_copy(update={"outcome": "running", "runningAt": now})
+    updated = record.model_copy(
+        update={
+            "epoch": done.epoch,
+            "handover": None,
+            "claimExpiresAt": None,
+            "failovers": [*record.failovers, done],
+            "launcherRef": done.launcherRef,
+            "backupContainerName": done.standbyId or done.launcherRef,
+            "lastHeartbeatAt": now,
+            "lastChunk": beat.lastChunk,
+            "lastChunkIndex": chunk_index(beat.lastChunk),
+            "lastChunkChangedAt": now,
+            "failoverAttempts": 0,
+        }
+    )
+    updated._handed_over = True
     return updated
 
 

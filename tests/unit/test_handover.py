@@ -1,0 +1,132 @@
+"""Make-before-break handovers: nothing fenced until the new recorder's first chunk is durable; a
+late one abandoned with the owner untouched; a takeover meanwhile supersedes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from hacore.errors import StaleEpoch
+from hacore.failover.handover import NotHandable
+from hacore.lifecycle import Due, due_for
+from hacore.models import Beat, Status
+from hacore.sessions.store import SessionStore
+from hacore.settings import Settings
+from tests.helpers import FakeClock
+from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for, recording_session
+
+
+class FencingChunks(NoChunks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fences: list[tuple[str, int]] = []
+
+    def fence(self, session_id: str, epoch: int) -> bool:
+        self.fences.append((session_id, epoch))
+        return True
+
+
+def test_the_new_recorder_owns_the_session_only_with_its_first_stored_chunk(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    launcher, chunks = RecordingLauncher(), FencingChunks()
+    engine = engine_for(store, settings, clock, launcher, chunks)
+    recording_session(store, clock)  # chunks 0000..0002 of epoch 1
+    takeover = engine.hand_over("s1")
+    assert (takeover.epoch, takeover.startChunk, takeover.outcome) == (2, "0003", "launched")
+    (spec,) = launcher.launches
+    assert (spec.epoch, spec.start_chunk) == (2, "0003")
+    record = store.get("s1")
+    assert (record.status, record.epoch, record.handover.outcome) == (Status.RECORDING, 1, "launched")
+    assert chunks.fences == []  # make before break: nothing fenced yet
+
+    clock.advance(5)
+    store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=1))  # the owner records on
+    store.heartbeat("s1", Beat(epoch=2))  # the new one is up, nothing stored yet: heard, nothing changes
+    assert store.get("s1").epoch == 1
+    clock.advance(5)
+    store.heartbeat("s1", Beat(lastChunk="0004.mp4", epoch=1))
+    done = store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2))  # its first chunk is in S3
+    assert done.handed_over
+    assert (done.epoch, done.lastChunk, done.handover, done.launcherRef) == (2, "0003.mp4", None, "ref-s1-e2")
+    event = done.failovers[-1]
+    assert (event.reason, event.outcome, event.runningAt) == ("handover", "running", clock.now)
+    with pytest.raises(StaleEpoch):  # the old recorder is fenced now: its next beat is a 409
+        store.heartbeat("s1", Beat(lastChunk="0005.mp4", epoch=1))
+
+
+def test_the_api_path_fences_the_old_epoch_once_the_handover_completes(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    chunks = FencingChunks()
+    engine = engine_for(store, settings, clock, chunks=chunks)
+    recording_session(store, clock)
+    engine.hand_over("s1")
+    engine.handovers.completed(store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2)))
+    assert chunks.fences == [("s1", 2)]
+
+
+def test_a_handover_is_refused_unless_recording_and_not_already_under_way(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    engine = engine_for(store, settings, clock)
+    recording_session(store, clock, chunks=0)  # STARTING: no chunk yet
+    with pytest.raises(NotHandable, match="only a RECORDING one"):
+        engine.hand_over("s1")
+    store.heartbeat("s1", Beat(lastChunk="0000.mp4"))
+    engine.hand_over("s1")
+    with pytest.raises(NotHandable, match="being handed over already"):
+        engine.hand_over("s1")
+
+
+def test_a_handover_without_a_first_chunk_in_time_is_abandoned_and_the_owner_records_on(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    launcher = RecordingLauncher()
+    engine = engine_for(store, settings, clock, launcher)
+    recording_session(store, clock)
+    engine.hand_over("s1")
+    assert due_for(store.get("s1")) is Due.HANDOVER
+    for n in range(3, 3 + int(settings.backup_start_deadline_s // 10)):  # the owner beats on
+        clock.advance(10)
+        store.heartbeat("s1", Beat(lastChunk=f"{n:04d}.mp4", epoch=1))
+        assert engine.sweep().stale == 0
+    clock.advance(10)
+    store.heartbeat("s1", Beat(lastChunk="0099.mp4", epoch=1))
+    report = engine.sweep()
+    record = store.get("s1")
+    assert (report.stale, record.epoch, record.status, record.handover) == (0, 1, Status.RECORDING, None)
+    assert record.failovers[-1].outcome == "abandoned"
+    assert launcher.stopped == [("ref-s1-e2", True)]
+    with pytest.raises(StaleEpoch):  # its recorder, if it still runs, is refused
+        store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2))
+    assert engine.hand_over("s1").epoch == 3  # never the abandoned epoch again
+
+
+def test_a_launch_that_fails_abandons_the_handover_at_the_next_sweep(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    engine = engine_for(store, settings, clock, RecordingLauncher(fail=1))
+    recording_session(store, clock)
+    assert engine.hand_over("s1").outcome == "launch-failed"
+    clock.advance(1)
+    store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=1))
+    engine.sweep()
+    record = store.get("s1")
+    assert (record.handover, record.failovers[-1].outcome) == (None, "abandoned")
+
+
+def test_the_owner_dying_during_a_handover_is_a_takeover_above_both_epochs(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    launcher = RecordingLauncher()
+    engine = engine_for(store, settings, clock, launcher)
+    recording_session(store, clock)
+    engine.hand_over("s1")
+    clock.advance(settings.heartbeat_timeout_s + 1)
+    report = engine.sweep()
+    assert [t.epoch for t in report.takeovers] == [3]
+    record = store.get("s1")
+    assert [(f.epoch, f.outcome) for f in record.failovers] == [(2, "superseded"), (3, "launched")]
+    assert record.handover is None
+    with pytest.raises(StaleEpoch):
+        store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2))
