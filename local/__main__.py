@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import local  # noqa: F401 - puts functions/ on the path
 
@@ -153,6 +154,35 @@ def sam_invoke(arguments: argparse.Namespace) -> int:
     return invoke(arguments.function, arguments.event, arguments.sam, sam_env)
 
 
+def events(arguments: argparse.Namespace) -> int:
+    """Puts an event, as AWS delivers it (events/*.json), on the running stack's EventBridge: the
+    template's rules take it to their function, as in AWS (`local.event_sources.EventBus`)."""
+    import json
+
+    import boto3
+
+    from local.event_sources import put_event
+    from local.media_node import recordings_path
+    from recorder.settings_file import parse_env_file
+
+    node = recordings_path(os.environ) / ".env"
+    if not node.exists():
+        print(f"no {node}: start the stack first (make up)", file=sys.stderr)
+        return 2
+    endpoint = parse_env_file(node.read_text())["HA_AWS_S3_SERVICE_ENDPOINT"]  # the stack's moto
+    bus = boto3.client(
+        "events",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+    )
+    for path in arguments.files:
+        event = json.loads(Path(path).read_text())
+        print(json.dumps({"put": path, "detail-type": event["detail-type"], "id": put_event(bus, event)}))
+    return 0
+
+
 def dlq(arguments: argparse.Namespace) -> int:
     """The dead-letter queue of a running stack: `ovha dlq`, with the API's JSON."""
     from local import ovha
@@ -226,6 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     dead.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     dead.set_defaults(run=dlq)
+    bus = commands.add_parser(
+        "events", help="put AWS events (events/*.json) on a running stack's EventBridge"
+    )
+    bus.add_argument("action", choices=["put"])
+    bus.add_argument(
+        "files", nargs="+", help="events as AWS delivers them, e.g. events/spot-interruption.json"
+    )
+    bus.set_defaults(run=events)
     building = commands.add_parser("image", help="build the recorder image from Debian's packages")
     building.add_argument("--tag", default=os.environ.get("IMAGE") or "openvidu-ha-recorder:latest")
     building.add_argument("--base", default=os.environ.get("BASE_IMAGE") or None, help="default: made here")

@@ -133,6 +133,18 @@ def handover(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     )
 
 
+def hosts_drain(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
+    payload = call(t, "POST", f"/api/hosts/{a.host}/drain")
+    return payload, pairs(
+        payload, ("host", "draining", "empty", "live", "handingOver", "waiting", "startedNow")
+    )
+
+
+def hosts_show(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
+    payload = call(t, "GET", f"/api/hosts/{a.host}")
+    return payload, pairs(payload, ("host", "draining", "empty", "live", "handingOver", "waiting"))
+
+
 def failover_status(t: Target, a: argparse.Namespace) -> tuple[Any, str]:
     payload = call(t, "GET", "/api/failover/status")
     guard = payload.get("stormGuard") or {}
@@ -276,6 +288,13 @@ def parser() -> argparse.ArgumentParser:
         sessions, "handover", handover, "hand a recording to a new recorder, make-before-break (no gap)"
     ).add_argument("session")
     verb(topics, "takeover", takeover, "take a session over now (a manual failover)").add_argument("session")
+    hosts = topics.add_parser("hosts", help="media nodes", parents=anywhere).add_subparsers(
+        dest="action", required=True
+    )
+    verb(
+        hosts, "drain", hosts_drain, "hand a node's live recordings over, a few at a time, until it is empty"
+    ).add_argument("host", help="the node's name (clientHost) or its EC2 instance id")
+    verb(hosts, "show", hosts_show, "a node's live recordings, and its drain").add_argument("host")
     failover = topics.add_parser("failover", help="the failover engine", parents=anywhere).add_subparsers(
         dest="verb", required=True
     )

@@ -23,7 +23,7 @@ from hacore.settings import TIMING_PROFILES
 from local import ROOT
 from local.apigw import LocalContext
 from local.environment import function_environment
-from local.event_sources import SqsPoller
+from local.event_sources import EventBus, SqsPoller
 from local.gateway import Router, make_server
 from local.media_node import write_env_file
 from local.provision import create_buckets, create_queues, create_tables
@@ -103,7 +103,7 @@ class LocalStack:
     names: dict[str, str] = field(default_factory=dict)
     default_credentials: bool = False
     schedules: dict[str, float] = field(default_factory=dict)
-    pollers: list[SqsPoller] = field(default_factory=list)
+    pollers: list[SqsPoller | EventBus] = field(default_factory=list)
     env_file: Path | None = None
     _moto: Any = None
     _server: Any = None
@@ -147,6 +147,7 @@ class LocalStack:
         self._start_schedules()
         self._start_queue_pollers()
         self._start_task_events()
+        self._start_event_bus()
         if announce is not None:
             announce(self)
         threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True).start()
@@ -208,6 +209,27 @@ class LocalStack:
                             self._run_invocation(handler, function, timeout_ms, event)
 
         threading.Thread(target=watch, name="task-events", daemon=True).start()
+
+    def _start_event_bus(self) -> None:
+        """The template's rules on AWS's own events (EC2's, Auto Scaling's) on moto's EventBridge:
+        an event put there reaches its function (`local.event_sources.EventBus`). ECS's task events
+        come from this machine's launcher instead (`_start_task_events`)."""
+        import boto3
+
+        rules = [(f, p) for f, p in self.template.event_rules() if "aws.ecs" not in (p.get("source") or [])]
+        if not rules:
+            return
+        region = self.environ["AWS_REGION"]
+        bus = EventBus(
+            boto3.client("events", region_name=region, endpoint_url=self.aws_endpoint),
+            boto3.client("sqs", region_name=region, endpoint_url=self.aws_endpoint),
+            rules,
+            lambda function, event: self._run_invocation(
+                self._router.handler(function), function, self.template.timeout(function) * 1000, event
+            ),
+        )
+        self.pollers.append(bus)
+        threading.Thread(target=bus.run, name="event-bus", daemon=True).start()
 
     def _launcher(self) -> Any:
         """The launcher of this stack's backups, when it is one of this machine's (not ECS)."""

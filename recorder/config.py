@@ -47,6 +47,15 @@ class AgentConfig(BaseModel):
     recovery: bool = Field(
         False, alias="IS_RECOVERY_CONTAINER", description="the original's flag for a backup"
     )
+    instance_id: str | None = Field(
+        None,
+        alias="HA_INSTANCE_ID",
+        pattern=r"^i-[0-9a-f]{8,17}$",
+        description="the media node's EC2 instance id; unset: read from IMDSv2, if there is one",
+    )
+    imds_url: str = Field(
+        "http://169.254.169.254", alias="HA_IMDS_URL", description="where IMDSv2 answers; off: not looked up"
+    )
     epoch: int = Field(
         1,
         alias="EPOCH",

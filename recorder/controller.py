@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from recorder.config import AgentConfig
+from recorder.imds import instance_id
 from recorder.supervisor import backoff
 from recorder.wire import Manifest
 
@@ -62,6 +63,9 @@ class Controller:
             "environment": c.registered_environment(),
             "metadata": {"epoch": c.epoch},
         }
+        instance = c.instance_id or instance_id(c.imds_url)
+        if instance:
+            body["instanceId"] = instance
         if c.recording_json:
             try:
                 body["recordingJson"] = json.loads(c.recording_json)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api.documented import DocumentedResolver, declared
 from api.failover import add_failover_routes
+from api.hosts import add_host_routes
 from api.middleware import gate
 from api.recorders import add_recorder_routes
 from api.replies import describe_validation, error_reply, json_reply
@@ -176,6 +177,7 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
     )
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_recorder_routes(app, deps.failover, deps.clock)
+    add_host_routes(app, deps.failover, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
     add_standby_routes(app, deps.standbys, deps.clock, deps.settings.standby_silent_after_s)
 

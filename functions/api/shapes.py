@@ -138,6 +138,12 @@ class RegisterRequest(StrictRequest, Registration):
     sessionId: str = Field(max_length=128, json_schema_extra={"pattern": PADDED_SESSION_ID})
     clientId: str = Field(max_length=256, json_schema_extra={"pattern": NOT_BLANK})
     clientHost: str | None = Field(None, max_length=256)
+    instanceId: str | None = Field(
+        None,
+        pattern=r"^i-[0-9a-f]{8,17}$",
+        description="the media node's EC2 instance id (recorders read it from IMDSv2): Spot's and "
+        "Auto Scaling's events name the node by it",
+    )
     uniqueSessionId: str | None = Field(None, max_length=256)
     originalSessionId: str | None = Field(None, max_length=256)
     status: str | None = Field(

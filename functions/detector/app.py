@@ -1,7 +1,8 @@
 """The detector Lambda. EventBridge runs it every minute; it sweeps every check interval until
 its budget is used, so detection takes the timeout plus one check interval, not a minute.
 EventBridge also sends it ECS's event for a recorder task that stopped: a backup that died is
-taken over at once, without waiting for its heartbeat timeout.
+taken over at once, without waiting for its heartbeat timeout; and a media node's end foretold
+(Spot's warning, an Auto Scaling lifecycle hook: drained) or happening (stopping: taken over).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from hacore.failover.engine import FailoverEngine
+from hacore.failover.host_events import host_event
 from hacore.failover.task_events import recorder_stopped
 from hacore.metrics import EmfMetrics
 from hacore.settings import Settings, get_settings
@@ -72,6 +74,12 @@ relay = build_relay(webhooks, sink) if webhooks.state.configured else None  # pr
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    going = host_event(event)
+    if going is not None:  # EventBridge: a media node is going (Spot, Auto Scaling, EC2)
+        outcome = engine.on_host_event(going)
+        metrics.flush_metrics()
+        logger.warning("media node going", extra={"instance": going.instance_id, "action": going.action})
+        return {"event": going.action, **outcome}
     stopped = recorder_stopped(event, get_settings().ecs_container)
     if stopped is not None:  # EventBridge: a recorder task stopped; the schedule sends the rest
         takeover = engine.on_recorder_stopped(stopped)

@@ -31,6 +31,7 @@ class Due(StrEnum):
 
     CLAIM = "claim"  # FAILING_OVER: the backup did not heartbeat in time
     HANDOVER = "handover"  # a handover's recorder did not store its first chunk in time
+    ROTATE = "rotate"  # the recorder reached APP_MAX_RECORDER_AGE: it is handed over
     HOLD = "hold"  # a `failed` held for a final report
     OUTBOX = "outbox"  # a terminal decided and not yet queued
     TERMINAL = "terminal"  # ended, and nobody said how: OpenVidu's terminal never came
@@ -46,6 +47,8 @@ def due_for(record: SessionRecord) -> Due | None:
         return Due.CLAIM
     if record.handover is not None and record.status is Status.RECORDING:
         return Due.HANDOVER
+    if record.rotateAt is not None and record.status is Status.RECORDING:
+        return Due.ROTATE
     if record.status in ENDED:
         return Due.TERMINAL
     return None
@@ -60,7 +63,23 @@ def deadline(record: SessionRecord) -> float | None:
         return record.terminalDueAt
     if due in (Due.HOLD, Due.CLAIM, Due.HANDOVER):
         return record.claimExpiresAt
+    if due is Due.ROTATE:
+        return record.rotateAt
     return None
+
+
+def rotation_due(record: SessionRecord, settings: Settings) -> float | None:
+    """When the owner reaches APP_MAX_RECORDER_AGE (from its first beat as owner, or the session's
+    start); a rotation just abandoned is tried again two backup start timeouts later, not at once."""
+    age = settings.max_recorder_age
+    if age is None or record.status is not Status.RECORDING or record.handover is not None:
+        return None
+    owner = next((f for f in reversed(record.failovers) if f.epoch == record.epoch and f.runningAt), None)
+    due = (owner.runningAt if owner is not None and owner.runningAt else record.createdAt) + age
+    last = record.failovers[-1] if record.failovers else None
+    if last is not None and last.outcome == "abandoned":
+        due = max(due, last.at + 2 * settings.backup_start_deadline_s)
+    return due
 
 
 def settle(record: SessionRecord, now: float, settings: Settings) -> SessionRecord:
@@ -73,6 +92,9 @@ def settle(record: SessionRecord, now: float, settings: Settings) -> SessionReco
         update["terminalDueAt"] = now + settings.terminal_timeout_s
     if due is not Due.TERMINAL and record.terminalDueAt is not None:
         update["terminalDueAt"] = None
+    rotate_at = rotation_due(record, settings)
+    if rotate_at != record.rotateAt:
+        update["rotateAt"] = rotate_at
     return record.model_copy(update=update) if update else record
 
 
@@ -109,6 +131,11 @@ TABLE: tuple[tuple[str, str, str], ...] = (
         "RECORDING, handing over (make-before-break)",
         "APP_FAILOVER_BACKUP_START_TIMEOUT for the new recorder's first chunk",
         "abandoned: the new recorder is stopped, the owner records on (nothing was fenced)",
+    ),
+    (
+        "RECORDING, APP_MAX_RECORDER_AGE set",
+        "the recorder's age reaches it (from its first beat as the owner)",
+        "handed over, make-before-break (reason `rotation`)",
     ),
     (
         "ended (STOPPING, COMPLETED, FAILED, INACTIVE), no terminal decided or held",

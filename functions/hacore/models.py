@@ -192,6 +192,7 @@ class SessionRecord(Model):
     sessionId: str
     clientId: str
     clientHost: str | None = None
+    instanceId: str | None = None  # the media node's EC2 instance (IMDSv2): what its events name
     uniqueSessionId: str | None = None
     originalSessionId: str | None = None
     status: Status = Status.STARTING
@@ -217,6 +218,7 @@ class SessionRecord(Model):
     # A make-before-break handover in progress: its recorder (the event's epoch) records beside the
     # owner until its first chunk is durable, then owns the session (`sessions.rules`).
     handover: FailoverEvent | None = None
+    rotateAt: float | None = None  # APP_MAX_RECORDER_AGE: when the owner is handed over (lifecycle)
     final: FinalReport | None = None
     heldWebhook: dict[str, Any] | None = None  # OpenVidu's `failed`, held while a backup finalizes
     terminal: Terminal | None = None
@@ -252,6 +254,7 @@ class Registration(Model):
     sessionId: str
     clientId: str
     clientHost: str | None = None
+    instanceId: str | None = None
     uniqueSessionId: str | None = None
     originalSessionId: str | None = None
     status: str | None = None

@@ -89,8 +89,9 @@ class Items(Protocol[T]):
     def find_many(self, keys: list[str]) -> list[T]:
         """Those of `keys` that exist and have not expired, in no particular order."""
 
-    def scan(self) -> list[T]:
-        """Every live record (for a table as small as the standby pool)."""
+    def scan(self, prefix: str = "") -> list[T]:
+        """Every live record whose key starts with `prefix` (for a table as small as the standby
+        pool, or a few kinds of item sharing one, as the control table's)."""
 
     def put(self, record: T, expected: int | None) -> bool:
         """Writes `record` if the stored version is `expected` (None: if there is none, or it has
@@ -139,9 +140,19 @@ class DynamoItems(Generic[T]):
                 pending = reply.get("UnprocessedKeys") or {}
         return found
 
-    def scan(self) -> list[T]:
+    def scan(self, prefix: str = "") -> list[T]:
         found: list[T] = []
-        for page in self.db.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+        only: dict[str, Any] = (
+            {
+                "FilterExpression": "begins_with(#k, :p)",
+                "ExpressionAttributeNames": {"#k": self.codec.key},
+                "ExpressionAttributeValues": {":p": {"S": prefix}},
+            }
+            if prefix
+            else {}
+        )
+        pages = self.db.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True, **only)
+        for page in pages:
             found.extend(self.codec.load(d) for d in map(deserialize, page.get("Items", [])) if self._live(d))
         return found
 
@@ -205,8 +216,8 @@ class MemoryItems(Generic[T]):
     def find_many(self, keys: list[str]) -> list[T]:
         return [record for record in map(self.find, keys) if record is not None]
 
-    def scan(self) -> list[T]:
-        return self.find_many(list(self._items))
+    def scan(self, prefix: str = "") -> list[T]:
+        return self.find_many([key for key in self._items if key.startswith(prefix)])
 
     def put(self, record: T, expected: int | None) -> bool:
         data = to_plain(self.codec.dump(record))

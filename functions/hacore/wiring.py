@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from hacore import aws
 from hacore.chunks import ChunkIndex
+from hacore.failover.drains import CODEC as DRAIN_CODEC
 from hacore.failover.engine import FailoverEngine
 from hacore.failover.guard import GuardStore
 from hacore.launchers import make_launcher
@@ -15,6 +17,7 @@ from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from hacore.standby.pool import StandbyPool
 from hacore.standby.store import StandbyStore
+from hacore.versioned import DynamoItems
 
 
 def launcher_env(settings: Settings) -> dict[str, str]:
@@ -51,4 +54,32 @@ def build_engine(
         table = StandbyStore(aws.client("dynamodb", settings.region), settings.standby_table, clock)
         pool = StandbyPool(table, launcher, settings, clock)
     guard = GuardStore(aws.client("dynamodb", settings.region), settings.control_table)
-    return FailoverEngine(store, launcher, chunks, settings, clock, metrics, deadlines, pool, guard)
+    drains = (
+        DynamoItems(aws.client("dynamodb", settings.region), settings.control_table, DRAIN_CODEC, clock)
+        if settings.control_table
+        else None
+    )
+    return FailoverEngine(
+        store,
+        launcher,
+        chunks,
+        settings,
+        clock,
+        metrics,
+        deadlines,
+        pool,
+        guard,
+        drains,
+        lambda lifecycle: complete_lifecycle_action(aws.client("autoscaling", settings.region), lifecycle),
+    )
+
+
+def complete_lifecycle_action(autoscaling: Any, lifecycle: dict[str, str]) -> None:
+    """The drained node may go: its Auto Scaling lifecycle hook is told to continue."""
+    autoscaling.complete_lifecycle_action(
+        LifecycleHookName=lifecycle["LifecycleHookName"],
+        AutoScalingGroupName=lifecycle["AutoScalingGroupName"],
+        LifecycleActionToken=lifecycle["LifecycleActionToken"],
+        InstanceId=lifecycle["EC2InstanceId"],
+        LifecycleActionResult="CONTINUE",
+    )

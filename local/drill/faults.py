@@ -42,7 +42,9 @@ class Fault:
     browser: bool = False  # needs the real capture stack (a browser on the test page)
     resume: bool = False  # the struck recorder is resumed later (it must then stop itself)
     watcher: bool = False  # the media node's watcher runs (containers only): it reports the death
-    handover: bool = False  # planned: make-before-break, the old recorder stops itself once fenced
+    handover: str | None = None  # planned, make-before-break (its reason); the old recorder stops itself
+    node: bool = False  # several recordings on one media node, drained (`local.drill.drain`)
+    rotates: bool = False  # the stack hands a recorder over at APP_MAX_RECORDER_AGE
     fleet: bool = False
 
 
@@ -99,7 +101,21 @@ FAULTS: dict[str, Fault] = {
             "a planned handover (POST .../handover): make-before-break, no gap, nothing twice",
             "failed",  # its container fenced off before its `q`: OpenVidu judges it so
             _hand_over,
-            handover=True,
+            handover="handover",
+        ),
+        Fault(
+            "drain",
+            "three recordings on one node; its Spot warning, put on EventBridge, drains it",
+            "failed",
+            handover="drain",
+            node=True,
+        ),
+        Fault(
+            "rotate",
+            "the recorder reaches APP_MAX_RECORDER_AGE (4.5 chunks here): handed over, no gap",
+            "failed",
+            handover="rotation",
+            rotates=True,
         ),
         Fault(
             "backup-kill",

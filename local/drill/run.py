@@ -111,6 +111,7 @@ class Run:
             return self._record()
         finally:
             if self.watcher is not None:
+                (self.workdir / "watcher.log").write_bytes(self.watcher.logs())
                 self.watcher.remove(force=True)
 
     def _record(self) -> dict[str, Any]:
@@ -151,7 +152,7 @@ class Run:
             result["backup_first_chunk_s"] = round(first - failed_at, 2)
             result |= self._launch_figures(0)
         if self.fault.handover:
-            result |= self._handover_figures(failed_at, container)
+            result |= self.handover_figures(failed_at, container, self.fault.handover)
         if self.fault.second_takeover:
             backup = self.probes.session()["backupContainerId"]
             time.sleep(self.chunk)  # it records a little
@@ -180,6 +181,11 @@ class Run:
             result["zombie_exit"] = wait(
                 lambda: self.openvidu.containers.exit_code(container), 60, "the zombie to stop itself"
             )
+        return self.finish(recording, result)
+
+    def finish(self, recording: Recording, result: dict[str, Any]) -> dict[str, Any]:
+        """The recording stopped as OpenVidu stops it, its final file judged, and the checks the
+        fault owes (a handover's, the watcher's)."""
         time.sleep(2 * self.chunk)  # let the survivor record a little more
         self.openvidu.stop(recording)  # stopped, q, 30 s, .info: ready or failed
         result["openvidu_status"] = recording.status
@@ -214,10 +220,10 @@ class Run:
         result["takeovers"] = len(session["failovers"])
         return result | {"customer_terminal": terminal, "capture_health": health} | verified
 
-    def _handover_figures(self, began: float, old: Any) -> dict[str, Any]:
+    def handover_figures(self, began: float, old: Any, reason: str = "handover") -> dict[str, Any]:
         """Asked to the new recorder's first durable chunk (`handover_s`), and the old one's exit."""
         event = wait(
-            lambda: next((f for f in self.probes.session()["failovers"] if f["reason"] == "handover"), None),
+            lambda: next((f for f in self.probes.session()["failovers"] if f["reason"] == reason), None),
             300,
             "the handover's end",
         )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from hacore.settings import TIMING_PROFILES
+from local.drill.drain import DrainRun
 from local.drill.faults import FAULTS
 from local.drill.fleet import FleetRun
 from local.drill.run import Run
@@ -31,7 +33,11 @@ def run_drill(
     results = []
     with tempfile.TemporaryDirectory(prefix="ovha-drill-") as scratch:
         workdir = Path(scratch)
-        stack = start_stack(workdir, timing, runtime=runtime)
+        settings = {}
+        if FAULTS[mode].rotates:  # 4.5 chunks: a rotation lands inside some chunk, after two are stored
+            chunk = TIMING_PROFILES[timing]["CHUNK_TIME_SIZE"]
+            settings["APP_MAX_RECORDER_AGE"] = str(max(10, int(4.5 * chunk)))
+        stack = start_stack(workdir, timing, settings, runtime=runtime)
         try:
             for number in range(1, runs + 1):
                 run_dir = workdir / f"run-{number}"
@@ -39,6 +45,8 @@ def run_drill(
                 try:
                     if FAULTS[mode].fleet:
                         result = FleetRun(stack, run_dir, mode, rng).execute()
+                    elif FAULTS[mode].node:
+                        result = DrainRun(stack, run_dir, mode, rng).execute()
                     else:
                         result = Run(stack, run_dir, mode, rng, source).execute()
                 except (TimeoutError, RuntimeError, requests.RequestException) as error:

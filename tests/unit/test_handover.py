@@ -3,6 +3,8 @@ late one abandoned with the owner untouched; a takeover meanwhile supersedes it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hacore.errors import StaleEpoch
@@ -12,6 +14,7 @@ from hacore.models import Beat, Status
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from tests.helpers import FakeClock
+from tests.unit.conftest import TABLE
 from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for, recording_session
 
 
@@ -130,3 +133,36 @@ def test_the_owner_dying_during_a_handover_is_a_takeover_above_both_epochs(
     assert record.handover is None
     with pytest.raises(StaleEpoch):
         store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2))
+
+
+def test_a_recorder_older_than_the_max_age_is_rotated_make_before_break(
+    dynamodb: Any, settings: Settings, clock: FakeClock
+) -> None:
+    aged = Settings.from_env(
+        {**settings.model_dump(by_alias=True, exclude_none=True), "APP_MAX_RECORDER_AGE": "120"}
+    )
+    store = SessionStore(dynamodb, TABLE, aged, clock)
+    launcher = RecordingLauncher()
+    engine = engine_for(store, aged, clock, launcher)
+    recording_session(store, clock)  # registered at t0, chunks at t0+10..30
+    record = store.get("s1")
+    assert (record.rotateAt, due_for(record)) == (record.createdAt + 120, Due.ROTATE)
+    for n in range(3, 11):  # healthy, younger than 120 s: nothing
+        clock.advance(10)
+        store.heartbeat("s1", Beat(lastChunk=f"{n:04d}.mp4", epoch=1))
+        engine.sweep()
+    assert launcher.launches == []
+    clock.advance(10)  # t0+120
+    store.heartbeat("s1", Beat(lastChunk="0011.mp4", epoch=1))
+    engine.sweep()
+    record = store.get("s1")
+    assert (record.handover.reason, record.handover.epoch, record.rotateAt) == ("rotation", 2, None)
+    done = store.heartbeat("s1", Beat(lastChunk="0012.mp4", epoch=2))
+    assert done.rotateAt == clock.now + 120  # the new recorder's age counts from its first beat as owner
+
+
+def test_without_a_max_age_nothing_is_rotated(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    recording_session(store, clock)
+    assert store.get("s1").rotateAt is None

@@ -158,3 +158,57 @@ def test_the_moto_server_fix_answers_as_moto_does() -> None:
         assert retained(backend, "deep", message) is original(backend, "deep", message) is True
         message.sent_timestamp -= 61_000  # sent 61 s ago, kept for 60
         assert retained(backend, "deep", message) is original(backend, "deep", message) is False
+
+
+def test_the_embedded_moto_completes_a_lifecycle_action_as_aws_answers_and_refuses_an_incomplete_one() -> (
+    None
+):
+    """moto lacks CompleteLifecycleAction; the embedded server answers it (a drained node's hook)."""
+    import subprocess
+
+    import boto3
+    import requests
+
+    from local.runtime import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"{url}/moto-api/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        autoscaling = boto3.client(
+            "autoscaling",
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        autoscaling.complete_lifecycle_action(
+            LifecycleHookName="drain-recordings",
+            AutoScalingGroupName="openvidu-media-nodes",
+            LifecycleActionToken="87654321-4321-4321-4321-210987654321",
+            LifecycleActionResult="CONTINUE",
+        )
+        refused = requests.post(
+            url,
+            data={"Action": "CompleteLifecycleAction", "Version": "2011-01-01", "LifecycleHookName": "h"},
+            headers={
+                "Authorization": "AWS4-HMAC-SHA256 Credential=x/20261204/us-east-1/autoscaling/aws4_request"
+            },
+            timeout=10,
+        )
+        assert refused.status_code == 400
+        assert "AutoScalingGroupName" in refused.text
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

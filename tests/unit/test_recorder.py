@@ -67,6 +67,25 @@ def test_ffmpeg_cuts_exact_chunks_numbered_from_start_chunk(tmp_path: Path) -> N
     assert "x11grab" in ffmpeg_command(capture, 0, tmp_path / "l.csv")
 
 
+def test_a_quiet_picture_killed_mid_chunk_leaves_its_whole_fragments_on_disk(tmp_path: Path) -> None:
+    """The capture's own output settings, on a still grey picture (a few KB/s, as a quiet layout
+    page makes): killed 3.5 s into a chunk, the chunk on disk already holds its fragments, so the
+    watcher's salvage (or the agent's own, after ffmpeg dies) keeps them."""
+    config = AgentConfig.from_env(BASE | {"CHUNK_TIME_SIZE": "10", "RECORDER_SOURCE": "synthetic"})
+    command = ffmpeg_command(config, 0, tmp_path / "run-1.csv")
+    source = next(i for i, arg in enumerate(command) if arg.startswith("testsrc2="))
+    command[source] = "color=c=gray:size=320x240:rate=15"  # the test pattern's bitrate, far lower
+    ffmpeg = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3.5)
+    finally:
+        ffmpeg.kill()
+        ffmpeg.wait(timeout=10)
+    duration = keep_whole_fragments(tmp_path / "0000.mp4")
+    assert duration is not None
+    assert duration >= 2.0, duration
+
+
 @pytest.fixture
 def storage() -> Iterator[ChunkStorage]:
     with mock_aws():

@@ -18,11 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
+from typing import Any
 
 from hacore.chunks import ChunkIndex
-from hacore.errors import SessionNotFound
+from hacore.errors import DomainError, SessionNotFound
 from hacore.failover.backups import Backups
+from hacore.failover.drains import CODEC as DRAIN_CODEC
+from hacore.failover.drains import Drain, Drains
 from hacore.failover.guard import (
     UNHEARD_SHOWN,
     Evidence,
@@ -35,7 +38,8 @@ from hacore.failover.guard import (
     judge,
     next_state,
 )
-from hacore.failover.handover import HANDOVER, Handovers
+from hacore.failover.handover import HANDOVER, ROTATION, Handovers
+from hacore.failover.host_events import INSTANCE_STOPPING, HostEvent
 from hacore.failover.report import NoBackup, SweepReport, Takeover
 from hacore.failover.rules import (
     MANUAL,
@@ -54,6 +58,7 @@ from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from hacore.standby.pool import STANDBY_PREFIX, StandbyPool
 from hacore.standby.rules import StandbyStatus
+from hacore.versioned import Items, MemoryItems
 
 __all__ = ["FailoverEngine", "NoBackup", "NotTakeable", "SweepReport", "Takeover"]
 
@@ -75,11 +80,14 @@ class FailoverEngine:
         deadlines: Callable[[str], object] | None = None,
         pool: StandbyPool | None = None,
         guard: GuardStore | None = None,
+        drains: Items[Drain] | None = None,
+        complete_lifecycle: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         """`deadlines` acts on a lifecycle deadline that is the customer's (a held `failed`, the
         outbox, a terminal OpenVidu never sent: `CustomerTerminal.on_deadline`);
         `pool` hands takeovers to warm standbys and is refilled by every sweep; `guard` keeps
-        the storm guard's state (in memory when None)."""
+        the storm guard's state, `drains` the drains under way (in memory when None);
+        `complete_lifecycle` completes a drained node's Auto Scaling lifecycle action."""
         self.guard = guard or GuardStore(None, None)
         self.deadlines = deadlines
         self.pool = pool
@@ -91,6 +99,15 @@ class FailoverEngine:
         self.metrics = metrics or NoMetrics()
         self.backups = Backups(store, launcher, settings, self.metrics, pool, clock)
         self.handovers = Handovers(store, self.backups, launcher, chunks, settings, self.metrics, clock)
+        self.drains = Drains(
+            store,
+            self.handovers,
+            drains or MemoryItems(DRAIN_CODEC),
+            settings.drain_concurrency,
+            self.metrics,
+            complete_lifecycle,
+            clock,
+        )
 
     # --- detection ----------------------------------------------------------------
 
@@ -124,6 +141,9 @@ class FailoverEngine:
                 continue
             if due is Due.HANDOVER and overdue(record, self.clock()) is not None:
                 record = self._abandon_late_handover(record)
+            elif due is Due.ROTATE and s.failover_enabled and overdue(record, self.clock()) is not None:
+                self._rotate(record)
+                continue
             reason = stale_reason(record, self.clock(), s)
             if reason is not None and s.failover_enabled:  # off: the customer's deadlines only
                 stale.append((record, reason))
@@ -155,6 +175,8 @@ class FailoverEngine:
             log.warning("takeovers held this sweep: %s", report.held)
         report.unheard = sorted(k for k, v in report.held.items() if v == Verdict.HOLD_UNHEARD.value)
         self._remember_unheard(state, report.unheard)
+        if s.failover_enabled:
+            report.drains = [asdict(d) for d in self.drains.sweep()]
         if self.pool is not None and self.pool.enabled:
             try:
                 report.standbysLaunched = len(self.pool.refill())
@@ -231,6 +253,26 @@ class FailoverEngine:
         except Exception:  # the owner still records: the next sweep tries again
             log.exception("could not abandon the handover of %s", record.sessionId)
             return record
+
+    def _rotate(self, record: SessionRecord) -> None:
+        try:
+            self.handovers.start(record.sessionId, ROTATION)
+        except DomainError:  # no longer RECORDING, or handed over meanwhile: nothing to rotate
+            return
+        except Exception:  # the owner still records: the next sweep tries again
+            log.exception("could not begin the rotation of %s", record.sessionId)
+
+    def on_host_event(self, event: HostEvent) -> dict[str, Any]:
+        """A node going (`hacore.failover.host_events`): drained, or its recordings taken over now."""
+        if event.action == "drain":
+            return {"drain": asdict(self.drains.start(event.instance_id, event.lifecycle))}
+        taken = []
+        for record in self.drains.on(event.instance_id):
+            try:
+                taken.append(asdict(self.take_over(record.sessionId, INSTANCE_STOPPING)))
+            except (NotTakeable, SessionNotFound):  # ended, or claimed by a sweep, meanwhile
+                continue
+        return {"host": event.instance_id, "takeovers": taken}
 
     def hand_over(self, session_id: str, reason: str = HANDOVER) -> Takeover:
         """A make-before-break handover (`hacore.failover.handover`): nothing is fenced until the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hacore.errors import DomainError
 
@@ -36,3 +37,4 @@ class SweepReport:
     quiet: int = 0  # sessions silent long enough to count towards a storm
     held: dict[str, str] = field(default_factory=dict)  # session id -> why its takeover waits
     unheard: list[str] = field(default_factory=list)  # silent to us, alive by S3: not taken over
+    drains: list[dict[str, Any]] = field(default_factory=list)  # each node being drained: its step

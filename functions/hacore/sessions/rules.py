@@ -72,6 +72,7 @@ def new_session(request: Registration, now: float) -> SessionRecord:
         sessionId=request.sessionId,
         clientId=request.clientId,
         clientHost=request.clientHost,
+        instanceId=request.instanceId,
         uniqueSessionId=request.uniqueSessionId,
         originalSessionId=request.originalSessionId,
         status=status,

@@ -102,6 +102,20 @@ class FailoverSettings(Concern):
         le=20,
         description="takeovers of one session before FAILED",
     )
+    max_recorder_age: OptionalInt = Field(
+        None,
+        alias="APP_MAX_RECORDER_AGE",
+        ge=10,
+        description="a recorder older than this, seconds, is handed over make-before-break (a Chrome "
+        "that has recorded for hours grows old); unset: never",
+    )
+    drain_concurrency: int = Field(
+        2,
+        alias="APP_DRAIN_CONCURRENCY",
+        ge=1,
+        le=50,
+        description="handovers under way at once per node being drained",
+    )
     detector_budget_s: float = Field(
         55,
         alias="APP_DETECTOR_BUDGET_SECONDS",
