@@ -174,6 +174,25 @@ def standby_per_month(i: Inputs, p: Prices, m: Model) -> dict[str, float]:
     }
 
 
+def redundant_per_recording_hour(i: Inputs, p: Prices, m: Model) -> dict[str, float]:
+    """What redundant recording adds to one recording-hour: its shadow, a second recorder as a
+    Fargate task for the whole recording, heartbeating (each beat a DynamoDB write, as the owner's)
+    and storing its chunks (a PUT and a fence HEAD each; their storage, briefly, is not counted)."""
+    heartbeats = 3600 / i.heartbeat_s
+    chunks = 3600 / i.chunk_s
+    return {
+        "its Fargate task, recording": i.task_vcpu * p.fargate_vcpu_hour[i.architecture]
+        + i.task_gb * p.fargate_gb_hour[i.architecture],
+        "its heartbeats: API Gateway, Lambda": heartbeats * p.http_api_per_million / 1e6
+        + _lambda(heartbeats, m.api_billed_ms, i.lambda_gb, i.architecture, p),
+        "its heartbeats: DynamoDB writes": heartbeats
+        * math.ceil(m.session_item_kb)
+        * p.dynamodb_write_per_million
+        / 1e6,
+        "its chunks: S3 PUT and fence HEAD": chunks * (p.s3_put_per_thousand + p.s3_get_per_thousand) / 1e3,
+    }
+
+
 def report(profile: str, prices: Prices | None = None, model: Model | None = None) -> dict[str, object]:
     prices, model = prices or Prices(), model or Model()
     inputs = Inputs.read(profile)
@@ -181,6 +200,7 @@ def report(profile: str, prices: Prices | None = None, model: Model | None = Non
     per_thousand = {k: round(v * 1000, 2) for k, v in per_hour.items()}
     standby = {k: round(v, 2) for k, v in standby_per_month(inputs, prices, model).items()}
     fixed = {k: round(v, 2) for k, v in fixed_per_month(inputs, prices, model).items()}
+    redundant = redundant_per_recording_hour(inputs, prices, model)
     return {
         "profile": profile,
         "inputs": asdict(inputs),
@@ -190,6 +210,8 @@ def report(profile: str, prices: Prices | None = None, model: Model | None = Non
         "standby_per_month_total": round(sum(standby.values()), 2),
         "fixed_per_month": fixed,
         "fixed_per_month_total": round(sum(fixed.values()), 2),
+        "redundant_per_1000_recording_hours": {k: round(v * 1000, 2) for k, v in redundant.items()},
+        "redundant_per_1000_recording_hours_total": round(sum(redundant.values()) * 1000, 2),
     }
 
 
@@ -213,9 +235,15 @@ def main() -> int:
             ("per 1,000 recording-hours", "per_1000_recording_hours"),
             ("one warm standby, per month", "standby_per_month"),
             ("fixed, per month (no recordings)", "fixed_per_month"),
+            ("redundant recording adds, per 1,000 recording-hours", "redundant_per_1000_recording_hours"),
         ):
             print("\n".join(_table(title, figures[key], figures[f"{key}_total"])))  # type: ignore[arg-type]
-        totals = ("per_1000_recording_hours_total", "standby_per_month_total", "fixed_per_month_total")
+        totals = (
+            "per_1000_recording_hours_total",
+            "standby_per_month_total",
+            "fixed_per_month_total",
+            "redundant_per_1000_recording_hours_total",
+        )
         print(json.dumps({"cost": {"profile": profile} | {k: figures[k] for k in totals}}))
     return 0
 

@@ -52,6 +52,10 @@ class SessionView(Model):
     recordingJson: Any = None
     epoch: int
     failovers: list[FailoverEvent] = Field(default_factory=list)
+    handover: FailoverEvent | None = None  # a make-before-break handover under way
+    redundant: bool = False  # recorded twice: a shadow recorder beside the owner
+    shadow: FailoverEvent | None = None  # that shadow (promoted if the owner is lost)
+    instanceId: str | None = None  # the media node's EC2 instance
     failoverAttempts: int = 0
     captureRestarts: int = 0
     captureHealth: dict[str, Any] | None = None
@@ -81,6 +85,10 @@ class SessionView(Model):
             recordingJson=record.recordingJson,
             epoch=record.epoch,
             failovers=record.failovers,
+            handover=record.handover,
+            redundant=record.redundant,
+            shadow=record.shadow,
+            instanceId=record.instanceId,
             failoverAttempts=record.failoverAttempts,
             captureRestarts=record.captureRestarts,
             captureHealth=record.captureHealth,
@@ -146,6 +154,11 @@ class RegisterRequest(StrictRequest, Registration):
     )
     uniqueSessionId: str | None = Field(None, max_length=256)
     originalSessionId: str | None = Field(None, max_length=256)
+    redundant: bool | None = Field(
+        None,
+        description="record it twice from the start (a shadow recorder, promoted with nothing lost if "
+        "the recorder dies); unset: APP_REDUNDANT_RECORDING",
+    )
     status: str | None = Field(
         None,
         description="case-insensitive",

@@ -32,6 +32,7 @@ class Due(StrEnum):
     CLAIM = "claim"  # FAILING_OVER: the backup did not heartbeat in time
     HANDOVER = "handover"  # a handover's recorder did not store its first chunk in time
     ROTATE = "rotate"  # the recorder reached APP_MAX_RECORDER_AGE: it is handed over
+    SHADOW = "shadow"  # redundant recording: a shadow to start, or a silent one to give up
     HOLD = "hold"  # a `failed` held for a final report
     OUTBOX = "outbox"  # a terminal decided and not yet queued
     TERMINAL = "terminal"  # ended, and nobody said how: OpenVidu's terminal never came
@@ -47,6 +48,8 @@ def due_for(record: SessionRecord) -> Due | None:
         return Due.CLAIM
     if record.handover is not None and record.status is Status.RECORDING:
         return Due.HANDOVER
+    if record.shadowDueAt is not None and record.status.watched:
+        return Due.SHADOW
     if record.rotateAt is not None and record.status is Status.RECORDING:
         return Due.ROTATE
     if record.status in ENDED:
@@ -65,7 +68,25 @@ def deadline(record: SessionRecord) -> float | None:
         return record.claimExpiresAt
     if due is Due.ROTATE:
         return record.rotateAt
+    if due is Due.SHADOW:
+        return record.shadowDueAt
     return None
+
+
+def shadow_due(record: SessionRecord, settings: Settings) -> float | None:
+    """Redundant recording's deadline: a live session without a shadow gets one at once (a launch
+    just abandoned: a backup start timeout later); a shadow is given up once silent for the
+    heartbeat timeout (or never heard by the backup start timeout)."""
+    if not record.redundant or not record.status.watched or record.handover is not None:
+        return None
+    shadow = record.shadow
+    if shadow is None:
+        last = next((f for f in reversed(record.failovers) if f.reason == "shadow"), None)
+        retry = last.at + settings.backup_start_deadline_s if last and last.outcome == "abandoned" else 0.0
+        return max(record.createdAt, retry)
+    if shadow.heardAt is None:
+        return shadow.at + settings.backup_start_deadline_s
+    return shadow.heardAt + settings.heartbeat_timeout_s
 
 
 def rotation_due(record: SessionRecord, settings: Settings) -> float | None:
@@ -95,6 +116,9 @@ def settle(record: SessionRecord, now: float, settings: Settings) -> SessionReco
     rotate_at = rotation_due(record, settings)
     if rotate_at != record.rotateAt:
         update["rotateAt"] = rotate_at
+    shadow_at = shadow_due(record, settings)
+    if shadow_at != record.shadowDueAt:
+        update["shadowDueAt"] = shadow_at
     return record.model_copy(update=update) if update else record
 
 
@@ -136,6 +160,11 @@ TABLE: tuple[tuple[str, str, str], ...] = (
         "RECORDING, APP_MAX_RECORDER_AGE set",
         "the recorder's age reaches it (from its first beat as the owner)",
         "handed over, make-before-break (reason `rotation`)",
+    ),
+    (
+        "STARTING, RECORDING, redundant (a register's `redundant`, APP_REDUNDANT_RECORDING)",
+        "at once without a shadow; a shadow silent for APP_FAILOVER_HEARTBEAT_TIMEOUT",
+        "a shadow recorder started; a silent one stopped, and another started",
     ),
     (
         "ended (STOPPING, COMPLETED, FAILED, INACTIVE), no terminal decided or held",

@@ -129,6 +129,10 @@ class Model(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
+# The reasons of a planned, make-before-break handover (`hacore.failover.handover`): no media lost
+HANDOVER_REASONS = frozenset({"handover", "drain", "rotation"})
+
+
 class FailoverEvent(Model):
     """One takeover: when it was claimed and why, where the backup starts, how it went.
 
@@ -146,6 +150,7 @@ class FailoverEvent(Model):
     detail: str | None = None
     standbyId: str | None = None  # the warm standby that took it over (None: a cold launch)
     runningAt: float | None = None  # the new recorder's first heartbeat: `at` to this is the launch
+    heardAt: float | None = None  # a shadow's last heartbeat (redundant recording: alive to promote)
 
 
 class FinalReport(Model):
@@ -219,6 +224,11 @@ class SessionRecord(Model):
     # owner until its first chunk is durable, then owns the session (`sessions.rules`).
     handover: FailoverEvent | None = None
     rotateAt: float | None = None  # APP_MAX_RECORDER_AGE: when the owner is handed over (lifecycle)
+    # Redundant recording: a second recorder (the shadow, the event's epoch) records the same session
+    # from the start; the owner's death promotes it, nothing lost (`hacore.failover.shadow`).
+    redundant: bool = False
+    shadow: FailoverEvent | None = None
+    shadowDueAt: float | None = None  # when the sweep starts a shadow, or gives up a silent one
     final: FinalReport | None = None
     heldWebhook: dict[str, Any] | None = None  # OpenVidu's `failed`, held while a backup finalizes
     terminal: Terminal | None = None
@@ -258,6 +268,7 @@ class Registration(Model):
     uniqueSessionId: str | None = None
     originalSessionId: str | None = None
     status: str | None = None
+    redundant: bool | None = None  # a shadow recorder from the start (None: APP_REDUNDANT_RECORDING)
     recordingJson: Any = None
     environment: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None

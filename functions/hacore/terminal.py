@@ -36,7 +36,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from hacore.models import FinalReport, SessionRecord, Status, Terminal
+from hacore.models import HANDOVER_REASONS, FinalReport, SessionRecord, Status, Terminal
 
 Verdict = Literal["relay", "hold", "drop", "replace"]
 TERMINAL_STATUSES = ("ready", "failed")
@@ -87,7 +87,17 @@ def synthesized_ready(
         "duration": final.duration,
         "status": "ready",
         "ha": {
-            "recovered": record.epoch > 1,
+            # a takeover replaced a failed recorder (a planned handover is not a recovery)
+            "recovered": any(
+                f.reason not in HANDOVER_REASONS for f in record.failovers if f.outcome == "running"
+            )
+            or (record.epoch > 1 and not record.failovers),
+            # planned, make-before-break: each new recorder, why, and when it took over (no media lost)
+            "handovers": [
+                {"epoch": f.epoch, "reason": f.reason, "at": f.at, "ownerFrom": f.runningAt}
+                for f in record.failovers
+                if f.reason in HANDOVER_REASONS and f.outcome == "running"
+            ],
             "bucket": final.bucket,
             "key": final.key,
             "local": final.local,

@@ -45,6 +45,7 @@ class Fault:
     handover: str | None = None  # planned, make-before-break (its reason); the old recorder stops itself
     node: bool = False  # several recordings on one media node, drained (`local.drill.drain`)
     rotates: bool = False  # the stack hands a recorder over at APP_MAX_RECORDER_AGE
+    redundant: bool = False  # APP_REDUNDANT_RECORDING: a shadow records from the start, promoted
     fleet: bool = False
 
 
@@ -116,6 +117,13 @@ FAULTS: dict[str, Fault] = {
             "failed",
             handover="rotation",
             rotates=True,
+        ),
+        Fault(
+            "redundant-kill",
+            "recorded twice (APP_REDUNDANT_RECORDING): the recorder killed, its shadow promoted",
+            "failed",
+            _kill,
+            redundant=True,
         ),
         Fault(
             "backup-kill",

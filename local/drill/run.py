@@ -132,9 +132,37 @@ class Run:
         container = recording.container
         primary = self.openvidu.containers.main_pid(container)
         assert primary is not None
+        if self.fault.redundant:  # the shadow records, and has stored a chunk, before the fault
+            wait(
+                lambda: (
+                    (shadow := self.probes.session()["shadow"])
+                    and shadow["outcome"] == "running"
+                    and self.probes.first_chunk_of_epoch(shadow["epoch"])
+                ),
+                300,
+                "the shadow recorder's first chunk",
+            )
         failed_at = time.time()
         if self.fault.inject is not None:
             self.fault.inject(self, primary)
+        if self.fault.redundant:
+            promoted = wait(
+                lambda: next(
+                    (
+                        f
+                        for f in self.probes.session()["failovers"]
+                        if f.get("detail") == "the shadow, promoted"
+                    ),
+                    None,
+                ),
+                300,
+                "the shadow's promotion",
+            )
+            result |= {
+                "claim_s": round(promoted["at"] - failed_at, 2),
+                "reason": promoted["reason"],
+                "promoted": True,
+            }
         if self.fault.takeover:
             session = wait(
                 lambda: (
@@ -205,6 +233,12 @@ class Run:
                 "old_recorder_stopped_itself": result["old_recorder_exit"] == 3,
                 "no_gap": verified["gap_s"] <= 0,
                 "no_still_over_half_second": verified["still_over_half_second_s"] == 0,
+                "sound_throughout": verified["silent_over_half_second_s"] == 0,
+            }
+        if self.fault.redundant:
+            verified["checks"] |= {
+                "promoted": bool(result.get("promoted")),
+                "lost_at_most_half_second": verified["lost_s"] <= 0.5,
                 "sound_throughout": verified["silent_over_half_second_s"] == 0,
             }
         if "watcher_reported" in result:

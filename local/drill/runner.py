@@ -37,6 +37,8 @@ def run_drill(
         if FAULTS[mode].rotates:  # 4.5 chunks: a rotation lands inside some chunk, after two are stored
             chunk = TIMING_PROFILES[timing]["CHUNK_TIME_SIZE"]
             settings["APP_MAX_RECORDER_AGE"] = str(max(10, int(4.5 * chunk)))
+        if FAULTS[mode].redundant:
+            settings["APP_REDUNDANT_RECORDING"] = "true"
         stack = start_stack(workdir, timing, settings, runtime=runtime)
         try:
             for number in range(1, runs + 1):

@@ -190,3 +190,46 @@ def test_warm_standbys_take_over_and_a_dead_backup_is_replaced_on_its_stopped_ev
         logs = [log.read_text() for log in pooled_stack.state.glob("standby-recorder-*.log")]
         assert sum("warm capture stack on" in text for text in logs) == 2
         assert result["checks"]["has_sound"]
+
+
+# --- planned ends, make-before-break; redundant recording ------------------------------------
+
+
+def test_a_planned_handover_loses_nothing_and_plays_nothing_twice(stack: DrillStack, tmp_path: Path) -> None:
+    result = drill(stack, tmp_path, "handover")
+    assert (result["handover_outcome"], result["old_recorder_exit"]) == ("running", 3)
+    assert (result["gap_s"], result["still_over_half_second_s"], result["silent_over_half_second_s"]) == (
+        0,
+        0,
+        0,
+    )
+    assert result["overlap_s"] <= 0.1  # both recorded the handover's seconds: one copy kept
+    assert result["customer_terminal"]["status"] == "ready"
+
+
+def test_a_drained_node_hands_its_three_recordings_over_and_ends_empty(
+    stack: DrillStack, tmp_path: Path
+) -> None:
+    from local.drill.drain import DrainRun
+
+    result = DrainRun(stack, tmp_path, "drain", random.Random(3)).execute()
+    failed = {r["video_id"]: [k for k, v in r["checks"].items() if not v] for r in result["recordings"]}
+    assert result["ok"], failed
+    assert (len(result["recordings"]), result["gap_max_s"]) == (3, 0)
+
+
+@pytest.mark.parametrize(
+    ("mode", "settings"),
+    [("rotate", {"APP_MAX_RECORDER_AGE": "10"}), ("redundant-kill", {"APP_REDUNDANT_RECORDING": "true"})],
+)
+def test_a_rotated_recorder_and_a_promoted_shadow_lose_nothing(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, mode: str, settings: dict[str, str]
+) -> None:
+    own = start_stack(tmp_path_factory.mktemp(mode), "fast", settings)
+    try:
+        result = drill(own, tmp_path, mode)
+    finally:
+        stop_stack(own)
+    assert result["gap_s"] == 0
+    assert result["lost_s"] <= 0.5
+    assert result.get("promoted") or result.get("handover_outcome") == "running"

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from hacore.lifecycle import Due
-from hacore.models import Beat, FinalReport, Registration, SessionRecord, Status
+from hacore.models import Beat, FailoverEvent, FinalReport, Registration, SessionRecord, Status
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from hacore.terminal import on_final, on_openvidu_terminal, ours_id
@@ -119,6 +119,22 @@ def test_a_final_report_before_openvidus_failed_turns_it_into_ready() -> None:
     assert verdict == "replace"
     assert replaced.terminal
     assert replaced.terminal.status == "ready"
+
+
+def test_a_handed_over_recording_is_ready_listing_its_handover_not_a_recovery() -> None:
+    """OpenVidu says `failed` (its container stopped itself once fenced); the customer gets our
+    `ready`, whose `ha` lists the planned handover and says nothing was recovered."""
+    handed = FailoverEvent(
+        epoch=2, at=10.0, reason="drain", startChunk="0004", outcome="running", runningAt=21.0
+    )
+    held, verdict = on_openvidu_terminal(record(epoch=2, failovers=[handed]), "failed", FAILED, "w1", HOLD)
+    assert verdict == "hold"
+    ready = (on_final(held, PLAYABLE).terminal.body or {})["ha"]  # type: ignore[union-attr]
+    assert ready["handovers"] == [{"epoch": 2, "reason": "drain", "at": 10.0, "ownerFrom": 21.0}]
+    assert ready["recovered"] is False
+    taken = FailoverEvent(epoch=3, at=30.0, reason="recorder-exited", startChunk="0009", outcome="running")
+    both = on_final(record(epoch=3, failovers=[handed, taken]), PLAYABLE).terminal.body or {}  # type: ignore[union-attr]
+    assert (both["ha"]["recovered"], len(both["ha"]["handovers"])) == (True, 1)
 
 
 def test_nothing_playable_releases_the_held_failed() -> None:

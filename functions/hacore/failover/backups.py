@@ -113,18 +113,22 @@ class Backups:
         """Writes how the launch went, unless a newer epoch has taken the session since."""
 
         def change(record: SessionRecord, now: float) -> SessionRecord:
+            launch = {
+                "launcherRef": ref,
+                "detail": detail,
+                "launchedAt": launched_at,
+                "standbyId": standby_id,
+            }
             if record.handover is not None and record.handover.epoch == epoch:  # not the owner yet
-                handover = record.handover.model_copy(
-                    update={
-                        "outcome": outcome,
-                        "launcherRef": ref,
-                        "detail": detail,
-                        "launchedAt": launched_at,
-                        "standbyId": standby_id,
-                    }
-                )
+                handover = record.handover.model_copy(update={"outcome": outcome, **launch})
                 lapse = {"claimExpiresAt": now} if lapse_now else {}  # abandoned by the next sweep
                 return record.model_copy(update={"handover": handover, **lapse})
+            if record.shadow is not None and record.shadow.epoch == epoch:  # a shadow: it owns nothing
+                heard = record.shadow.outcome == "running"  # it may have beaten before this write
+                shadow = record.shadow.model_copy(
+                    update={"outcome": "running" if heard else outcome, **launch}
+                )
+                return record.model_copy(update={"shadow": shadow})
             if record.epoch != epoch or not record.failovers or record.failovers[-1].epoch != epoch:
                 return record
             # The backup may have heartbeated (outcome "running") before we got here.
@@ -177,9 +181,12 @@ class Backups:
         """Asks every running backup of the session to stop gracefully (each finalizes what it
         recorded and reports): the one the record names, and any the launcher knows that the
         record does not (a controller that died between a launch and writing its reference)."""
+        shadow = record.shadow.launcherRef if record.shadow is not None else None
+        if shadow:  # it owns nothing: what it recorded is in S3 already, and the owner finalizes
+            self.launcher.stop(shadow, force=True)
         if record.epoch == 1 and not record.launcherRef:
             return []  # never taken over: no backup was ever started for it
-        refs = {b.ref for b in self.launcher.list() if b.session_id == record.sessionId}
+        refs = {b.ref for b in self.launcher.list() if b.session_id == record.sessionId} - {shadow}
         if record.launcherRef:
             backup = self.launcher.describe(record.launcherRef)
             if backup is not None and backup.state == "running":

@@ -50,6 +50,7 @@ from hacore.failover.rules import (
     exit_needs_takeover,
     stale_reason,
 )
+from hacore.failover.shadow import Shadows
 from hacore.launchers import BackupInfo, Launcher
 from hacore.lifecycle import Due, due_for, overdue
 from hacore.metrics import MetricSink, NoMetrics
@@ -99,6 +100,7 @@ class FailoverEngine:
         self.metrics = metrics or NoMetrics()
         self.backups = Backups(store, launcher, settings, self.metrics, pool, clock)
         self.handovers = Handovers(store, self.backups, launcher, chunks, settings, self.metrics, clock)
+        self.shadows = Shadows(store, self.backups, launcher, chunks, self.metrics)
         self.drains = Drains(
             store,
             self.handovers,
@@ -144,6 +146,8 @@ class FailoverEngine:
             elif due is Due.ROTATE and s.failover_enabled and overdue(record, self.clock()) is not None:
                 self._rotate(record)
                 continue
+            elif due is Due.SHADOW and s.failover_enabled and overdue(record, self.clock()) is not None:
+                self._shadow(record)
             reason = stale_reason(record, self.clock(), s)
             if reason is not None and s.failover_enabled:  # off: the customer's deadlines only
                 stale.append((record, reason))
@@ -254,6 +258,12 @@ class FailoverEngine:
             log.exception("could not abandon the handover of %s", record.sessionId)
             return record
 
+    def _shadow(self, record: SessionRecord) -> None:
+        try:
+            self.shadows.step(record)
+        except Exception:  # the owner records on: the next sweep tries again
+            log.exception("could not start or give up the shadow of %s", record.sessionId)
+
     def _rotate(self, record: SessionRecord) -> None:
         try:
             self.handovers.start(record.sessionId, ROTATION)
@@ -355,6 +365,12 @@ class FailoverEngine:
             metadata={"sessionId": session_id},
         )
         self.chunks.fence(session_id, claimed.epoch)  # before the launch: the old recorder stops sooner
+        if claimed.promoted:
+            self.metrics.add_metric(name="ShadowPromotions", unit="Count", value=1)
+            log.warning("%s: its shadow (epoch %s) owns it now, nothing lost", session_id, claimed.epoch)
+            return Takeover(
+                session_id, claimed.reason, claimed.epoch, claimed.start, "promoted", record.launcherRef
+            )
         return self.backups.launch(record, claimed)
 
     # --- backups (hacore.failover.backups) ------------------------------------------

@@ -112,13 +112,56 @@ class NotTakeable(DomainError):
 @dataclass(frozen=True)
 class Claim:
     """What a claim decided: the new epoch (or, out of attempts, the given-up one), where the
-    backup starts, why, and since when the recorder was silent (the launch's figure)."""
+    backup starts, why, and since when the recorder was silent (the launch's figure). `promoted`:
+    no backup to launch, the shadow recorder owns the session now."""
 
     reason: str
     start: str
     epoch: int
     gave_up: bool
     silent_since: float
+    promoted: bool = False
+
+
+def shadow_alive(record: SessionRecord, now: float, settings: Settings) -> bool:
+    shadow = record.shadow
+    return (
+        shadow is not None
+        and shadow.heardAt is not None
+        and now - shadow.heardAt <= settings.heartbeat_timeout_s
+    )
+
+
+def promote(record: SessionRecord, now: float, reason: str) -> SessionRecord:
+    """Redundant recording: the owner is lost, its shadow (recording since the start) owns the
+    session at once. Nothing to launch, nothing lost; the caller fences the old epoch."""
+    if record.shadow is None:
+        raise ValueError("only a shadow can be promoted")
+    event = record.shadow.model_copy(
+        update={
+            "at": now,
+            "reason": reason,
+            "outcome": "running",
+            "runningAt": now,
+            "detail": "the shadow, promoted",
+        }
+    )
+    return record.model_copy(
+        update={
+            "status": Status.RECORDING,
+            "epoch": event.epoch,
+            "shadow": None,
+            "handover": None,
+            "failovers": [*record.failovers, event],
+            "launcherRef": event.launcherRef,
+            "backupContainerName": event.standbyId or event.launcherRef,
+            "claimedAt": now,
+            "claimExpiresAt": None,
+            "lastHeartbeatAt": now,
+            "lastChunkChangedAt": now,
+            "failoverAttempts": 0,
+        }
+    )
 
 
 def claim(
@@ -139,6 +182,11 @@ def claim(
     reason = forced_reason or stale_reason(record, now, settings)
     if reason is None:
         return record, None
+    if shadow_alive(record, now, settings) and record.shadow is not None:
+        promoted = promote(record, now, reason)
+        return promoted, Claim(
+            reason, record.shadow.startChunk, promoted.epoch, False, record.lastHeartbeatAt, True
+        )
     start = chunk_label(next_chunk(record.lastChunkIndex, newest_stored()))  # S3 read only for a claim
     history = record.failovers
     if record.status is Status.FAILING_OVER and history and history[-1].outcome in ("claimed", "launched"):

@@ -12,7 +12,8 @@ The heartbeat's rules:
 * capture restarts only grow;
 * during a make-before-break handover the owner beats on as usual, and the new recorder (the
   handover's epoch) is heard without a change until it reports its first durable chunk: then
-  it owns the session (`complete_handover`), and the caller fences the old epoch in S3.
+  it owns the session (`complete_handover`), and the caller fences the old epoch in S3;
+* a shadow (redundant recording) is heard, and only heard: it owns nothing until promoted.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def in_claims_index(record: SessionRecord) -> float | None:
     return deadline(record)
 
 
-def new_session(request: Registration, now: float) -> SessionRecord:
+def new_session(request: Registration, now: float, redundant: bool = False) -> SessionRecord:
+    """`redundant`: APP_REDUNDANT_RECORDING, unless the request says."""
     status = request.initial_status
     return SessionRecord(
         sessionId=request.sessionId,
@@ -83,6 +85,7 @@ def new_session(request: Registration, now: float) -> SessionRecord:
         recordingJson=request.recordingJson,
         environment=request.environment or {},
         metadata=request.metadata or {},
+        redundant=redundant if request.redundant is None else request.redundant,
         expiresAt=0,  # the store's (expiry)
     )
 
@@ -91,7 +94,8 @@ def highest_epoch(record: SessionRecord) -> int:
     """The newest epoch ever given out for the session: its owner's, a handover's in progress, or
     one abandoned (whose recorder may still run: the next epoch must fence it too)."""
     given = [record.epoch, *(f.epoch for f in record.failovers)]
-    return max([*given, record.handover.epoch] if record.handover is not None else given)
+    given += [e.epoch for e in (record.handover, record.shadow) if e is not None]
+    return max(given)
 
 
 def backup_is_beating(record: SessionRecord, beat: Beat) -> bool:
@@ -125,6 +129,9 @@ def apply_heartbeat(record: SessionRecord, beat: Beat, now: float) -> SessionRec
     """What one heartbeat does to the record (see the module doc). Raises StaleEpoch to fence."""
     if record.handover is not None and beat.epoch is not None and beat.epoch == record.handover.epoch:
         return complete_handover(record, beat, now) if beat.lastChunk is not None else record
+    if record.shadow is not None and beat.epoch is not None and beat.epoch == record.shadow.epoch:
+        heard = {"heardAt": now, "runningAt": record.shadow.runningAt or now, "outcome": "running"}
+        return record.model_copy(update={"shadow": record.shadow.model_copy(update=heard)})
     if beat.epoch is not None and beat.epoch != record.epoch:
         raise StaleEpoch(record.sessionId, beat.epoch, record.epoch)
     updates: dict[str, Any] = {"lastHeartbeatAt": now}

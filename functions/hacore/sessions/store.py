@@ -157,7 +157,7 @@ class SessionStore:
 
     def register(self, request: Registration) -> SessionRecord:
         now = self._clock()
-        record = self._stamp(rules.new_session(request, now), None, now)
+        record = self._stamp(rules.new_session(request, now, self._settings.redundant_recording), None, now)
         if not self.items.put(record, None):  # an item past its TTL does not count
             raise SessionExists(record.sessionId)
         return record

@@ -109,6 +109,13 @@ class FailoverSettings(Concern):
         description="a recorder older than this, seconds, is handed over make-before-break (a Chrome "
         "that has recorded for hours grows old); unset: never",
     )
+    redundant_recording: Flag = Field(
+        False,
+        alias="APP_REDUNDANT_RECORDING",
+        description="every recording gets a shadow recorder from the start (a register's `redundant` "
+        "overrides it): the recorder's death loses nothing, at the price of a second recorder "
+        "(`make cost`)",
+    )
     drain_concurrency: int = Field(
         2,
         alias="APP_DRAIN_CONCURRENCY",
