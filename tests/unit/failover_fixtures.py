@@ -65,6 +65,18 @@ class NoChunks(ChunkIndex):
         return self._newest.get(session_id)
 
 
+class FencingChunks(NoChunks):
+    """Remembers the fence markers a claim or a handover leaves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fences: list[tuple[str, int]] = []
+
+    def fence(self, session_id: str, epoch: int) -> bool:
+        self.fences.append((session_id, epoch))
+        return True
+
+
 def engine_for(
     store: SessionStore,
     settings: Settings,

@@ -15,17 +15,7 @@ from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from tests.helpers import FakeClock
 from tests.unit.conftest import TABLE
-from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for, recording_session
-
-
-class FencingChunks(NoChunks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fences: list[tuple[str, int]] = []
-
-    def fence(self, session_id: str, epoch: int) -> bool:
-        self.fences.append((session_id, epoch))
-        return True
+from tests.unit.failover_fixtures import FencingChunks, RecordingLauncher, engine_for, recording_session
 
 
 def test_the_new_recorder_owns_the_session_only_with_its_first_stored_chunk(

@@ -14,17 +14,7 @@ from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 from tests.helpers import FakeClock, register_body
 from tests.unit.conftest import TABLE
-from tests.unit.failover_fixtures import NoChunks, RecordingLauncher, engine_for
-
-
-class FencingChunks(NoChunks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fences: list[tuple[str, int]] = []
-
-    def fence(self, session_id: str, epoch: int) -> bool:
-        self.fences.append((session_id, epoch))
-        return True
+from tests.unit.failover_fixtures import FencingChunks, RecordingLauncher, engine_for
 
 
 def redundant(store: SessionStore, sid: str = "s1", **body: Any) -> None:
@@ -119,3 +109,25 @@ def test_the_end_of_the_recording_stops_the_shadow_at_once(
     engine.sweep()
     engine.stop_backups(store.get("s1"))
     assert launcher.stopped == [("ref-s1-e2", True)]  # forced: the owner finalizes, not the shadow
+
+
+def test_a_handover_sets_the_shadow_aside_so_no_epoch_goes_back(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    """A redundant recording drained: the handover's recorder owns it at an epoch above the shadow's;
+    that shadow is set aside (never promoted below the owner), and a new one starts above both."""
+    launcher = RecordingLauncher()
+    engine = engine_for(store, settings, clock, launcher)
+    redundant(store, redundant=True)
+    engine.sweep()  # shadow at epoch 2
+    clock.advance(10)
+    store.heartbeat("s1", Beat(lastChunk="0000.mp4", epoch=1))
+    store.heartbeat("s1", Beat(lastChunk="0000.mp4", epoch=2))
+    assert engine.hand_over("s1", "drain").epoch == 3
+    done = store.heartbeat("s1", Beat(lastChunk="0001.mp4", epoch=3))
+    assert (done.epoch, done.shadow) == (3, None)
+    assert [(f.epoch, f.outcome) for f in done.failovers] == [(2, "superseded"), (3, "running")]
+    with pytest.raises(StaleEpoch):  # the set-aside shadow is refused: it stops itself
+        store.heartbeat("s1", Beat(lastChunk="0001.mp4", epoch=2))
+    engine.sweep()
+    assert store.get("s1").shadow.epoch == 4

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from hacore.errors import DomainError
 from hacore.models import FailoverEvent, SessionRecord, Status
-from hacore.sessions.rules import highest_epoch, mark_last_failover, move
+from hacore.sessions.rules import highest_epoch, mark_last_failover, move, owned_by, set_aside
 from hacore.settings import Settings
 
 HEARTBEAT_TIMEOUT = "heartbeat-timeout"
@@ -146,22 +146,7 @@ def promote(record: SessionRecord, now: float, reason: str) -> SessionRecord:
             "detail": "the shadow, promoted",
         }
     )
-    return record.model_copy(
-        update={
-            "status": Status.RECORDING,
-            "epoch": event.epoch,
-            "shadow": None,
-            "handover": None,
-            "failovers": [*record.failovers, event],
-            "launcherRef": event.launcherRef,
-            "backupContainerName": event.standbyId or event.launcherRef,
-            "claimedAt": now,
-            "claimExpiresAt": None,
-            "lastHeartbeatAt": now,
-            "lastChunkChangedAt": now,
-            "failoverAttempts": 0,
-        }
-    )
+    return owned_by(record, event, now, status=Status.RECORDING, shadow=None, claimedAt=now)
 
 
 def claim(
@@ -209,8 +194,8 @@ def claim(
         )
         return changed, Claim(reason, start, record.epoch, True, record.lastHeartbeatAt)
     epoch = highest_epoch(record) + 1
-    if record.handover is not None:  # its recorder is fenced with the owner: the new epoch is above both
-        history = [*history, record.handover.model_copy(update={"outcome": "superseded"})]
+    # a handover under way, or a shadow too silent to promote, is set aside: the new epoch is above both
+    history = set_aside(record.model_copy(update={"failovers": history}), epoch)
     changed = record.model_copy(
         update={
             "status": move(record.status, Status.FAILING_OVER),
@@ -220,6 +205,7 @@ def claim(
             "failoverAttempts": record.failoverAttempts + 1,
             "failovers": [*history, FailoverEvent(epoch=epoch, at=now, reason=reason, startChunk=start)],
             "handover": None,
+            "shadow": None,
         }
     )
     return changed, Claim(reason, start, epoch, False, record.lastHeartbeatAt)

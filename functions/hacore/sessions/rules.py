@@ -161,26 +161,46 @@ def apply_heartbeat(record: SessionRecord, beat: Beat, now: float) -> SessionRec
     return updated
 
 
+def set_aside(record: SessionRecord, owner_epoch: int) -> list[FailoverEvent]:
+    """The history once `owner_epoch` owns the session: a handover or a shadow of another epoch is
+    set aside into it (its recorder, refused from now on, stops itself), so that no epoch is
+    ever given out twice and none below the owner's is ever promoted."""
+    history = list(record.failovers)
+    for other in (record.handover, record.shadow):
+        if other is not None and other.epoch != owner_epoch:
+            done = {"outcome": "superseded", "detail": f"epoch {owner_epoch} took over"}
+            history.append(other.model_copy(update=done))
+    return history
+
+
+def owned_by(record: SessionRecord, event: FailoverEvent, now: float, **more: Any) -> SessionRecord:
+    """The recorder of `event` (a handover's, a promoted shadow's) owns the session from now: its
+    epoch, its launch, a chunk clock starting with it; `more`: what else the move changes."""
+    return record.model_copy(
+        update={
+            "epoch": event.epoch,
+            "handover": None,
+            "shadow": None,
+            "claimExpiresAt": None,
+            "failovers": [*set_aside(record, event.epoch), event],
+            "launcherRef": event.launcherRef,
+            "backupContainerName": event.standbyId or event.launcherRef,
+            "lastHeartbeatAt": now,
+            "lastChunkChangedAt": now,
+            "failoverAttempts": 0,
+            **more,
+        }
+    )
+
+
 def complete_handover(record: SessionRecord, beat: Beat, now: float) -> SessionRecord:
     """The handover's recorder stored its first chunk: it owns the session from now on. Its chunk
     clock starts with it (its numbers may trail the old owner's, which recorded on meanwhile)."""
     if record.handover is None or beat.lastChunk is None:
         raise ValueError("a handover completes with its recorder's first stored chunk")
     done = record.handover.model_copy(update={"outcome": "running", "runningAt": now})
-    updated = record.model_copy(
-        update={
-            "epoch": done.epoch,
-            "handover": None,
-            "claimExpiresAt": None,
-            "failovers": [*record.failovers, done],
-            "launcherRef": done.launcherRef,
-            "backupContainerName": done.standbyId or done.launcherRef,
-            "lastHeartbeatAt": now,
-            "lastChunk": beat.lastChunk,
-            "lastChunkIndex": chunk_index(beat.lastChunk),
-            "lastChunkChangedAt": now,
-            "failoverAttempts": 0,
-        }
+    updated = owned_by(
+        record, done, now, lastChunk=beat.lastChunk, lastChunkIndex=chunk_index(beat.lastChunk)
     )
     updated._handed_over = True
     return updated
