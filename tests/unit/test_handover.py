@@ -156,3 +156,10 @@ def test_without_a_max_age_nothing_is_rotated(
 ) -> None:
     recording_session(store, clock)
     assert store.get("s1").rotateAt is None
+
+
+def test_the_reasons_the_customer_sees_as_handovers_are_the_handovers() -> None:
+    from hacore.failover.handover import DRAIN, HANDOVER, ROTATION
+    from hacore.models import HANDOVER_REASONS
+
+    assert {HANDOVER, DRAIN, ROTATION} == HANDOVER_REASONS
