@@ -160,14 +160,18 @@ class StandbyCalls:
 
 
 class WatcherCalls:
-    """A media node's watcher's one call: a recording container died (`recorder.watch`)."""
+    """A media node's watcher's calls: a recording container died; the node is alive (`recorder.watch`)."""
 
     def __init__(self, controller_url: str, username: str, password: str) -> None:
         self._http = http_session(username, password)
-        self._url = f"{controller_url.rstrip('/')}/api/recorders/exited"
+        self._base = controller_url.rstrip("/")
 
     def recorder_exited(
         self, session_id: str, ref: str, exit_code: int | None, epoch: int, host: str
     ) -> requests.Response:
         body = {"sessionId": session_id, "ref": ref, "exitCode": exit_code, "epoch": epoch, "host": host}
-        return self._http.post(self._url, json=body, timeout=TIMEOUT)
+        return self._http.post(f"{self._base}/api/recorders/exited", json=body, timeout=TIMEOUT)
+
+    def node_heartbeat(self, host: str) -> requests.Response:
+        """The node is alive, apart from its recorders (`hacore.failover.nodes`)."""
+        return self._http.put(f"{self._base}/api/hosts/{host}/heartbeat", timeout=TIMEOUT)

@@ -3,7 +3,8 @@
 `POST /api/hosts/{host}/drain` hands every live recording the node's recorders own over,
 make-before-break, a few at a time; every sweep carries the drain on until the node records
 nothing. `GET /api/hosts/{host}` says where a node stands. `host` is the name the node's
-recorders register (`clientHost`) or its EC2 instance id.
+recorders register (`clientHost`) or its EC2 instance id. `PUT /api/hosts/{host}/heartbeat` is
+the node's watcher beating for it (`hacore.failover.nodes`: what the storm guard makes of it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ Host = Annotated[
 TAGS = ["hosts"]
 
 
+class NodeBeatReply(BaseModel):
+    host: str
+    lastSeenAt: str
+    timestamp: str
+
+
 class HostReply(BaseModel):
     host: str
     draining: bool  # a drain is under way; false once the node records nothing
@@ -41,6 +48,7 @@ class HostReply(BaseModel):
     handingOver: int  # of those, with a handover under way
     waiting: int  # of those, still to be handed over (a few at a time)
     startedNow: list[str]  # handovers this request began
+    watcherSeenAt: str | None = None  # the node's watcher's last heartbeat (None: never heard)
     timestamp: str
 
 
@@ -48,7 +56,10 @@ def add_host_routes(
     app: APIGatewayHttpResolver, engine: Callable[[], FailoverEngine], clock: Callable[[], float]
 ) -> None:
     def reply(report: DrainReport) -> HostReply:
-        return HostReply(**asdict(report), empty=report.empty, timestamp=iso(clock()) or "")
+        seen = iso(engine().nodes.last_seen(report.host))
+        return HostReply(
+            **asdict(report), empty=report.empty, watcherSeenAt=seen, timestamp=iso(clock()) or ""
+        )
 
     @app.post(
         "/api/hosts/<host>/drain",
@@ -61,6 +72,11 @@ def add_host_routes(
     def drain(host: Host) -> Response[HostReply]:
         report = engine().drains.start(host)
         return Response(202 if report.draining else 200, "application/json", reply(report))
+
+    @app.put("/api/hosts/<host>/heartbeat", tags=TAGS, summary="A media node's watcher beats for its node")
+    def node_heartbeat(host: Host) -> NodeBeatReply:
+        node = engine().nodes.beat(host)
+        return NodeBeatReply(host=host, lastSeenAt=iso(node.lastSeenAt) or "", timestamp=iso(clock()) or "")
 
     @app.get("/api/hosts/<host>", tags=TAGS, summary="A media node: its live recordings, and its drain")
     def show(host: Host) -> HostReply:

@@ -11,6 +11,7 @@ from hacore.chunks import ChunkIndex
 from hacore.failover.drains import CODEC as DRAIN_CODEC
 from hacore.failover.engine import FailoverEngine
 from hacore.failover.guard import GuardStore
+from hacore.failover.nodes import CODEC as NODE_CODEC
 from hacore.launchers import make_launcher
 from hacore.metrics import MetricSink
 from hacore.sessions.store import SessionStore
@@ -54,11 +55,9 @@ def build_engine(
         table = StandbyStore(aws.client("dynamodb", settings.region), settings.standby_table, clock)
         pool = StandbyPool(table, launcher, settings, clock)
     guard = GuardStore(aws.client("dynamodb", settings.region), settings.control_table)
-    drains = (
-        DynamoItems(aws.client("dynamodb", settings.region), settings.control_table, DRAIN_CODEC, clock)
-        if settings.control_table
-        else None
-    )
+    control = aws.client("dynamodb", settings.region) if settings.control_table else None
+    drains = DynamoItems(control, settings.control_table, DRAIN_CODEC, clock) if control else None
+    nodes = DynamoItems(control, settings.control_table, NODE_CODEC, clock) if control else None
     return FailoverEngine(
         store,
         launcher,
@@ -71,6 +70,7 @@ def build_engine(
         guard,
         drains,
         lambda lifecycle: complete_lifecycle_action(aws.client("autoscaling", settings.region), lifecycle),
+        nodes,
     )
 
 

@@ -369,6 +369,8 @@ def test_the_media_node_watcher_reports_a_killed_recorder_at_once(
         assert session["failovers"][0]["reason"] == "recorder-exited", session["failovers"]
         assert (session["epoch"], session["failovers"][0]["startChunk"]) == (2, "0002")
         assert claimed_s < 10, f"claimed {claimed_s:.1f} s after the kill"  # the heartbeat timeout is 30 s
+        node = http.get(f"{stack.url}/api/hosts/node-a", timeout=10).json()
+        assert node["watcherSeenAt"], node  # the watcher beats for its node too
         print(f"watcher: container killed to takeover claimed in {claimed_s:.2f} s")
     finally:
         for container in started:

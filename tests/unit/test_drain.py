@@ -158,3 +158,18 @@ def test_a_registration_names_its_ec2_instance_or_is_refused(
     refused = api.post("/api/sessions", register_body("s2", instanceId="my-laptop"))
     assert refused.status == 400
     assert "instanceId" in refused.raw.decode()
+
+
+def test_a_nodes_watcher_beats_for_it(store: SessionStore, settings: Settings, clock: FakeClock) -> None:
+    engine = make_engine(store, settings, clock, [])
+    api = ApiClient(Api(ApiDeps(settings, store, CredentialSource(settings), clock, engine)))
+    assert api.get("/api/hosts/node-a").json["watcherSeenAt"] is None
+    reply = api.put("/api/hosts/node-a/heartbeat")
+    assert (reply.status, reply.json["host"]) == (200, "node-a")
+    assert api.get("/api/hosts/node-a").json["watcherSeenAt"] == reply.json["lastSeenAt"]
+    assert engine.nodes.heard_since(clock() - 1) == {"node-a"}
+    clock.advance(60)
+    assert api.put("/api/hosts/node-a/heartbeat").status == 200  # beats again: one item, updated
+    assert engine.nodes.heard_since(clock() - 1) == {"node-a"}
+    assert api.put("/api/hosts/bad%20host/heartbeat").status == 400
+    assert api.call("PUT", "/api/hosts/node-a/heartbeat", auth=None).status == 401

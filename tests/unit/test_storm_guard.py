@@ -108,6 +108,26 @@ def test_an_api_outage_takes_nobody_over_and_its_end_gives_each_one_more_timeout
     assert all(store.get(sid).status is Status.RECORDING for sid in fleet.ids)
 
 
+def test_in_a_storm_the_recorders_of_a_node_whose_watcher_is_heard_are_taken_over(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    """Six silent on two hosts, S3 unsure of any (a storm: the guard doubts its ears). node-a's
+    watcher still beats: the controller hears node-a, so its recorders' silence is theirs, and
+    they go; node-b, watcher silent too, may be the controller's deafness: held."""
+    detector, _launcher = engine(store, settings, clock, StoredIn())
+    fleet = Fleet(store, clock, {"node-a": 3, "node-b": 3})
+    fleet.beat()
+    for _ in range(4):  # 40 s: every recorder silent; node-a's watcher beats on
+        clock.advance(10)
+        detector.nodes.beat("node-a")
+    report = detector.sweep()
+    assert report.storm
+    assert sorted(t.sessionId for t in report.takeovers) == [f"node-a-{n}" for n in range(3)]
+    assert set(report.held.values()) == {Verdict.HOLD_STORM.value}
+    assert sorted(report.held) == [f"node-b-{n}" for n in range(3)]
+    assert detector.nodes.heard_since(clock() - 30) == {"node-a"}
+
+
 def test_a_recorder_still_silent_a_timeout_after_the_storm_is_taken_over(
     store: SessionStore, settings: Settings, clock: FakeClock
 ) -> None:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+import requests
 from moto import mock_aws
 
 from recorder.capture import write_run_start
@@ -138,3 +141,34 @@ def test_a_failing_salvage_never_stops_the_watcher(tmp_path: Path) -> None:
 
     watcher = Watcher(engine=None, calls=None, host="node-a", node_env={"HA_AWS_S3_BUCKET": "b"})  # type: ignore[arg-type]
     assert watcher.salvage(Broken(tmp_path), {"VIDEO_ID": "rec1"}) == []
+
+
+class BeatCalls:
+    """The watcher's calls, answering the node's heartbeats as told (a code, or an error)."""
+
+    def __init__(self, answers: list[int | Exception]) -> None:
+        self.answers = answers
+        self.beats = 0
+        self.done = threading.Event()
+
+    def node_heartbeat(self, host: str) -> Any:
+        self.beats += 1
+        answer = self.answers[min(self.beats, len(self.answers)) - 1]
+        if self.beats >= len(self.answers):
+            self.done.set()
+        if isinstance(answer, Exception):
+            raise answer
+        return type("Reply", (), {"status_code": answer, "text": ""})()
+
+
+def test_the_watcher_beats_for_its_node_and_rides_out_a_controller_that_fails() -> None:
+    calls = BeatCalls([200, requests.ConnectionError("down"), 503, 200, 200])
+    watcher = Watcher(engine=None, calls=calls, host="node-a")  # type: ignore[arg-type]
+    stop = threading.Event()
+    beating = threading.Thread(target=watcher.beat, args=(stop, 0.05), daemon=True)
+    beating.start()
+    assert calls.done.wait(10)  # every answer seen: the failures did not stop it
+    stop.set()
+    beating.join(5)
+    assert not beating.is_alive()
+    assert calls.beats >= 5

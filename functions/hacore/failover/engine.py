@@ -22,7 +22,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from hacore.chunks import ChunkIndex
-from hacore.errors import DomainError, SessionNotFound
+from hacore.errors import SessionNotFound
 from hacore.failover.backups import Backups
 from hacore.failover.drains import CODEC as DRAIN_CODEC
 from hacore.failover.drains import Drain, Drains
@@ -38,8 +38,11 @@ from hacore.failover.guard import (
     judge,
     next_state,
 )
-from hacore.failover.handover import HANDOVER, ROTATION, Handovers
-from hacore.failover.host_events import INSTANCE_STOPPING, HostEvent
+from hacore.failover.handover import HANDOVER, Handovers
+from hacore.failover.host_events import HostEvent
+from hacore.failover.nodes import CODEC as NODE_CODEC
+from hacore.failover.nodes import Node, Nodes
+from hacore.failover.planned import PLANNED, Planned
 from hacore.failover.report import NoBackup, SweepReport, Takeover
 from hacore.failover.rules import (
     MANUAL,
@@ -83,11 +86,13 @@ class FailoverEngine:
         guard: GuardStore | None = None,
         drains: Items[Drain] | None = None,
         complete_lifecycle: Callable[[dict[str, str]], None] | None = None,
+        nodes: Items[Node] | None = None,
     ) -> None:
         """`deadlines` acts on a lifecycle deadline that is the customer's (a held `failed`, the
         outbox, a terminal OpenVidu never sent: `CustomerTerminal.on_deadline`);
         `pool` hands takeovers to warm standbys and is refilled by every sweep; `guard` keeps
-        the storm guard's state, `drains` the drains under way (in memory when None);
+        the storm guard's state, `drains` the drains under way, `nodes` the media nodes' own
+        heartbeats (each in memory when None);
         `complete_lifecycle` completes a drained node's Auto Scaling lifecycle action."""
         self.guard = guard or GuardStore(None, None)
         self.deadlines = deadlines
@@ -101,6 +106,7 @@ class FailoverEngine:
         self.backups = Backups(store, launcher, settings, self.metrics, pool, clock)
         self.handovers = Handovers(store, self.backups, launcher, chunks, settings, self.metrics, clock)
         self.shadows = Shadows(store, self.backups, launcher, chunks, self.metrics)
+        self.nodes = Nodes(nodes or MemoryItems(NODE_CODEC), clock)
         self.drains = Drains(
             store,
             self.handovers,
@@ -110,6 +116,7 @@ class FailoverEngine:
             complete_lifecycle,
             clock,
         )
+        self.planned = Planned(self.handovers, self.shadows, self.drains, self.take_over)
 
     # --- detection ----------------------------------------------------------------
 
@@ -141,13 +148,12 @@ class FailoverEngine:
                 if self.deadlines is not None and overdue(record, self.clock()) is not None:
                     self._customer_deadline(session_id)
                 continue
-            if due is Due.HANDOVER and overdue(record, self.clock()) is not None:
-                record = self._abandon_late_handover(record)
-            elif due is Due.ROTATE and s.failover_enabled and overdue(record, self.clock()) is not None:
-                self._rotate(record)
-                continue
-            elif due is Due.SHADOW and s.failover_enabled and overdue(record, self.clock()) is not None:
-                self._shadow(record)
+            # a planned deadline (failover off: only a late handover's, abandoned all the same)
+            planned = due in PLANNED and (s.failover_enabled or due is Due.HANDOVER)
+            if planned and overdue(record, self.clock()) is not None:
+                record, done = self.planned.on_deadline(record, due)  # type: ignore[arg-type]
+                if done:
+                    continue
             reason = stale_reason(record, self.clock(), s)
             if reason is not None and s.failover_enabled:  # off: the customer's deadlines only
                 stale.append((record, reason))
@@ -155,8 +161,23 @@ class FailoverEngine:
         state = self._guard_state(quiet, {r.sessionId: r for r, _ in stale}, now)
         report.storm, report.quiet = state.storm, len(quiet)
         taken_in_storm = 0
+        heard: list[set[str]] = []  # the nodes heard lately: read once, and only if a storm asks
+
+        def node_heard(record: SessionRecord) -> bool:
+            if not heard:
+                heard.append(self.nodes.heard_since(now - s.heartbeat_timeout_s))
+            return host_of(record) in heard[0]
+
         for record, reason in stale:
-            verdict = judge(record, reason, state, now, s, lambda r=record: self._evidence(r, now))
+            verdict = judge(
+                record,
+                reason,
+                state,
+                now,
+                s,
+                lambda r=record: self._evidence(r, now),
+                lambda r=record: node_heard(r),
+            )
             if verdict is Verdict.TAKE_OVER and state.storm:
                 taken_in_storm += 1
                 if taken_in_storm > s.storm_takeovers_per_sweep:
@@ -251,38 +272,8 @@ class FailoverEngine:
             log.exception("could not read the chunks of %s", record.sessionId)
             return Evidence.UNKNOWN
 
-    def _abandon_late_handover(self, record: SessionRecord) -> SessionRecord:
-        try:
-            return self.handovers.abandon(record.sessionId, "its recorder stored no chunk in time")
-        except Exception:  # the owner still records: the next sweep tries again
-            log.exception("could not abandon the handover of %s", record.sessionId)
-            return record
-
-    def _shadow(self, record: SessionRecord) -> None:
-        try:
-            self.shadows.step(record)
-        except Exception:  # the owner records on: the next sweep tries again
-            log.exception("could not start or give up the shadow of %s", record.sessionId)
-
-    def _rotate(self, record: SessionRecord) -> None:
-        try:
-            self.handovers.start(record.sessionId, ROTATION)
-        except DomainError:  # no longer RECORDING, or handed over meanwhile: nothing to rotate
-            return
-        except Exception:  # the owner still records: the next sweep tries again
-            log.exception("could not begin the rotation of %s", record.sessionId)
-
     def on_host_event(self, event: HostEvent) -> dict[str, Any]:
-        """A node going (`hacore.failover.host_events`): drained, or its recordings taken over now."""
-        if event.action == "drain":
-            return {"drain": asdict(self.drains.start(event.instance_id, event.lifecycle))}
-        taken = []
-        for record in self.drains.on(event.instance_id):
-            try:
-                taken.append(asdict(self.take_over(record.sessionId, INSTANCE_STOPPING)))
-            except (NotTakeable, SessionNotFound):  # ended, or claimed by a sweep, meanwhile
-                continue
-        return {"host": event.instance_id, "takeovers": taken}
+        return self.planned.on_host_event(event)
 
     def hand_over(self, session_id: str, reason: str = HANDOVER) -> Takeover:
         """A make-before-break handover (`hacore.failover.handover`): nothing is fenced until the

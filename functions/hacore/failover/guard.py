@@ -129,12 +129,17 @@ def judge(
     now: float,
     settings: Settings,
     evidence_of: Callable[[], Evidence],
+    node_heard: Callable[[], bool] = lambda: False,
 ) -> Verdict:
     """What this sweep does with one session the rules call stale. `evidence_of` reads S3, and
-    is called only for an unheard one: the second witness."""
+    is called only for an unheard one: the second witness. `node_heard`: its media node's watcher
+    beat lately (`hacore.failover.nodes`), asked only in a storm: then the controller hears that
+    node, and the recorder's silence is its own."""
     if not unheard(record, reason):
         return Verdict.TAKE_OVER
-    if state.storm:  # many unheard at once: only those S3 shows dead are taken over
+    if state.storm:  # many unheard at once: only those S3 shows dead, or whose node is heard, go
+        if node_heard():
+            return Verdict.TAKE_OVER
         return Verdict.TAKE_OVER if evidence_of() is Evidence.STOPPED else Verdict.HOLD_STORM
     recovering = state.calm_since is not None and reason == HEARTBEAT_TIMEOUT
     if (
