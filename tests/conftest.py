@@ -21,8 +21,10 @@ os.environ.update(
 
 
 # What must share one worker (pytest-xdist): the tests that list or remove every container of the
-# engine, and run `sam local invoke` on it, would see each other's.
-GROUPS = {"tests/e2e/test_docker.py": "engine"}
+# engine, and run `sam local invoke` on it, would see each other's; and the drills, which judge
+# stills and durations of real captures: several at once on two cores starve each other's
+# x11grab (a 2 s still, a file 3 s longer than its chunks, seen in CI with four at once).
+GROUPS = {"tests/e2e/test_docker.py": "engine", "tests/e2e/test_drill.py": "drill"}
 
 
 # The longest first, so that the workers finish together (longest-first scheduling): the

@@ -35,12 +35,19 @@ class DrainRun:
     rng: random.Random
 
     def execute(self) -> dict[str, Any]:
+        # The node's recorders name its instance as IMDSv2 would tell them on EC2: through the node's
+        # .env, which every recorder reads (OpenVidu passes a container nothing else).
+        node_env = self.stack.recordings / ".env"
+        text = node_env.read_text()
+        if f"HA_INSTANCE_ID={NODE}" not in text:
+            with node_env.open("a") as settings:
+                settings.write(("" if text.endswith("\n") else "\n") + f"HA_INSTANCE_ID={NODE}\n")
         runs = []
         for number in range(RECORDINGS):
             (self.workdir / f"rec-{number}").mkdir()
-            run = Run(self.stack, self.workdir / f"rec-{number}", self.mode, random.Random(self.rng.random()))
-            run.openvidu.image_env |= {"HA_INSTANCE_ID": NODE}  # as IMDSv2 would tell them on EC2
-            runs.append(run)
+            runs.append(
+                Run(self.stack, self.workdir / f"rec-{number}", self.mode, random.Random(self.rng.random()))
+            )
         recordings: list[Recording] = []
         try:
             runs[0]._wait_for_pool()
