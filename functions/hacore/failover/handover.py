@@ -124,11 +124,11 @@ class Handovers:
             name="HandoverSeconds", unit="Seconds", value=max(0.0, (event.runningAt or 0) - event.at)
         )
 
-    def abandon(self, session_id: str, why: str) -> SessionRecord:
-        before = self.store.get(session_id)
+    def abandon(self, before: SessionRecord, why: str) -> SessionRecord:
+        """`before`: the record as the sweep just read it (the write re-reads it: no second read here)."""
         if before.handover is None:
             return before
-        pending = before.handover
+        session_id, pending = before.sessionId, before.handover
         record = self.store.decide(session_id, lambda r, now: abandon(r, pending.epoch, why))
         log.warning("the handover of %s to epoch %s was abandoned: %s", session_id, pending.epoch, why)
         self.metrics.add_metric(name="HandoversAbandoned", unit="Count", value=1)

@@ -41,7 +41,7 @@ class Planned:
         """(the record as it is now, whether the sweep is done with it this time)."""
         try:
             if due is Due.HANDOVER:
-                return self.handovers.abandon(record.sessionId, "its recorder stored no chunk in time"), False
+                return self.handovers.abandon(record, "its recorder stored no chunk in time"), False
             if due is Due.ROTATE:
                 self.handovers.start(record.sessionId, ROTATION)
                 return record, True
