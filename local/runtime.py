@@ -28,6 +28,7 @@ from local.gateway import Router, make_server
 from local.media_node import write_env_file
 from local.provision import create_buckets, create_queues, create_tables
 from local.template import Template, pattern_matches
+from recorder.ports import free_port
 
 log = logging.getLogger("local")
 
@@ -59,12 +60,6 @@ DOCKER_DEFAULTS = {
     "APP_DOCKER_IMAGE_TAG": "latest",
 }
 TASK_EVENTS_EVERY_S = 0.2  # how often exited backup processes are looked for (ECS: seconds)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_serving(url: str, process: subprocess.Popen[Any] | None = None, seconds: float = 60) -> None:

@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recorder.config import AgentConfig
+from recorder.ports import free_port
 from recorder.supervisor import Component, GaveUp, descendants
 
 log = logging.getLogger("recorder.stack")
@@ -364,9 +364,3 @@ def free_display(preferred: str) -> str:
             x_socket.unlink(missing_ok=True)
             return f":{number}"
         number += 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

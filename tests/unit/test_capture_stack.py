@@ -16,7 +16,8 @@ import pytest
 
 from recorder.capture import Capture, video_filter
 from recorder.config import AgentConfig
-from recorder.stack import CaptureStack, free_display, free_port, page_renderer_pids
+from recorder.ports import free_port
+from recorder.stack import CaptureStack, free_display, page_renderer_pids
 from recorder.supervisor import Component, GaveUp
 
 BASE = {"VIDEO_ID": "rec1", "HA_CONTROLLER_URL": "http://ctl", "HA_AWS_S3_BUCKET": "b"}
