@@ -174,6 +174,7 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
         deps.settings,
         deps.metrics,
         handed_over=lambda record: deps.failover().handovers.completed(record),
+        handover_ready=lambda record, beat, now: deps.failover().handovers.ready(record, beat, now),
     )
     add_failover_routes(app, deps.failover, deps.settings, deps.clock)
     add_recorder_routes(app, deps.failover, deps.clock)

@@ -33,6 +33,7 @@ from api.shapes import (
 )
 from hacore.metrics import MetricSink, NoMetrics, media_lost_seconds
 from hacore.models import FinalReport, SessionRecord, Status, iso, parse_status
+from hacore.sessions.rules import HandoverReady, always_ready
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
 
@@ -75,8 +76,10 @@ def add_session_routes(
     settings: Settings,
     metrics: MetricSink | None = None,
     handed_over: Callable[[SessionRecord], None] | None = None,
+    handover_ready: HandoverReady = always_ready,
 ) -> None:
-    """`handed_over`: what follows a heartbeat that completed a handover (the old epoch's fence)."""
+    """`handed_over`: what follows a heartbeat that completed a handover (the old epoch's fence);
+    `handover_ready`: whether a handover's recorder may own the session yet (S3's answer)."""
     metrics = metrics or NoMetrics()
 
     def stamp() -> str:
@@ -161,7 +164,7 @@ def add_session_routes(
     def heartbeat(
         sessionId: SessionId, beat: Annotated[HeartbeatRequest | None, Body()] = None
     ) -> HeartbeatReply:
-        record = store.heartbeat(sessionId, beat or HeartbeatRequest())
+        record = store.heartbeat(sessionId, beat or HeartbeatRequest(), handover_ready)
         if record.handed_over and handed_over is not None:
             handed_over(record)
         if record.restarts_added:

@@ -16,7 +16,7 @@ from typing import Any
 
 log = logging.getLogger("hacore.chunks")
 
-# The Lambda bundle's copy of the three parts of `recorder/layout.py` the controller needs
+# The Lambda bundle's copy of the parts of `recorder/layout.py` the controller needs
 # (tests/unit/test_s3_layout.py holds them to it): the fence is written here, read there.
 CHUNK_NAME = re.compile(r"^(\d+)(?:-e(\d+))?\.[A-Za-z0-9]+$")
 
@@ -34,6 +34,13 @@ def parse_chunk_key(key: str) -> tuple[int, int | None] | None:
 
 def fence_key(session_id: str, epoch: int) -> str:
     return f"{session_id}/fence/e{epoch}"
+
+
+def chunk_key(session_id: str, index: int, epoch: int) -> str:
+    return f"{chunk_prefix(session_id)}{index:04d}-e{epoch}.mp4"
+
+
+TOUCH_S = 0.05  # recorder/timeline.py's TOLERANCE_S: closer than this, two chunks touch
 
 
 @dataclass
@@ -72,6 +79,48 @@ class ChunkIndex:
     def newest(self, session_id: str) -> int | None:
         """The highest chunk number stored for the session, or None (also with no bucket configured)."""
         return self.scan(session_id).newest
+
+    def reaches(self, session_id: str, owner: int, successor: int, first: int) -> bool:
+        """Does the owner's stored media reach the wall-clock start of the successor's first
+        chunk (`first`, stored under `successor`)? A handover fences the owner only then: a
+        fenced recorder uploads nothing more, so its chunk still on the way would be a gap.
+        True when it cannot be told (no bucket, S3 refusing, chunks without a wall-clock start):
+        the handover is never held up by what cannot be read, only by what is not there yet."""
+        if not self._bucket:
+            return True
+        try:
+            starts = self._span(chunk_key(session_id, first, successor))
+            if starts is None:
+                return True
+            newest = self._newest_key(session_id, owner)
+            if newest is None:
+                return True  # the owner stored nothing: waiting for it would not help
+            span = self._span(newest)
+        except Exception as error:  # S3 down must not stop a handover
+            log.warning("could not read %s's chunks to time its handover: %s", session_id, error)
+            return True
+        return span is None or span[0] + span[1] >= starts[0] - TOUCH_S
+
+    def _newest_key(self, session_id: str, epoch: int) -> str | None:
+        """The highest-numbered chunk of `epoch` (the original's keys, without one, for epoch 0)."""
+        newest: tuple[int, str] | None = None
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=chunk_prefix(session_id)):
+            for item in page.get("Contents", []):
+                parsed = parse_chunk_key(item["Key"])
+                if parsed is None or (parsed[1] if parsed[1] is not None else 0) != epoch:
+                    continue
+                if newest is None or parsed[0] > newest[0]:
+                    newest = (parsed[0], item["Key"])
+        return newest[1] if newest else None
+
+    def _span(self, key: str) -> tuple[float, float] | None:
+        """(wall-clock start, duration) from the chunk's metadata, as the recorder wrote them."""
+        meta = self._s3.head_object(Bucket=self._bucket, Key=key).get("Metadata", {})
+        try:
+            return float(meta["wallclock-start"]), float(meta.get("duration") or 0.0)
+        except (KeyError, ValueError):
+            return None
 
     def fence(self, session_id: str, epoch: int) -> bool:
         """Leaves the marker that fences every epoch below `epoch`. False (logged) if S3 refused:

@@ -150,7 +150,8 @@ class FailoverEvent(Model):
     detail: str | None = None
     standbyId: str | None = None  # the warm standby that took it over (None: a cold launch)
     runningAt: float | None = None  # the new recorder's first heartbeat: `at` to this is the launch
-    heardAt: float | None = None  # a shadow's last heartbeat (redundant recording: alive to promote)
+    heardAt: float | None = None  # a shadow's last heartbeat (alive to promote); a handover's first
+    # durable chunk, heard while the owner's media of that moment was still on its way to S3
 
 
 class FinalReport(Model):

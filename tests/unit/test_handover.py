@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
+from hacore.chunks import ChunkIndex, chunk_key, fence_key
 from hacore.errors import StaleEpoch
+from hacore.failover.engine import FailoverEngine
 from hacore.failover.handover import NotHandable
 from hacore.lifecycle import Due, due_for
 from hacore.models import Beat, Status
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, RecordedMetrics
 from tests.unit.conftest import TABLE
 from tests.unit.failover_fixtures import FencingChunks, RecordingLauncher, engine_for, recording_session
 
@@ -56,6 +60,90 @@ def test_the_api_path_fences_the_old_epoch_once_the_handover_completes(
     engine.hand_over("s1")
     engine.handovers.completed(store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2)))
     assert chunks.fences == [("s1", 2)]
+
+
+def store_chunk(s3: Any, index: int, epoch: int, start: float, seconds: float = 10.0) -> None:
+    """A chunk as a recorder stores it: its wall-clock start and duration in its metadata."""
+    s3.put_object(
+        Bucket="recordings",
+        Key=chunk_key("s1", index, epoch),
+        Body=b"mp4",
+        Metadata={"wallclock-start": f"{start:.3f}", "duration": f"{seconds:.3f}"},
+    )
+
+
+def test_the_old_recorder_is_fenced_only_once_its_media_reaches_the_new_ones_first_chunk(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    """The race CI lost once: the new recorder's first chunk was durable before the old one had
+    stored its chunk of that moment; fenced, the old one uploaded nothing more: a gap."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="recordings")
+        engine = engine_for(store, settings, clock, chunks=ChunkIndex(s3, "recordings"))
+        recording_session(store, clock)
+        store_chunk(s3, 2, 1, start=100.0)  # the owner's media ends at 110
+        engine.hand_over("s1")
+        store_chunk(s3, 3, 2, start=112.5)  # the new recorder's first chunk starts at 112.5
+
+        ready = engine.handovers.ready
+        waiting = store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2), ready)
+        assert not waiting.handed_over
+        assert (waiting.epoch, waiting.handover.heardAt) == (1, clock.now)
+        with pytest.raises(s3.exceptions.ClientError):  # not fenced: the owner's chunk is on its way
+            s3.head_object(Bucket="recordings", Key=fence_key("s1", 2))
+
+        clock.advance(1)
+        store_chunk(s3, 3, 1, start=110.0)  # the owner's chunk of 110..120 lands
+        done = store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2), ready)
+        assert (done.handed_over, done.epoch) == (True, 2)
+        engine.handovers.completed(done)
+        s3.head_object(Bucket="recordings", Key=fence_key("s1", 2))
+
+
+def test_an_owner_that_never_stores_that_moment_is_handed_over_after_a_chunk_and_a_beat_with_its_gap_counted(
+    store: SessionStore, settings: Settings, clock: FakeClock
+) -> None:
+    metrics = RecordedMetrics()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="recordings")
+        engine = FailoverEngine(
+            store, RecordingLauncher(), ChunkIndex(s3, "recordings"), settings, clock, metrics
+        )
+        recording_session(store, clock)
+        store_chunk(s3, 2, 1, start=100.0)
+        engine.hand_over("s1")
+        store_chunk(s3, 3, 2, start=115.0)
+        ready = engine.handovers.ready
+        assert not store.heartbeat("s1", Beat(lastChunk="0003.mp4", epoch=2), ready).handed_over
+        clock.advance(engine.handovers.cover_wait_s - 1)
+        assert not store.heartbeat("s1", Beat(lastChunk="0004.mp4", epoch=2), ready).handed_over
+        assert "HandoversWithGap" not in metrics.values
+        clock.advance(1)
+        done = store.heartbeat("s1", Beat(lastChunk="0004.mp4", epoch=2), ready)
+        assert (done.handed_over, done.epoch, done.lastChunk) == (True, 2, "0004.mp4")
+        assert metrics.values["HandoversWithGap"] == [1]
+        assert engine.handovers.cover_wait_s == settings.chunk_time_size_s + settings.heartbeat_interval_s
+
+
+def test_what_s3_cannot_tell_never_holds_a_handover_up(store: SessionStore, settings: Settings) -> None:
+    """No wall-clock start (the original's recorders), no chunk of the owner's, S3 down: ready."""
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="recordings")
+        chunks = ChunkIndex(s3, "recordings")
+        store_chunk(s3, 3, 2, start=115.0)
+        assert chunks.reaches("s1", 1, 2, 3)  # the owner stored nothing: nothing to wait for
+        store_chunk(s3, 2, 1, start=100.0)
+        assert not chunks.reaches("s1", 1, 2, 3)
+        s3.put_object(Bucket="recordings", Key="s1/chunks/0004.mp4", Body=b"mp4")  # the original's key
+        assert chunks.reaches("s1", 0, 2, 3)  # epoch 0's chunk has no start: cannot tell
+        s3.put_object(Bucket="recordings", Key=chunk_key("s1", 5, 2), Body=b"mp4")
+        assert chunks.reaches("s1", 1, 2, 5)  # the new chunk has no start: cannot tell
+    assert ChunkIndex(
+        boto3.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:9"), "b"
+    ).reaches("s1", 1, 2, 3)  # S3 unreachable
 
 
 def test_a_handover_is_refused_unless_recording_and_not_already_under_way(

@@ -1,8 +1,10 @@
 """Make-before-break handovers: a new recorder starts beside the one recording, and owns the
 session once its first chunk is durable; only then is the old one fenced, and it stops by itself.
 No gap: both record the moments of the handover, and finalize keeps one copy of each (the
-wall-clock cut). Planned ends of a recorder go this way: an operator's handover, a node drained
-(Spot's warning, an Auto Scaling lifecycle hook), a recorder rotated for its age.
+wall-clock cut); the old one is fenced only once its stored media reaches the new one's first
+chunk (`Handovers.ready`): fenced, it uploads nothing more. Planned ends of a recorder go this
+way: an operator's handover, a node drained (Spot's warning, an Auto Scaling lifecycle hook), a
+recorder rotated for its age.
 
 The rules (pure): a handover begins only for a RECORDING session without one in progress; its
 epoch is above every epoch ever given out; nothing is fenced and the owner is untouched. Its
@@ -24,7 +26,7 @@ from hacore.failover.report import Takeover
 from hacore.failover.rules import Claim, chunk_label, next_chunk
 from hacore.launchers import Launcher
 from hacore.metrics import MetricSink
-from hacore.models import FailoverEvent, SessionRecord, Status
+from hacore.models import Beat, FailoverEvent, SessionRecord, Status
 from hacore.sessions.rules import highest_epoch
 from hacore.sessions.store import SessionStore
 from hacore.settings import Settings
@@ -109,6 +111,41 @@ class Handovers:
             "handing %s over (%s) to epoch %s from chunk %s", session_id, reason, claimed.epoch, claimed.start
         )
         return self.backups.launch(record, claimed)
+
+    @property
+    def cover_wait_s(self) -> float:
+        """How long a handover waits for the owner's chunk of its first moment: that chunk closed
+        when the new one's first did, give or take; a chunk and a heartbeat more is its upload
+        at its slowest. An owner that has not stored it by then never will (its node is failing):
+        the handover completes, its gap reported."""
+        return float(self.settings.chunk_time_size_s + self.settings.heartbeat_interval_s)
+
+    def ready(self, record: SessionRecord, beat: Beat, now: float) -> bool:
+        """`sessions.rules.HandoverReady`: may the handover's recorder own the session now?"""
+        pending = record.handover
+        if pending is None:
+            return True
+        first = int(pending.startChunk)
+        if self.chunks.reaches(record.sessionId, record.epoch, pending.epoch, first):
+            return True
+        waited = now - (pending.heardAt if pending.heardAt is not None else now)
+        if waited < self.cover_wait_s:
+            log.info(
+                "%s: epoch %s stored its first chunk; waiting for epoch %s's media of that moment",
+                record.sessionId,
+                pending.epoch,
+                record.epoch,
+            )
+            return False
+        log.warning(
+            "%s: epoch %s's media never reached epoch %s's first chunk in %.0fs; handed over with a gap",
+            record.sessionId,
+            record.epoch,
+            pending.epoch,
+            waited,
+        )
+        self.metrics.add_metric(name="HandoversWithGap", unit="Count", value=1)
+        return True
 
     def completed(self, record: SessionRecord) -> None:
         """The new recorder owns the session: the old one learns it from S3 (and its next beat's 409)."""

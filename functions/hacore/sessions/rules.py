@@ -11,13 +11,17 @@ The heartbeat's rules:
   starts with it;
 * capture restarts only grow;
 * during a make-before-break handover the owner beats on as usual, and the new recorder (the
-  handover's epoch) is heard without a change until it reports its first durable chunk: then
-  it owns the session (`complete_handover`), and the caller fences the old epoch in S3;
+  handover's epoch) is heard without a change until it reports a durable chunk *and* the
+  owner's stored media reaches that chunk's start (`HandoverReady`, a question to S3 the
+  caller answers): then it owns the session (`complete_handover`), and the caller fences the
+  old epoch in S3. Fenced, the owner uploads nothing more, so fencing it before its chunk of
+  that moment is stored would leave a gap;
 * a shadow (redundant recording) is heard, and only heard: it owns nothing until promoted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hacore.errors import StaleEpoch
@@ -125,10 +129,28 @@ def is_steady(record: SessionRecord, beat: Beat) -> bool:
     return record.status is Status.RECORDING and newer
 
 
-def apply_heartbeat(record: SessionRecord, beat: Beat, now: float) -> SessionRecord:
+# Asked when a handover's recorder reports a durable chunk: may it own the session now?
+# (record, beat, now) -> bool. The default says yes: no S3 to ask (the rules' own tests).
+HandoverReady = Callable[[SessionRecord, Beat, float], bool]
+
+
+def always_ready(record: SessionRecord, beat: Beat, now: float) -> bool:
+    return True
+
+
+def apply_heartbeat(
+    record: SessionRecord, beat: Beat, now: float, handover_ready: HandoverReady = always_ready
+) -> SessionRecord:
     """What one heartbeat does to the record (see the module doc). Raises StaleEpoch to fence."""
     if record.handover is not None and beat.epoch is not None and beat.epoch == record.handover.epoch:
-        return complete_handover(record, beat, now) if beat.lastChunk is not None else record
+        if beat.lastChunk is None:
+            return record
+        if handover_ready(record, beat, now):
+            return complete_handover(record, beat, now)
+        if record.handover.heardAt is not None:
+            return record
+        # its first durable chunk, the owner's not there yet: the wait is counted from now
+        return record.model_copy(update={"handover": record.handover.model_copy(update={"heardAt": now})})
     if record.shadow is not None and beat.epoch is not None and beat.epoch == record.shadow.epoch:
         heard = {"heardAt": now, "runningAt": record.shadow.runningAt or now, "outcome": "running"}
         return record.model_copy(update={"shadow": record.shadow.model_copy(update=heard)})

@@ -162,12 +162,16 @@ class SessionStore:
             raise SessionExists(record.sessionId)
         return record
 
-    def heartbeat(self, session_id: str, beat: Beat) -> SessionRecord:
+    def heartbeat(
+        self, session_id: str, beat: Beat, handover_ready: rules.HandoverReady = rules.always_ready
+    ) -> SessionRecord:
         """The steady case in one write (module doc); anything else through the rules."""
         steady, seen = self._steady_heartbeat(session_id, beat)
         if steady is not None:
             return steady
-        return self.decide(session_id, lambda record, now: rules.apply_heartbeat(record, beat, now), seen)
+        return self.decide(
+            session_id, lambda record, now: rules.apply_heartbeat(record, beat, now, handover_ready), seen
+        )
 
     def set_status(self, session_id: str, status: Status) -> SessionRecord:
         return self.decide(session_id, lambda record, now: rules.report(record, status))
