@@ -137,6 +137,10 @@ def test_what_s3_cannot_tell_never_holds_a_handover_up(store: SessionStore, sett
         assert chunks.reaches("s1", 1, 2, 3)  # the owner stored nothing: nothing to wait for
         store_chunk(s3, 2, 1, start=100.0)
         assert not chunks.reaches("s1", 1, 2, 3)
+        store_chunk(s3, 3, 1, start=110.0, seconds=4.97)  # 30 ms short is a gap in the file too
+        assert not chunks.reaches("s1", 1, 2, 3)
+        store_chunk(s3, 4, 1, start=114.97)
+        assert chunks.reaches("s1", 1, 2, 3)
         s3.put_object(Bucket="recordings", Key="s1/chunks/0004.mp4", Body=b"mp4")  # the original's key
         assert chunks.reaches("s1", 0, 2, 3)  # epoch 0's chunk has no start: cannot tell
         s3.put_object(Bucket="recordings", Key=chunk_key("s1", 5, 2), Body=b"mp4")
