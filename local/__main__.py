@@ -48,7 +48,13 @@ def drill(arguments: argparse.Namespace) -> int:
     from local.drill.runner import run_drill
 
     results = run_drill(
-        arguments.runs, arguments.timing, arguments.mode, arguments.seed, arguments.source, arguments.runtime
+        arguments.runs,
+        arguments.timing,
+        arguments.mode,
+        arguments.seed,
+        arguments.source,
+        arguments.runtime,
+        Path(arguments.keep).resolve() if arguments.keep else None,
     )
     return 0 if all(r.get("ok") for r in results) else 1
 
@@ -224,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("RUNTIME") or "process",
         help="docker: primaries and backups are containers of the recorder image (make image), on a real "
         "Chromium",
+    )
+    drilling.add_argument(
+        "--keep",
+        default=os.environ.get("KEEP") or None,
+        help="a folder: each failed run's files and S3 objects are copied there (make drill KEEP=...)",
     )
     drilling.set_defaults(run=drill)
     emulated = commands.add_parser(

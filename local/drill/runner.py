@@ -15,6 +15,7 @@ from hacore.settings import TIMING_PROFILES
 from local.drill.drain import DrainRun
 from local.drill.faults import FAULTS
 from local.drill.fleet import FleetRun
+from local.drill.keep import keep_failed
 from local.drill.run import Run
 from local.drill.stack import start_stack, stop_stack
 from local.drill.summary import summary
@@ -27,7 +28,9 @@ def run_drill(
     seed: int | None = None,
     source: str = "synthetic",
     runtime: str = "process",
+    keep: Path | None = None,
 ) -> list[dict]:
+    """`keep`: where a failed run's folder and S3 objects are copied (`local.drill.keep`)."""
     timing = timing or os.environ.get("HA_TIMING", "default")
     rng = random.Random(seed)
     results = []
@@ -54,6 +57,8 @@ def run_drill(
                 except (TimeoutError, RuntimeError, requests.RequestException) as error:
                     result = {"ok": False, "mode": mode, "runtime": runtime, "error": str(error)}
                 result = {"run": number, "timing": timing, **result}
+                if keep is not None and not result.get("ok"):
+                    result["kept"] = str(keep_failed(stack, run_dir, result, keep))
                 print(json.dumps(result), flush=True)
                 results.append(result)
         finally:
