@@ -17,11 +17,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api.console import add_console_routes
 from api.documented import DocumentedResolver, declared
 from api.failover import add_failover_routes
 from api.hosts import add_host_routes
 from api.middleware import gate
 from api.recorders import add_recorder_routes
+from api.recording import RecordingFiles, add_recording_routes
 from api.replies import describe_validation, error_reply, json_reply
 from api.sessions import add_session_routes
 from api.standbys import add_standby_routes
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # built on first use (below): the heartbeat's cold start does
     from hacore.failover.engine import FailoverEngine
     from hacore.standby.store import StandbyStore
     from hacore.webhooks.dlq import DeadLetters
+    from hacore.webhooks.journal import Journal
     from hacore.webhooks.outcome import CustomerTerminal
 
 logger = Logger(service="recorder-ha-controller")
@@ -57,6 +60,7 @@ class ApiDeps:
     dead_letters: DeadLetters | None = None
     customer_terminal: CustomerTerminal | None = None
     standby_store: StandbyStore | None = None
+    webhook_journal: Journal | None = None
     metrics: MetricSink = field(default_factory=NoMetrics)
 
     def failover(self) -> FailoverEngine:
@@ -89,6 +93,15 @@ class ApiDeps:
             dynamodb = aws.client("dynamodb", self.settings.region)
             self.standby_store = StandbyStore(dynamodb, self.settings.standby_table, self.clock)
         return self.standby_store
+
+    def journal(self) -> Journal:
+        """Built on first use: only the console's recording page reads the webhook journal."""
+        if self.webhook_journal is None:
+            from hacore.webhooks.journal import Journal
+
+            dynamodb = aws.client("dynamodb", self.settings.region)
+            self.webhook_journal = Journal(dynamodb, self.settings.webhook_state_table, self.clock)
+        return self.webhook_journal
 
     def dlq(self) -> DeadLetters:
         if self.dead_letters is None:
@@ -181,6 +194,9 @@ def build_resolver(deps: ApiDeps) -> DocumentedResolver:
     add_host_routes(app, deps.failover, deps.clock)
     add_webhook_routes(app, deps.dlq, deps.clock)
     add_standby_routes(app, deps.standbys, deps.clock, deps.settings.standby_silent_after_s)
+    add_recording_routes(app, deps.store, RecordingFiles(deps.settings), deps.journal, deps.clock)
+    if deps.settings.console_enabled:
+        add_console_routes(app)
 
     if deps.settings.swagger_enabled:
         app.enable_swagger(path="/swagger-ui.html", title=API_TITLE, version=API_VERSION)

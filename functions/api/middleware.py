@@ -1,4 +1,5 @@
-"""The gate in front of the resolver: body size, HTTP Basic auth on /api/** (health excepted), JSON.
+"""The gate in front of the resolver: body size, HTTP Basic auth on /api/** (health excepted) and on
+the operator console (/console), JSON.
 
 It runs before `resolve` because powertools validates the body before any middleware it
 runs: a stranger's malformed request must get 401, not a 400 describing our schema.
@@ -16,6 +17,8 @@ PUBLIC_API_PATHS = frozenset({"/api/sessions/health"})
 
 
 def requires_auth(path: str) -> bool:
+    if path == "/console" or path.startswith("/console/"):
+        return True
     return path.startswith("/api/") and path.rstrip("/") not in PUBLIC_API_PATHS
 
 

@@ -349,3 +349,20 @@ def test_dlq_routes_on_the_api(aws: None, receiver: Receiver) -> None:
     assert (moved.status, moved.json["moved"]) == (200, [dead_id])
     rig.drain()
     assert len(receiver.requests) == 2
+
+
+def test_the_journal_keeps_what_became_of_each_webhook_of_a_recording_in_order(
+    aws: None, receiver: Receiver
+) -> None:
+    """What the console's recording page lists: every turn of the real relay noted, per webhook."""
+    rig = make_rig(receiver)
+    receiver.answers = [503, 200, 400]  # started: a failed turn, then delivered; stopped: refused
+    started = {"event": "recordingStatusChanged", "id": "rec_J", "sessionId": "ses_J", "status": "started"}
+    rig.post(started)
+    rig.post(started | {"status": "stopped"})
+    rig.drain()
+    journal = rig.parts.journal.of("rec_J")
+    assert [(d.status, d.state) for d in journal] == [("started", "delivered"), ("stopped", "dead-lettered")]
+    assert journal[0].attempts == 2  # the failed turn, then the delivery, on one item
+    assert journal[0].receivedAt < journal[1].receivedAt
+    assert rig.parts.journal.of("ses_J") == []  # a recording's journal: its own events only

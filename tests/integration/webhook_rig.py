@@ -20,6 +20,7 @@ from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import endpoints_from
 from hacore.webhooks.health import EndpointState
 from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.journal import Journal
 from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.stats import RelayStats
 from hacore.webhooks.wiring import WebhookParts, build_relay
@@ -125,6 +126,7 @@ def make_rig(receiver: Receiver, **env: str) -> Rig:
         sqs,
         terminal,
         state,
+        Journal(dynamodb, settings.webhook_state_table),
     )
     relay = build_relay(parts, metrics)
     poller = SqsPoller(sqs, settings.webhook_queue_url or "", make_handler(relay), "RelayFunction")

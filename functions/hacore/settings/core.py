@@ -7,12 +7,19 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hacore.settings.types import Concern, Flag, OptionalSecret, OptionalText
+from hacore.settings.types import Concern, Flag, OptionalFlag, OptionalSecret, OptionalText
 
 
 class CoreSettings(Concern):
     profile: Literal["dev", "test", "prod"] = Field(
-        "dev", alias="APP_PROFILE", description="dev, test or prod; prod turns the Swagger UI off"
+        "dev",
+        alias="APP_PROFILE",
+        description="dev, test or prod; prod turns the Swagger UI and the operator console off",
+    )
+    console: OptionalFlag = Field(
+        None,
+        alias="APP_CONSOLE",
+        description="the operator console at /console (behind the API's credentials); unset: on but in prod",
     )
     timing: Literal["default", "fast"] = Field(
         "default",
@@ -66,6 +73,10 @@ class CoreSettings(Concern):
     @property
     def swagger_enabled(self) -> bool:
         return self.profile != "prod"
+
+    @property
+    def console_enabled(self) -> bool:
+        return self.console if self.console is not None else self.profile != "prod"
 
     @model_validator(mode="after")
     def _password_with_user(self) -> CoreSettings:

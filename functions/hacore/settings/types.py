@@ -53,3 +53,4 @@ OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
 OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_none)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]  # blank: not set
 Flag = Annotated[bool, BeforeValidator(_bool_text)]
+OptionalFlag = Annotated[bool | None, BeforeValidator(lambda v: _bool_text(_blank_is_none(v)))]  # blank: None

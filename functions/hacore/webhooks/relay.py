@@ -39,6 +39,7 @@ from hacore.webhooks.endpoints import Endpoint
 from hacore.webhooks.events import parse_event
 from hacore.webhooks.health import EndpointHealth, EndpointState
 from hacore.webhooks.ingest import Envelope
+from hacore.webhooks.journal import Journal
 from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.signing import sign
 from hacore.webhooks.stats import RelayStats
@@ -72,6 +73,7 @@ class Relay:
         terminal: CustomerTerminal | None = None,
         metrics: MetricSink | None = None,
         redrive: Callable[[str], list[str]] | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.settings = settings
         self.schedule = settings.webhook_schedule
@@ -85,6 +87,7 @@ class Relay:
         self.http = http or requests.Session()
         self.clock = clock
         self.redrive = redrive
+        self.journal = journal
 
     @property
     def probe_interval_s(self) -> float:
@@ -97,7 +100,25 @@ class Relay:
 
     def process(self, body: str, attempt: int, receipt_handle: str) -> str:
         """Handles one SQS message (`attempt`: its receive count); raises RetryLater to leave it
-        in the queue. Returns the outcome."""
+        in the queue. Returns the outcome, which the journal keeps (`hacore.webhooks.journal`)."""
+        try:
+            outcome = self._process(body, attempt, receipt_handle)
+        except RetryLater as retry:
+            self._note(body, "retrying", attempt, str(retry))
+            raise
+        self._note(body, outcome, attempt, None)
+        return outcome
+
+    def _note(self, body: str, state: str, attempt: int, detail: str | None) -> None:
+        if self.journal is None:
+            return
+        try:
+            envelope = Envelope.from_message(body)
+        except (ValueError, KeyError, TypeError):
+            return  # not a webhook: dead-lettered as such, nothing of a recording's to note
+        self.journal.note(envelope, parse_event(envelope.body_text()), state, attempt, detail)
+
+    def _process(self, body: str, attempt: int, receipt_handle: str) -> str:
         try:
             envelope = Envelope.from_message(body)
         except (ValueError, KeyError, TypeError) as error:

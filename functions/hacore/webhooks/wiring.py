@@ -17,6 +17,7 @@ from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint, endpoints_from
 from hacore.webhooks.health import EndpointState
 from hacore.webhooks.ingest import Ingest
+from hacore.webhooks.journal import Journal
 from hacore.webhooks.outcome import CustomerTerminal
 from hacore.webhooks.stats import RelayStats
 
@@ -35,6 +36,7 @@ class WebhookParts:
     sqs: Any
     terminal: CustomerTerminal
     state: EndpointState  # each endpoint's health
+    journal: Journal  # what became of each webhook of a recording
 
 
 def build_webhook_parts(settings: Settings) -> WebhookParts:
@@ -64,6 +66,7 @@ def build_webhook_parts(settings: Settings) -> WebhookParts:
         sqs,
         CustomerTerminal(store, ingest, lazy_engine, settings.finalize_timeout_s),
         EndpointState(dynamodb, settings.webhook_state_table, sqs, settings.webhook_queue_url),
+        Journal(dynamodb, settings.webhook_state_table),
     )
 
 
@@ -85,4 +88,5 @@ def build_relay(parts: WebhookParts, metrics: MetricSink | None = None) -> Relay
         terminal=parts.terminal,
         metrics=metrics,
         redrive=redrive if auto else None,
+        journal=parts.journal,
     )
