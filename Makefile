@@ -133,11 +133,12 @@ cost: $(VENV)/.installed
 # make drill [RUNS=10] [MODE=kill|watcher-kill|backup-kill|ffmpeg|hang|zombie|none|browser|renderer|freeze|
 #             api-outage|partition|partition-pair|node-loss|watcher-kill|handover|drain|rotate|redundant-kill]
 #             [HA_TIMING=fast] [RUNTIME=docker] [KEEP=dir: each failed run's files and S3 objects kept there]
+#             [HOLD=1: the drill's stack serves on after the runs; the console's links are printed]
 # (APP_PROCESS_LAUNCH_DELAY, APP_STANDBY_POOL_SIZE and DRILL_SOURCE=openvidu from the environment)
 drill: setup $(if $(filter docker,$(RUNTIME)),docker-deps)
 	$(if $(filter docker,$(RUNTIME)),PATH="$$PATH:/usr/sbin:/sbin" $(PY) -m local engine run -- $(MAKE) --no-print-directory image-and-drill,$(PY) -m local drill $(DRILL_ARGS))
 
-DRILL_ARGS = $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(KEEP),--keep $(KEEP)) $(ARGS)
+DRILL_ARGS = $(if $(RUNS),--runs $(RUNS)) $(if $(MODE),--mode $(MODE)) $(if $(HA_TIMING),--timing $(HA_TIMING)) $(if $(RUNTIME),--runtime $(RUNTIME)) $(if $(KEEP),--keep $(KEEP)) $(if $(HOLD),--hold) $(ARGS)
 
 # RUNTIME=docker: the image first (seconds when nothing changed), then the drill on containers
 image-and-drill:

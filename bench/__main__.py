@@ -1,4 +1,4 @@
-"""`python -m bench [api] [failover] [webhooks] [outage] [stop] [soak] [lifecycle]`: runs the
+"""`python -m bench [api] [failover] [webhooks] [outage] [stop] [soak] [lifecycle] [console]`: runs the
 benchmarks, a JSON line a figure."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import sys
 import local  # noqa: F401 - puts functions/ on the path
 from bench import (
     api_bench,
+    console_bench,
     failover_bench,
     lifecycle_bench,
     soak_bench,
@@ -24,6 +25,7 @@ SUITES = {
     "stop": stop_bench.run,
     "soak": soak_bench.run,
     "lifecycle": lifecycle_bench.run,
+    "console": console_bench.run,
 }
 
 

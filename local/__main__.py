@@ -55,6 +55,7 @@ def drill(arguments: argparse.Namespace) -> int:
         arguments.source,
         arguments.runtime,
         Path(arguments.keep).resolve() if arguments.keep else None,
+        arguments.hold,
     )
     return 0 if all(r.get("ok") for r in results) else 1
 
@@ -235,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         "--keep",
         default=os.environ.get("KEEP") or None,
         help="a folder: each failed run's files and S3 objects are copied there (make drill KEEP=...)",
+    )
+    drilling.add_argument(
+        "--hold",
+        action="store_true",
+        default=os.environ.get("HOLD", "") not in ("", "0"),
+        help="keep the drill's stack serving after the runs, with the console's links (make drill HOLD=1)",
     )
     drilling.set_defaults(run=drill)
     emulated = commands.add_parser(

@@ -3,10 +3,13 @@ summary after several."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import requests
@@ -15,9 +18,9 @@ from hacore.settings import TIMING_PROFILES
 from local.drill.drain import DrainRun
 from local.drill.faults import FAULTS
 from local.drill.fleet import FleetRun
-from local.drill.keep import keep_failed
+from local.drill.keep import keep_failed, video_ids
 from local.drill.run import Run
-from local.drill.stack import start_stack, stop_stack
+from local.drill.stack import DrillStack, start_stack, stop_stack
 from local.drill.summary import summary
 
 
@@ -29,8 +32,10 @@ def run_drill(
     source: str = "synthetic",
     runtime: str = "process",
     keep: Path | None = None,
+    hold: bool = False,
 ) -> list[dict]:
-    """`keep`: where a failed run's folder and S3 objects are copied (`local.drill.keep`)."""
+    """`keep`: where a failed run's folder and S3 objects are copied (`local.drill.keep`);
+    `hold`: the stack keeps serving after the runs, for the console, until Ctrl-C."""
     timing = timing or os.environ.get("HA_TIMING", "default")
     rng = random.Random(seed)
     results = []
@@ -61,9 +66,28 @@ def run_drill(
                     result["kept"] = str(keep_failed(stack, run_dir, result, keep))
                 print(json.dumps(result), flush=True)
                 results.append(result)
+            if hold:
+                hold_for_the_console(stack, results)
         finally:
             stop_stack(stack)
     if runs > 1:
         line = summary(results, timing, mode) | {"runtime": runtime}
         print(json.dumps(line), flush=True)
     return results
+
+
+def hold_for_the_console(stack: DrillStack, results: list[dict]) -> None:
+    """Prints where each run's recording is on the operator console, and serves until Ctrl-C."""
+    pages = [
+        f"{stack.url}/console#/recording/{video_id}" for result in results for video_id in video_ids(result)
+    ]
+    user, password = stack.auth
+    print(
+        json.dumps(
+            {"console": f"{stack.url}/console", "user": user, "password": password, "recordings": pages}
+        ),
+        flush=True,
+    )
+    print("the drill's stack serves until Ctrl-C", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()

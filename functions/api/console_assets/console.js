@@ -147,7 +147,9 @@ function timeline(manifest, failovers) {
   const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * (W - left - right);
   const y = (epoch) => top + epochs.indexOf(epoch) * row;
   const H = top + epochs.length * row + 60;
-  const svg = el("svg:svg", { class: "timeline", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "timeline-title" },
+  const pxPerSecond = (W - left - right) / Math.max(1, t1 - t0);
+  const svg = el("svg:svg", { class: "timeline", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "timeline-title",
+    "data-px-per-second": pxPerSecond.toFixed(6) },
     el("svg:title", { id: "timeline-title" }, `Timeline of ${manifest.sessionId}: ${epochs.length} recorder(s), ${manifest.gaps.filter((g) => g.seconds > 0).length} gap(s)`),
     el("svg:defs", {}, el("svg:pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" },
       el("svg:rect", { width: 6, height: 6, fill: "#fff" }), el("svg:line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#cf222e", "stroke-width": 3 }))));
