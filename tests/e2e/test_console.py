@@ -11,11 +11,13 @@ import json
 import random
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local import ROOT
+from local.drill.probes import wait
 from local.drill.run import Run
 from local.drill.stack import DrillStack, start_stack, stop_stack
 
@@ -48,6 +50,12 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def open_page(browser: Any, stack: DrillStack, width: int = 1280, height: int = 720) -> Any:
     context = browser.new_context(
         viewport={"width": width, "height": height},
@@ -70,12 +78,11 @@ def test_the_fleet_lists_the_recording_and_its_page_draws_both_epochs_and_the_ga
     ready(page, "fleet")
     link = page.get_by_role("link", name=video_id)
     assert link.count() == 1  # listed (it has ended: under "Recently ended")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "console-fleet.png"), full_page=True)
+    assert "ready" in page.get_by_role("table", name="Recently ended recordings").inner_text()
 
     link.click()
     ready(page, "recording")
-    rows = page.locator("svg.timeline text").all_inner_texts()
+    rows = page.locator("svg.timeline text").all_text_contents()  # SVG text has no innerText
     assert {"epoch 1", "epoch 2"} <= set(rows)  # one labelled row per recorder
     svg = page.locator("svg.timeline")
     (gap,) = page.locator("svg.timeline rect.gap").all()
@@ -89,7 +96,39 @@ def test_the_fleet_lists_the_recording_and_its_page_draws_both_epochs_and_the_ga
     assert "recordingStatusChanged ready" in hooks
     assert "delivered" in hooks
     assert page.locator("#final-file").get_attribute("href")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "console-recording.png"), full_page=True)
+
+
+def test_a_live_recording_is_listed_under_its_host_then_taken_over_and_its_backup_stopped_from_the_page(
+    drilled: tuple[DrillStack, dict[str, Any]], browser: Any, tmp_path: Path
+) -> None:
+    stack, _ = drilled
+    run = Run(stack, tmp_path, "none", random.Random(7))
+    recording = run.start()
+    try:
+        wait(lambda: len(run.probes.stored_chunks()) >= 1, 60, "the live recording's first chunk")
+        page = open_page(browser, stack)
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.goto(f"{stack.url}/console")
+        ready(page, "fleet")
+        host = run.probes.session()["clientHost"]
+        live = page.get_by_role("table", name=f"Live recordings on {host}").inner_text()
+        assert run.video_id in live
+        assert "RECORDING" in live
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "console-fleet.png"), full_page=True)
+
+        page.get_by_role("link", name=run.video_id).click()
+        ready(page, "recording")
+        page.click("#take-over")
+        expect(page.locator("#notice")).to_contain_text("Done (202)")
+        wait(lambda: run.probes.session()["epoch"] == 2, 30, "the takeover the console asked for")
+        ready(page, "recording")
+        page.click("#stop-backup")
+        expect(page.locator("#notice")).to_contain_text("Done (200)")
+    finally:
+        run.openvidu.kill(recording)
 
 
 def test_an_action_asks_first_then_works_or_shows_its_refusal(
@@ -102,16 +141,16 @@ def test_an_action_asks_first_then_works_or_shows_its_refusal(
     page.goto(f"{stack.url}/console#/recording/{result['video_id']}")
     ready(page, "recording")
     page.click("#take-over")
-    page.wait_for_function("document.querySelector('#notice').innerText.includes('Cancelled')")
+    expect(page.locator("#notice")).to_contain_text("Cancelled")  # the page's CSP forbids eval
     page.click("#take-over")  # the recording has ended: the controller refuses, and says why
-    page.wait_for_function("document.querySelector('#notice').innerText.includes('Refused')")
+    expect(page.locator("#notice")).to_contain_text("Refused")  # the page's CSP forbids eval
     refused = page.locator("#notice").inner_text()
     assert "409" in refused
     assert result["video_id"] in refused
     page.goto(f"{stack.url}/console#/")
     ready(page, "fleet")
     page.click("#redrive")
-    page.wait_for_function("document.querySelector('#notice').innerText.includes('Done')")
+    expect(page.locator("#notice")).to_contain_text("Done")  # the page's CSP forbids eval
     assert "moved back for delivery" in page.locator("#notice").inner_text()
 
 
@@ -132,6 +171,6 @@ def test_the_actions_are_reachable_by_keyboard_and_a_phone_needs_no_sideways_scr
     else:
         pytest.fail("Tab never reached the take-over button")
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#notice').innerText.includes('Cancelled')")
+    expect(page.locator("#notice")).to_contain_text("Cancelled")  # the page's CSP forbids eval
     assert asked
     assert result["video_id"] in asked[0]

@@ -46,7 +46,7 @@ function table(caption, headers, rows, empty) {
 }
 function show(page, ...content) {
   const main = document.getElementById("main");
-  main.replaceChildren(...content);
+  main.replaceChildren(...content.flat(Infinity));
   main.dataset.ready = page;
   document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
 }
