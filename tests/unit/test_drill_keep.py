@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
+import pytest
 from moto.server import ThreadedMotoServer
 
 from local.drill.keep import keep_failed, video_ids
@@ -47,3 +49,22 @@ def test_a_failed_run_keeps_its_folder_and_its_recordings_objects(tmp_path: Path
     assert json.loads((kept / "s3/v1/chunks/0003-e2.mp4.metadata.json").read_text()) == {"duration": "10.0"}
     assert (kept / "s3/v1/manifest.json").exists()
     assert not (kept / "s3/v2").exists()
+
+
+def test_a_held_drill_prints_the_consoles_links_and_serves_until_ctrl_c(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.drill import runner
+
+    def interrupted(self: threading.Event, timeout: float | None = None) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Event, "wait", interrupted)
+    stack = SimpleNamespace(url="http://127.0.0.1:9000", auth=("drill", "pw"))
+    runner.hold_for_the_console(stack, [{"video_id": "v1"}, {"recordings": [{"video_id": "v2"}]}])  # type: ignore[arg-type]
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["console"] == "http://127.0.0.1:9000/console"
+    assert printed["recordings"] == [
+        "http://127.0.0.1:9000/console#/recording/v1",
+        "http://127.0.0.1:9000/console#/recording/v2",
+    ]
