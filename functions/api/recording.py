@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from api.documented import declared
 from api.sessions import SessionId
 from hacore import aws
+from hacore.chunks import manifest_key
 from hacore.errors import DomainError
 from hacore.models import iso
 from hacore.sessions.store import SessionStore
@@ -65,7 +66,7 @@ class RecordingFiles:
         if not self.settings.s3_bucket:
             return None
         try:
-            reply = self.s3.get_object(Bucket=self.settings.s3_bucket, Key=f"{session_id}/manifest.json")
+            reply = self.s3.get_object(Bucket=self.settings.s3_bucket, Key=manifest_key(session_id))
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None

@@ -40,15 +40,26 @@ def chunk_key(session_id: str, index: int, epoch: int) -> str:
     return f"{chunk_prefix(session_id)}{index:04d}-e{epoch}.mp4"
 
 
+def manifest_key(session_id: str) -> str:
+    return f"{session_id}/manifest.json"
+
+
 @dataclass
 class StoredChunks:
     newest: int | None = None  # the highest chunk number any recorder stored
     last_stored_at: dict[int | None, float] = field(default_factory=dict)  # per epoch in the key
+    newest_keys: dict[int | None, tuple[int, str]] = field(default_factory=dict)  # per epoch: (number, key)
 
     def stored_since(self, epoch: int, moment: float) -> bool:
         """Did the recorder of `epoch` store a chunk after `moment`? (Keys without an epoch count
         for every epoch: the original's recorders wrote them.)"""
         return max(self.last_stored_at.get(epoch, 0.0), self.last_stored_at.get(None, 0.0)) > moment
+
+    def newest_key(self, epoch: int) -> str | None:
+        """The highest-numbered chunk of `epoch` (the original's keys, without one, for epoch 0)."""
+        candidates = [self.newest_keys.get(epoch), self.newest_keys.get(None) if epoch == 0 else None]
+        found = max((c for c in candidates if c is not None), default=None)
+        return found[1] if found else None
 
 
 class ChunkIndex:
@@ -57,7 +68,8 @@ class ChunkIndex:
         self._bucket = bucket
 
     def scan(self, session_id: str) -> StoredChunks:
-        """One listing: the newest chunk number, and when each epoch last stored a chunk."""
+        """One listing: the newest chunk number, when each epoch last stored a chunk, and each
+        epoch's newest chunk."""
         stored = StoredChunks()
         if not self._bucket:
             return stored
@@ -71,6 +83,7 @@ class ChunkIndex:
                 stored.newest = index if stored.newest is None else max(stored.newest, index)
                 at = item["LastModified"].timestamp()
                 stored.last_stored_at[epoch] = max(stored.last_stored_at.get(epoch, 0.0), at)
+                stored.newest_keys[epoch] = max(stored.newest_keys.get(epoch, (-1, "")), (index, item["Key"]))
         return stored
 
     def newest(self, session_id: str) -> int | None:
@@ -89,7 +102,7 @@ class ChunkIndex:
             starts = self._span(chunk_key(session_id, first, successor))
             if starts is None:
                 return True
-            newest = self._newest_key(session_id, owner)
+            newest = self.scan(session_id).newest_key(owner)
             if newest is None:
                 return True  # the owner stored nothing: waiting for it would not help
             span = self._span(newest)
@@ -98,19 +111,6 @@ class ChunkIndex:
             return True
         # No tolerance: 29 ms short is a gap in the file too (CI's drain drill lost that race).
         return span is None or span[0] + span[1] >= starts[0]
-
-    def _newest_key(self, session_id: str, epoch: int) -> str | None:
-        """The highest-numbered chunk of `epoch` (the original's keys, without one, for epoch 0)."""
-        newest: tuple[int, str] | None = None
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self._bucket, Prefix=chunk_prefix(session_id)):
-            for item in page.get("Contents", []):
-                parsed = parse_chunk_key(item["Key"])
-                if parsed is None or (parsed[1] if parsed[1] is not None else 0) != epoch:
-                    continue
-                if newest is None or parsed[0] > newest[0]:
-                    newest = (parsed[0], item["Key"])
-        return newest[1] if newest else None
 
     def _span(self, key: str) -> tuple[float, float] | None:
         """(wall-clock start, duration) from the chunk's metadata, as the recorder wrote them."""

@@ -31,4 +31,5 @@ def test_the_bundle_writes_the_fence_the_recorder_reads_and_lists_its_chunks() -
         assert chunks.fence_key("rec", epoch) == layout.fence_key("rec", epoch)
     assert chunks.chunk_prefix("rec") == layout.chunk_prefix("rec")
     assert chunks.chunk_key("rec", 5, 2) == layout.chunk_key("rec", 5, 2)
+    assert chunks.manifest_key("rec") == layout.manifest_key("rec")
     assert layout.parse_chunk_key(layout.chunk_key("rec", 5, 2)) == (5, 2)
