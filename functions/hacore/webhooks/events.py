@@ -45,10 +45,15 @@ def parse_event(body: str | None) -> OpenViduEvent | None:
         return None
 
 
+def recording_order_key(recording_id: str) -> str:
+    """The order key of one recording's events (the relay's FIFO group, the journal's partition)."""
+    return f"rec:{recording_id}"
+
+
 def order_key(event: OpenViduEvent | None) -> str | None:
     """What the relay keeps in order: one recording's events (its id), else one session's."""
     if event is None:
         return None
     if event.event == "recordingStatusChanged" and event.id:
-        return f"rec:{event.id}"
+        return recording_order_key(event.id)
     return f"ses:{event.sessionId}" if event.sessionId else None

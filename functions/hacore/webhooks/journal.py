@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from hacore.webhooks.events import OpenViduEvent, order_key
+from hacore.webhooks.events import OpenViduEvent, order_key, recording_order_key
 from hacore.webhooks.health import KEEP_S
 from hacore.webhooks.ingest import Envelope
 
@@ -39,11 +39,6 @@ class Delivery(BaseModel):
     detail: str | None = None
     receivedAt: float
     updatedAt: float
-
-
-def recording_key(recording_id: str) -> str:
-    """The order key of a recording's webhooks (hacore.webhooks.events.order_key)."""
-    return f"rec:{recording_id}"
 
 
 class Journal:
@@ -89,7 +84,7 @@ class Journal:
         for page in paginator.paginate(
             TableName=self._table,
             KeyConditionExpression="endpoint = :p",
-            ExpressionAttributeValues={":p": {"S": PARTITION + recording_key(recording_id)}},
+            ExpressionAttributeValues={":p": {"S": PARTITION + recording_order_key(recording_id)}},
         ):
             for item in page.get("Items", []):
                 deliveries.append(

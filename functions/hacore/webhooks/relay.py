@@ -36,7 +36,7 @@ from hacore.settings import Settings
 from hacore.settings.retry_schedule import format_wait
 from hacore.webhooks.effects import SessionEffects
 from hacore.webhooks.endpoints import Endpoint
-from hacore.webhooks.events import parse_event
+from hacore.webhooks.events import OpenViduEvent, parse_event
 from hacore.webhooks.health import EndpointHealth, EndpointState
 from hacore.webhooks.ingest import Envelope
 from hacore.webhooks.journal import Journal
@@ -102,31 +102,30 @@ class Relay:
         """Handles one SQS message (`attempt`: its receive count); raises RetryLater to leave it
         in the queue. Returns the outcome, which the journal keeps (`hacore.webhooks.journal`)."""
         try:
-            outcome = self._process(body, attempt, receipt_handle)
-        except RetryLater as retry:
-            self._note(body, "retrying", attempt, str(retry))
-            raise
-        self._note(body, outcome, attempt, None)
-        return outcome
-
-    def _note(self, body: str, state: str, attempt: int, detail: str | None) -> None:
-        if self.journal is None:
-            return
-        try:
-            envelope = Envelope.from_message(body)
-        except (ValueError, KeyError, TypeError):
-            return  # not a webhook: dead-lettered as such, nothing of a recording's to note
-        self.journal.note(envelope, parse_event(envelope.body_text()), state, attempt, detail)
-
-    def _process(self, body: str, attempt: int, receipt_handle: str) -> str:
-        try:
             envelope = Envelope.from_message(body)
         except (ValueError, KeyError, TypeError) as error:
             self._dead_letter({"raw": body}, f"not a webhook envelope: {error}", attempt)
-            return "dead-lettered"
+            return "dead-lettered"  # nothing of a recording's to note
+        event = parse_event(envelope.body_text())
+        try:
+            outcome = self._process(envelope, event, attempt, receipt_handle)
+        except RetryLater as retry:
+            self._note(envelope, event, "retrying", attempt, str(retry))
+            raise
+        self._note(envelope, event, outcome, attempt, None)
+        return outcome
+
+    def _note(
+        self, envelope: Envelope, event: OpenViduEvent | None, state: str, attempt: int, detail: str | None
+    ) -> None:
+        if self.journal is not None:
+            self.journal.note(envelope, event, state, attempt, detail)
+
+    def _process(
+        self, envelope: Envelope, event: OpenViduEvent | None, attempt: int, receipt_handle: str
+    ) -> str:
         if envelope.apply_effects and attempt == 1:
             self.stats.received()  # counted here, once per webhook, to keep the ingest path short
-        event = parse_event(envelope.body_text())
         try:
             if envelope.apply_effects and self.effects is not None:
                 self.effects.apply(event)
