@@ -26,7 +26,8 @@ function el(tag, attrs, ...children) {
 }
 
 async function api(path, options) {
-  const reply = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
+  const { headers, ...rest } = options || {};
+  const reply = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json", ...headers }, ...rest });
   let body = null;
   try { body = await reply.json(); } catch (error) { body = null; }
   return { status: reply.status, ok: reply.ok, body };
@@ -57,7 +58,7 @@ function notice(text, tone) {
 /* An action an operator takes: asked to confirm, then the API's answer shown, refusals too. */
 async function act(question, method, path, body) {
   if (!window.confirm(question)) { notice("Cancelled: nothing was done.", "muted"); return; }
-  const reply = await api(path, { method, headers: { Accept: "application/json", "Content-Type": "application/json" },
+  const reply = await api(path, { method, headers: { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body) });
   const said = (reply.body && (reply.body.message || reply.body.error)) || `HTTP ${reply.status}`;
   if (reply.ok) notice(`Done (${reply.status}): ${said}`, "done");
@@ -144,10 +145,10 @@ function timeline(manifest, failovers) {
   const t1 = Math.max(...chunks.map((c) => c.wallclockStart + (c.duration || 0)));
   const epochs = [...new Set(chunks.map((c) => c.epoch))].sort((a, b) => a - b);
   const W = 1000, left = 110, right = 20, row = 34, top = 28;
-  const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * (W - left - right);
+  const pxPerSecond = (W - left - right) / Math.max(1, t1 - t0);
+  const x = (t) => left + (t - t0) * pxPerSecond;
   const y = (epoch) => top + epochs.indexOf(epoch) * row;
   const H = top + epochs.length * row + 60;
-  const pxPerSecond = (W - left - right) / Math.max(1, t1 - t0);
   const svg = el("svg:svg", { class: "timeline", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-labelledby": "timeline-title",
     "data-px-per-second": pxPerSecond.toFixed(6) },
     el("svg:title", { id: "timeline-title" }, `Timeline of ${manifest.sessionId}: ${epochs.length} recorder(s), ${manifest.gaps.filter((g) => g.seconds > 0).length} gap(s)`),
