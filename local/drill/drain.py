@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 from local.drill.probes import wait
@@ -56,7 +55,7 @@ class DrainRun:
                 wait(lambda r=run: len(r.probes.stored_chunks()) >= 2, 90, "each primary's first chunks")
             time.sleep(self.rng.uniform(0, 1) * runs[0].chunk)
             warned_at = time.time()
-            put_event(self._bus(), json.loads(SPOT_WARNING.read_text()))
+            put_event(self.stack.client("events"), json.loads(SPOT_WARNING.read_text()))
             results = []
             for run, recording in zip(runs, recordings, strict=True):
                 result = {"mode": self.mode, "runtime": self.stack.runtime, "video_id": run.video_id}
@@ -86,15 +85,6 @@ class DrainRun:
             "standby": sum(1 for f in files if f.get("standby")),
             "recordings": files,
         }
-
-    def _bus(self) -> Any:
-        return boto3.client(
-            "events",
-            region_name="us-east-1",
-            endpoint_url=self.stack.aws,
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
-        )
 
     def _empty(self) -> dict[str, Any] | None:
         node = requests.get(f"{self.stack.url}/api/hosts/{NODE}", auth=self.stack.auth, timeout=10).json()

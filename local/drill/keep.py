@@ -11,8 +11,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from local.drill.stack import BUCKET, DrillStack
 
 
@@ -27,13 +25,7 @@ def keep_failed(stack: DrillStack, run_dir: Path, result: dict[str, Any], into: 
     kept = into / f"run-{result.get('run', run_dir.name)}"
     shutil.copytree(run_dir, kept, dirs_exist_ok=True, ignore_dangling_symlinks=True)
     (kept / "result.json").write_text(json.dumps(result, indent=2))
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.aws,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
-    )
+    s3 = stack.client("s3")
     for video_id in video_ids(result):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{video_id}/"):
             for item in page.get("Contents", []):

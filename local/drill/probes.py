@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import requests
 
 from local.drill.stack import BUCKET, DrillStack
@@ -34,13 +33,7 @@ class Probes:
         self.chunk = float(stack.timing["chunkTimeSizeSeconds"])
         self.http = requests.Session()
         self.http.auth = stack.auth
-        self.s3 = boto3.client(
-            "s3",
-            endpoint_url=stack.aws,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
-        )
+        self.s3 = stack.client("s3")
 
     def session(self) -> dict[str, Any]:
         return self.http.get(f"{self.stack.url}/api/sessions/{self.video_id}", timeout=10).json()

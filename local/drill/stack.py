@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import requests
 
 from hacore.launchers.process import kill_recorded
@@ -48,6 +49,16 @@ class DrillStack:
     @property
     def auth(self) -> tuple[str, str]:
         return USER, PASSWORD
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's embedded moto (its dummy credentials)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.aws,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto's dummy credentials
+        )
 
 
 def start_stack(

@@ -9,11 +9,10 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from moto import mock_aws
 
 from local.drill.keep import keep_failed, video_ids
 from local.drill.stack import BUCKET
-from recorder.ports import free_port
 
 
 def test_a_drain_line_names_its_three_recordings_and_a_run_line_its_one() -> None:
@@ -23,14 +22,8 @@ def test_a_drain_line_names_its_three_recordings_and_a_run_line_its_one() -> Non
 
 
 def test_a_failed_run_keeps_its_folder_and_its_recordings_objects(tmp_path: Path) -> None:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        aws = f"http://127.0.0.1:{port}"
-        s3 = boto3.client(
-            "s3", endpoint_url=aws, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-        )
+    with mock_aws():  # the stack's embedded moto, in-process: keep_failed asks the stack for its client
+        s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="v1/chunks/0003-e2.mp4", Body=b"mp4", Metadata={"duration": "10.0"})
         s3.put_object(Bucket=BUCKET, Key="v1/manifest.json", Body=b"{}")
@@ -39,9 +32,8 @@ def test_a_failed_run_keeps_its_folder_and_its_recordings_objects(tmp_path: Path
         (run_dir / "containers").mkdir(parents=True)
         (run_dir / "v1.mp4").write_bytes(b"final")
 
-        kept = keep_failed(SimpleNamespace(aws=aws), run_dir, {"run": 7, "video_id": "v1"}, tmp_path / "kept")  # type: ignore[arg-type]
-    finally:
-        server.stop()
+        stack = SimpleNamespace(client=lambda service: s3)
+        kept = keep_failed(stack, run_dir, {"run": 7, "video_id": "v1"}, tmp_path / "kept")  # type: ignore[arg-type]
     assert kept == tmp_path / "kept" / "run-7"
     assert (kept / "v1.mp4").read_bytes() == b"final"
     assert json.loads((kept / "result.json").read_text())["video_id"] == "v1"
